@@ -1,0 +1,5 @@
+"""`python -m mlbuild` is the `mlbuild` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,453 @@
+"""The `mlbuild` command: click commands over `Workspace`.
+
+The ONLY place that prints errors and picks exit codes (see errors.py for the table).
+A bare ``mlbuild [OPTIONS] [TARGETS]`` is ``mlbuild build ...``: `main` inserts the word
+``build`` when the first word is not a subcommand, as make users expect.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+
+import click
+
+from . import __version__
+from .errors import MlbuildError, UsageError
+
+if TYPE_CHECKING:
+    from .workspace import Explanation, Workspace
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_BUG = 70
+
+_GROUP_VALUE_OPTS = {"-C", "--directory", "-f", "--file"}
+_GROUP_FLAGS = {"--debug", "--version", "--help", "-h"}
+
+
+class _State:
+    directory: str | None = None
+    file: str | None = None
+    debug: bool = False
+
+
+STATE = _State()
+
+
+def _workspace() -> Workspace:
+    from .workspace import Workspace
+
+    if STATE.file:
+        return Workspace(config=STATE.file)
+    return Workspace(STATE.directory or ".")
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-C", "--directory", metavar="DIR", help="Run in workspace DIR (as make -C).")
+@click.option("-f", "--file", "file_", metavar="FILE", help="Use FILE instead of mlbuild.yaml.")
+@click.option("--debug", is_flag=True, help="Show a traceback on errors.")
+@click.version_option(__version__, prog_name="mlbuild")
+def cli(directory: str | None, file_: str | None, debug: bool) -> None:
+    """mlbuild: make for machine learning.
+
+    \b
+    mlbuild [OPTIONS] [TARGETS]...   build targets (default: `default:` or all)
+    mlbuild status                   what is fresh, stale, restorable
+    mlbuild explain TARGET           why a target would rebuild
+
+    Exit codes: 0 ok, 1 build failed (or -q: stale), 2 bad usage/config, 3 check or gate
+    failed, 4 no target matched, 5 workspace locked, 6 verification failed, 130 interrupted.
+    """
+    STATE.directory, STATE.file, STATE.debug = directory, file_, debug
+
+
+# ------------------------------------------------------------------------------ build
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("-j", "--jobs", default=None, metavar="N", help="Parallel jobs (auto = CPU count).")
+@click.option("-n", "--dry-run", is_flag=True, help="Print what would run or be restored; change nothing.")
+@click.option("-k", "--keep-going", is_flag=True, help="Go on with what does not depend on a failure.")
+@click.option("-B", "--force", is_flag=True, help="Rebuild the named targets even if fresh.")
+@click.option("--force-all", is_flag=True, help="Rebuild the named targets and their whole upstream.")
+@click.option("--no-cache", is_flag=True, help="Do not store outs in the cache.")
+@click.option("--no-restore", is_flag=True, help="Do not restore from the cache; run instead.")
+@click.option("-q", "--question", is_flag=True, help="Run nothing; exit 0 if fresh, 1 if stale.")
+@click.option("-s", "--silent", is_flag=True, help="Print only failures.")
+@click.option("-v", "--verbose", is_flag=True, help="Stream command output live.")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines events on stdout.")
+@click.option("--resources", default="", metavar="NAME=N,...", help="Capacity of resource pools.")
+@click.option("--wait/--no-wait", default=True, help="Wait for, or fail (exit 5) on, a held workspace lock.")
+def build(
+    targets: tuple[str, ...],
+    jobs: str | None,
+    dry_run: bool,
+    keep_going: bool,
+    force: bool,
+    force_all: bool,
+    no_cache: bool,
+    no_restore: bool,
+    question: bool,
+    silent: bool,
+    verbose: bool,
+    as_json: bool,
+    resources: str,
+    wait: bool,
+) -> None:
+    """Build TARGETS (names, globs like 'model:*', or kind prefixes like data:)."""
+    from .options import BuildOptions, parse_resources
+
+    options = BuildOptions(
+        jobs=_parse_jobs(jobs),
+        dry_run=dry_run,
+        keep_going=keep_going,
+        force=force,
+        force_all=force_all,
+        store=not no_cache,
+        restore=not no_restore,
+        verbose=verbose,
+        wait=wait,
+        resources=parse_resources(resources),
+    )
+    ws = _workspace()
+    if question or dry_run:
+        _plan_command(ws, targets, options, question=question, as_json=as_json)
+        return
+    from .model import Outcome
+
+    events: Any
+    if as_json:
+        from .report import JsonReporter
+
+        events = JsonReporter()
+    elif sys.stdout.isatty() and not verbose:
+        from .report import RichReporter
+
+        events = RichReporter(silent=silent)
+    else:
+        from .report import PlainReporter
+
+        events = PlainReporter(silent=silent)
+    result = ws.build(targets, options=options, events=events)
+    if result.interrupted:
+        sys.exit(130)
+    if not result.ok:
+        failed = [t.target for t in result.targets if t.outcome is Outcome.FAILED]
+        if not as_json:
+            click.echo(f"mlbuild: error: {len(failed)} target(s) failed: {', '.join(failed)}", err=True)
+        sys.exit(1)
+
+
+def _parse_jobs(text: str | None) -> int | None:
+    if text is None or text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"bad --jobs value {text!r}", hint="use a positive integer or 'auto'")
+    return int(text)
+
+
+def _plan_command(ws: Workspace, targets: tuple[str, ...], options: Any, *, question: bool, as_json: bool) -> None:
+    from .model import Action
+
+    decisions = ws.plan(targets, options)
+    stale = [d for d in decisions if d.action is not Action.FRESH]
+    if as_json:
+        _emit_json(
+            {
+                "stale": bool(stale),
+                "targets": [
+                    {
+                        "target": d.target,
+                        "action": d.action.value,
+                        "key": d.key,
+                        "reasons": [r.to_json() for r in d.reasons],
+                    }
+                    for d in decisions
+                ],
+            }
+        )
+    elif not question:
+        for d in stale:
+            verb = "would restore" if d.action is Action.RESTORE else "would run"
+            why = "; ".join(r.describe() for r in d.reasons)
+            click.echo(f"{verb:13} {d.target}  ({why})")
+        if not stale:
+            click.echo("mlbuild: nothing to do, everything is fresh")
+    if question and stale:
+        sys.exit(1)
+
+
+# ------------------------------------------------------------------------------ queries
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def status(targets: tuple[str, ...], as_json: bool) -> None:
+    """Each target: fresh / stale / restorable / never-built, with the first reason."""
+    entries = _workspace().status(targets)
+    if as_json:
+        _emit_json(
+            {
+                "targets": [
+                    {
+                        "target": e.target,
+                        "status": e.status.value,
+                        "reasons": [r.to_json() for r in e.reasons],
+                    }
+                    for e in entries
+                ]
+            }
+        )
+        return
+    width = max((len(e.target) for e in entries), default=0)
+    for e in entries:
+        reason = f"  {e.first_reason}" if e.reasons else ""
+        click.echo(f"{e.target:<{width}}  {e.status.value:<11}{reason}")
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def explain(target: str, as_json: bool) -> None:
+    """Every reason TARGET is stale, as a cause tree (alias: why)."""
+    tree = _workspace().explain(target)
+    if as_json:
+        _emit_json(_explanation_json(tree))
+        return
+    for line in _explanation_lines(tree, ""):
+        click.echo(line)
+
+
+cli.add_command(explain, name="why")
+
+
+def _explanation_json(node: Explanation) -> dict[str, Any]:
+    d = node.decision
+    return {
+        "target": d.target,
+        "action": d.action.value,
+        "key": d.key,
+        "reasons": [
+            {**r.to_json(), **({"diff": node.code_diffs[r.subject]} if r.subject in node.code_diffs else {})}
+            for r in d.reasons
+        ],
+        "upstream": [_explanation_json(u) for u in node.upstream],
+    }
+
+
+def _explanation_lines(node: Explanation, indent: str) -> list[str]:
+    d = node.decision
+    label = {"fresh": "is fresh", "restore": "would be restored from the cache", "run": "would run"}
+    lines = [f"{indent}{d.target} {label[d.action.value]}"]
+    for r in d.reasons:
+        lines.append(f"{indent}  - {r.describe()}")
+        diff = node.code_diffs.get(r.subject)
+        if diff:
+            lines.extend(f"{indent}      {line}" for line in diff.splitlines())
+    for up in node.upstream:
+        lines.extend(_explanation_lines(up, indent + "  "))
+    return lines
+
+
+@cli.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def list_(as_json: bool) -> None:
+    """Every target with its kind, deps and outs."""
+    ws = _workspace()
+    rows = [ws.pipeline.targets[name] for name in ws.graph.order]
+    if as_json:
+        _emit_json({"targets": [_spec_json(s, full=False) for s in rows]})
+        return
+    width = max((len(s.name) for s in rows), default=0)
+    for s in rows:
+        deps = ", ".join(d.value for d in s.deps) or "-"
+        outs = ", ".join(s.outs) or "-"
+        click.echo(f"{s.name:<{width}}  deps: {deps}  outs: {outs}")
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def show(target: str, as_json: bool) -> None:
+    """One target, fully resolved (interpolated command, deps, params, env)."""
+    ws = _workspace()
+    names = ws.graph.select([target])
+    for name in names:
+        spec = ws.pipeline.targets[name]
+        data = _spec_json(spec, full=True)
+        if as_json:
+            _emit_json(data)
+            continue
+        for key, value in data.items():
+            if value in (None, [], {}, "", 0, False) and key not in ("name",):
+                continue
+            text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+            click.echo(f"{key:9} {text}")
+
+
+def _spec_json(spec: Any, *, full: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "name": spec.name,
+        "kind": spec.kind,
+        "deps": [{"kind": d.kind.value, "value": d.value} for d in spec.deps],
+        "outs": list(spec.outs),
+    }
+    if full:
+        data.update(
+            cmd=list(spec.cmd) if spec.cmd else None,
+            python=spec.python,
+            params=dict(spec.params),
+            env=dict(spec.env),
+            packages=list(spec.packages),
+            resources=dict(spec.resources),
+            always=spec.always,
+            retries=spec.retries,
+            desc=spec.desc,
+            defined=str(spec.pos),
+        )
+    return data
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["text", "dot", "mermaid"]), default="text")
+def graph(targets: tuple[str, ...], fmt: str) -> None:
+    """The DAG as a text tree, Graphviz DOT or Mermaid."""
+    ws = _workspace()
+    g = ws.graph
+    names = g.closure(ws.select(targets))
+    if fmt == "dot":
+        click.echo("digraph mlbuild {\n  rankdir=LR;")
+        for n in names:
+            click.echo(f'  "{n}";')
+        for n in names:
+            for d in g.deps[n]:
+                click.echo(f'  "{d}" -> "{n}";')
+        click.echo("}")
+    elif fmt == "mermaid":
+        ids = {n: f"t{i}" for i, n in enumerate(names)}
+        click.echo("graph LR")
+        for n in names:
+            click.echo(f'  {ids[n]}["{n}"]')
+        for n in names:
+            for d in g.deps[n]:
+                click.echo(f"  {ids[d]} --> {ids[n]}")
+    else:
+        wanted = set(names)
+        roots = [n for n in names if not any(n in g.deps[m] for m in wanted)]
+
+        def walk(n: str, prefix: str, seen: set[str]) -> None:
+            for i, d in enumerate(g.deps[n]):
+                last = i == len(g.deps[n]) - 1
+                mark = "└── " if last else "├── "
+                again = " (see above)" if d in seen and g.deps[d] else ""
+                click.echo(f"{prefix}{mark}{d}{again}")
+                if not again:
+                    seen.add(d)
+                    walk(d, prefix + ("    " if last else "│   "), seen)
+
+        seen: set[str] = set()
+        for r in roots:
+            click.echo(r)
+            walk(r, "", seen)
+
+
+@cli.command()
+def validate() -> None:
+    """Check mlbuild.yaml (syntax, references, cycles) and exit; for pre-commit hooks."""
+    ws = _workspace()
+    _ = ws.graph
+    click.echo(f"{os.path.relpath(ws.config_path)}: ok ({len(ws.pipeline.targets)} targets)")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of mlbuild.yaml."""
+    from .schema import SCHEMA
+
+    _emit_json(SCHEMA)
+
+
+@cli.command()
+@click.option("--force", is_flag=True, help="Overwrite an existing mlbuild.yaml.")
+def init(force: bool) -> None:
+    """Write a starter mlbuild.yaml in the current (or -C) directory."""
+    from .schema import STARTER
+
+    path = os.path.join(STATE.directory or ".", "mlbuild.yaml")
+    if os.path.exists(path) and not force:
+        raise UsageError(f"{path} already exists", hint="use --force to overwrite it")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(STARTER)
+    click.echo(f"wrote {path}; try `mlbuild list`")
+
+
+# ------------------------------------------------------------------------------ entry point
+
+
+def _route(argv: list[str]) -> list[str]:
+    """Insert ``build`` where the first word is not a subcommand (``mlbuild model:prod``)."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _GROUP_VALUE_OPTS:
+            i += 2
+            continue
+        if arg in _GROUP_FLAGS or any(arg.startswith(o + "=") for o in _GROUP_VALUE_OPTS if o.startswith("--")):
+            if arg in ("--help", "-h", "--version"):
+                return argv
+            i += 1
+            continue
+        if arg.startswith(("-C", "-f")) and len(arg) > 2:
+            i += 1
+            continue
+        break
+    if i < len(argv) and argv[i] in cli.commands:
+        return argv
+    return [*argv[:i], "build", *argv[i:]]
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Console entry point: maps every outcome to the documented exit code."""
+    args = _route(list(sys.argv[1:] if argv is None else argv))
+    try:
+        cli.main(args=args, prog_name="mlbuild", standalone_mode=False)
+    except MlbuildError as exc:
+        if STATE.debug:
+            import traceback
+
+            traceback.print_exc()
+        click.echo(f"mlbuild: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("mlbuild: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("mlbuild: interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        click.echo(
+            "mlbuild: internal error: this is a bug in mlbuild; please report it with the "
+            "traceback above",
+            err=True,
+        )
+        sys.exit(EXIT_BUG)
+    sys.exit(0)

@@ -1,0 +1,119 @@
+"""One exception tree for everything mlbuild reports to a user.
+
+::
+
+    MlbuildError                 exit code   meaning
+    ├── ConfigError              2           mlbuild.yaml (or a params file) is wrong
+    ├── UsageError               2           bad command-line usage
+    ├── NoTargetError            4           a requested target matched nothing
+    ├── LockHeldError            5           another mlbuild holds the workspace lock
+    ├── BuildFailed              1           a user command failed / missed an out
+    ├── CheckFailed              3           built, but a data check or gate failed
+    ├── VerificationError        6           audit or verification found a violation
+    └── Interrupted              130         Ctrl-C
+
+Any other exception is "mlbuild broke": the CLI prints a traceback and asks for a bug
+report. "Your command failed" (BuildFailed) is kept apart from "your mlbuild.yaml is
+wrong" (ConfigError) so that CI can tell them apart by exit code alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "BuildFailed",
+    "CheckFailed",
+    "ConfigError",
+    "Interrupted",
+    "LockHeldError",
+    "MlbuildError",
+    "NoTargetError",
+    "SourcePos",
+    "UsageError",
+    "VerificationError",
+]
+
+
+@dataclass(frozen=True)
+class SourcePos:
+    """A 1-based line and column in a file, for `file:line:col:` prefixes."""
+
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+class MlbuildError(Exception):
+    """Base of every error mlbuild reports to a user as one line plus an optional hint."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if self.hint is None else f"{self.message} ({self.hint})"
+
+
+class ConfigError(MlbuildError):
+    """mlbuild.yaml or a params file is wrong; found before anything runs."""
+
+    exit_code = 2
+
+    def __init__(
+        self, message: str, *, pos: SourcePos | None = None, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.pos = pos
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text if self.pos is None else f"{self.pos}: {text}"
+
+
+class UsageError(MlbuildError):
+    """The command line asks for something that cannot be done."""
+
+    exit_code = 2
+
+
+class NoTargetError(MlbuildError):
+    """A target pattern on the command line matched no target."""
+
+    exit_code = 4
+
+
+class LockHeldError(MlbuildError):
+    """Another mlbuild process holds the workspace lock (and --no-wait was given)."""
+
+    exit_code = 5
+
+
+class BuildFailed(MlbuildError):
+    """At least one target's command failed or did not write a declared out."""
+
+    exit_code = 1
+
+
+class CheckFailed(MlbuildError):
+    """Targets were built, but a data check or a gate failed."""
+
+    exit_code = 3
+
+
+class VerificationError(MlbuildError):
+    """An audit or a cache verification found a violation."""
+
+    exit_code = 6
+
+
+class Interrupted(MlbuildError):
+    """The user pressed Ctrl-C; running jobs were stopped."""
+
+    exit_code = 130

@@ -1,0 +1,112 @@
+"""Job and JobResult: the plain, picklable description of one command and how it ended.
+
+A Job carries everything a worker needs (paths, env, params) and nothing it must not touch
+(no pipeline, no cache, no lock file), so the same Job can run in a thread, a loky process
+or, later, on a Dask worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Job", "JobResult", "call_python", "tail_lines"]
+
+
+@dataclass(frozen=True)
+class Job:
+    target: str
+    root: str
+    cmds: tuple[str, ...] | None
+    python: str | None
+    env: Mapping[str, str]  # declared env plus MLBUILD_TARGET / MLBUILD_OUTS
+    deps: tuple[str, ...]
+    outs: tuple[str, ...]
+    params: Mapping[str, Any]
+    matrix: Mapping[str, Any]
+    log_path: str
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class JobResult:
+    ok: bool
+    exit_code: int | None
+    error: str = ""
+
+
+def tail_lines(path: str, n: int = 20) -> tuple[str, ...]:
+    """The last ``n`` lines of a log file (reads only its end)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read()
+    except FileNotFoundError:
+        return ()
+    lines = data.decode("utf-8", "replace").splitlines()
+    return tuple(lines[-n:])
+
+
+@contextlib.contextmanager
+def _redirected(log_path: str, env: Mapping[str, str], root: str) -> Iterator[None]:
+    """Point fds 1 and 2 at the log, set env and cwd; undo it all afterwards."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_fds = (os.dup(1), os.dup(2))
+    saved_env = {k: os.environ.get(k) for k in env}
+    saved_cwd = os.getcwd()
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.environ.update(env)
+        os.chdir(root)
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved_fds[0], 1)
+        os.dup2(saved_fds[1], 2)
+        for fd in (*saved_fds, log_fd):
+            os.close(fd)
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        os.chdir(saved_cwd)
+
+
+def call_python(job: Job) -> JobResult:
+    """Run ``job.python`` (``module:function``) in this process; used inside a worker.
+
+    The callable gets ``deps``, ``outs``, ``params`` and the matrix variables as keyword
+    arguments. Its exception becomes a failed JobResult carrying the traceback's last line.
+    """
+    assert job.python is not None
+    module_name, func_name = job.python.split(":", 1)
+    with _redirected(job.log_path, job.env, job.root):
+        try:
+            module = importlib.import_module(module_name)
+            func = getattr(module, func_name)
+            func(
+                deps=list(job.deps),
+                outs=list(job.outs),
+                params=dict(job.params),
+                **dict(job.matrix),
+            )
+        except BaseException as exc:  # the user's code may raise anything, SystemExit too
+            traceback.print_exc()
+            last = f"{type(exc).__name__}: {exc}".strip()
+            return JobResult(ok=False, exit_code=None, error=f"{job.python} raised {last}")
+    return JobResult(ok=True, exit_code=0)

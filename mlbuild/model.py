@@ -1,0 +1,183 @@
+"""Typed results shared by every layer: decisions with reasons, target and build results.
+
+Plain frozen dataclasses and enums (no sentinels, no magic strings), so the CLI, the JSON
+output and the Python API all speak the same vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+__all__ = [
+    "Action",
+    "BuildResult",
+    "Decision",
+    "Outcome",
+    "Reason",
+    "ReasonKind",
+    "TargetResult",
+    "TargetStatus",
+]
+
+
+class Action(Enum):
+    """What the rebuilder decided for one target."""
+
+    FRESH = "fresh"
+    RESTORE = "restore"
+    RUN = "run"
+
+
+class ReasonKind(Enum):
+    NEVER_BUILT = "never-built"
+    FORCED = "forced"
+    ALWAYS = "always"
+    UPSTREAM = "upstream"
+    COMMAND = "command"
+    CODE = "code"
+    DEP = "dep"
+    PARAM = "param"
+    ENV = "env"
+    PACKAGE = "package"
+    OUTS_DECLARED = "outs-declared"
+    OUT_MISSING = "out-missing"
+    OUT_MODIFIED = "out-modified"
+    KEY_SCHEMA = "key-schema"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One cause of staleness: what changed, with the old and new value where it helps."""
+
+    kind: ReasonKind
+    subject: str
+    old: Any = None
+    new: Any = None
+    detail: str = ""
+
+    def describe(self) -> str:
+        k, s = self.kind, self.subject
+        if k is ReasonKind.NEVER_BUILT:
+            return "never built"
+        if k is ReasonKind.FORCED:
+            return "forced (-B)"
+        if k is ReasonKind.ALWAYS:
+            return "always: true"
+        if k is ReasonKind.UPSTREAM:
+            return f"upstream {s} is stale"
+        if k is ReasonKind.OUT_MISSING:
+            return f"out {s} is missing"
+        if k is ReasonKind.OUT_MODIFIED:
+            return f"out {s} was modified"
+        if k is ReasonKind.KEY_SCHEMA:
+            return "recorded by another mlbuild key schema"
+        if self.old is None and self.new is not None:
+            return f"{k.value} {s} added" + (f": {_short(self.new)}" if k in _VALUED else "")
+        if self.new is None and self.old is not None:
+            return f"{k.value} {s} removed"
+        if k in _VALUED:
+            return f"{k.value} {s}: {_short(self.old)} → {_short(self.new)}"
+        return f"{k.value} {s} changed" + (f" ({self.detail})" if self.detail else "")
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind.value, "subject": self.subject}
+        if self.old is not None:
+            data["old"] = self.old
+        if self.new is not None:
+            data["new"] = self.new
+        if self.detail:
+            data["detail"] = self.detail
+        data["text"] = self.describe()
+        return data
+
+
+_VALUED = {ReasonKind.PARAM, ReasonKind.ENV, ReasonKind.PACKAGE, ReasonKind.COMMAND}
+
+
+def _short(value: Any) -> str:
+    import json
+
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+@dataclass(frozen=True)
+class Decision:
+    """FRESH / RESTORE / RUN for one target, always with the reasons behind it."""
+
+    target: str
+    action: Action
+    key: str | None  # None when an upstream is stale and the key cannot be known yet
+    reasons: tuple[Reason, ...] = ()
+    components: dict[str, Any] = field(default_factory=dict)
+
+
+class TargetStatus(Enum):
+    """`mlbuild status` vocabulary."""
+
+    FRESH = "fresh"
+    STALE = "stale"
+    RESTORABLE = "restorable"
+    NEVER_BUILT = "never-built"
+
+
+class Outcome(Enum):
+    """How one target ended in a build."""
+
+    FRESH = "fresh"
+    RESTORED = "restored"
+    RAN = "ran"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # an upstream failed, or the build stopped first
+    WOULD_RUN = "would-run"  # dry run
+    WOULD_RESTORE = "would-restore"  # dry run
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    target: str
+    outcome: Outcome
+    seconds: float = 0.0
+    reasons: tuple[Reason, ...] = ()
+    error: str = ""
+    log_path: str | None = None
+    tail: tuple[str, ...] = ()
+    recorded: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "target": self.target,
+            "outcome": self.outcome.value,
+            "seconds": round(self.seconds, 3),
+            "reasons": [r.to_json() for r in self.reasons],
+        }
+        if self.error:
+            data["error"] = self.error
+        if self.log_path:
+            data["log"] = self.log_path
+        if not self.recorded:
+            data["recorded"] = False
+        return data
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """Everything a build did, in build order."""
+
+    targets: tuple[TargetResult, ...]
+    seconds: float
+    interrupted: bool = False
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for t in self.targets if t.outcome is outcome)
+
+    @property
+    def ok(self) -> bool:
+        return not self.interrupted and all(
+            t.outcome not in (Outcome.FAILED, Outcome.SKIPPED) for t in self.targets
+        )
+
+    def by_name(self) -> dict[str, TargetResult]:
+        return {t.target: t for t in self.targets}

@@ -1,0 +1,39 @@
+"""BuildOptions: every knob of a build in one frozen value (no **kwargs tunnels)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import UsageError
+
+__all__ = ["BuildOptions", "parse_resources"]
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    jobs: int | None = None  # None: the pipeline's executor.jobs, else the CPU count
+    dry_run: bool = False
+    keep_going: bool = False
+    force: bool = False  # rebuild the named targets even if fresh
+    force_all: bool = False  # ... and their whole upstream
+    store: bool = True  # --no-cache turns it off
+    restore: bool = True  # --no-restore turns it off
+    verbose: bool = False  # stream command output live
+    wait: bool = True  # wait for the workspace lock (else exit 5)
+    resources: Mapping[str, int] = field(default_factory=dict)
+
+    def effective_jobs(self, pipeline_jobs: int | None) -> int:
+        return self.jobs or pipeline_jobs or os.cpu_count() or 1
+
+
+def parse_resources(text: str) -> dict[str, int]:
+    """``gpu=1,mem=16`` → ``{"gpu": 1, "mem": 16}``."""
+    pools: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip() or not value.strip().isdigit():
+            raise UsageError(f"bad --resources entry {part!r}", hint="use NAME=INT[,NAME=INT]")
+        pools[name.strip()] = int(value)
+    return pools

@@ -1,0 +1,868 @@
+"""Read and validate mlbuild.yaml into a `Pipeline`; no hashing, no running.
+
+Everything that can be wrong with the file is found here, before anything runs, and
+reported as ``mlbuild.yaml:LINE:COL: what is wrong`` with a "did you mean" where one fits.
+
+The YAML is *composed* (not loaded) so that every key and value keeps its position; values
+are then constructed one node at a time, which is also where duplicate keys are caught.
+
+Interpolation (``${...}``) happens here too, because its errors are config errors:
+
+=====================  ==========================================================
+``${params.a.b}``      a parameter value (tracked in the key even if not declared)
+``${vars.x}``          a plain variable from ``vars:``
+``${env.X}``           a declared env value (top level or the target's own)
+``${outs}``            all outs, space separated; ``${outs[i]}`` one of them
+``${deps}``            all dep paths (target deps expand to their outs); ``${deps[i]}``
+``${target}``          the target's name
+``${algo}``            a matrix variable
+``${raw:EXPR}``        any of the above, not shell-quoted
+``$${``                a literal ``${``
+=====================  ==========================================================
+
+In a shell ``cmd`` every substituted value is shell-quoted, so hostile param values cannot
+inject commands; ``${raw:...}`` opts out. In paths (deps, outs) and env values nothing is
+quoted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import glob as globmod
+import itertools
+import json
+import os
+import posixpath
+import re
+import shlex
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from .errors import ConfigError, SourcePos
+
+__all__ = [
+    "CONFIG_NAME",
+    "DepKind",
+    "DepSpec",
+    "Pipeline",
+    "TargetSpec",
+    "find_config",
+    "load_pipeline",
+]
+
+CONFIG_NAME = "mlbuild.yaml"
+SCHEMA_VERSION = 1
+
+TOP_KEYS = ("version", "default", "params", "vars", "env", "packages", "executor", "targets")
+TARGET_KEYS = (
+    "cmd",
+    "python",
+    "deps",
+    "outs",
+    "params",
+    "env",
+    "packages",
+    "matrix",
+    "resources",
+    "always",
+    "retries",
+    "desc",
+)
+#: Keys from the SPEC that later issues implement; named so the error can say so.
+LATER_KEYS = {
+    "remote": "a shared remote cache",
+    "remote_options": "a shared remote cache",
+    "remote_write": "a shared remote cache",
+    "metrics": "metrics",
+    "checks": "data checks",
+    "promote": "promotion",
+    "gate": "gates",
+    "signing": "signing",
+    "trusted_keys": "signing",
+}
+GLOB_CHARS = re.compile(r"[*?\[]")
+_INTERP = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+_INDEXED = re.compile(r"^(outs|deps)\[(\d+)\]$")
+_TARGET_NAME = re.compile(r"^[A-Za-z0-9_.\-]+(:[A-Za-z0-9_.\-{}]+)?$")
+
+
+class DepKind(Enum):
+    """What a dep entry names."""
+
+    TARGET = "target"
+    PATH = "path"
+    GLOB = "glob"
+
+
+@dataclass(frozen=True)
+class DepSpec:
+    """One entry of ``deps:`` after resolution (a path produced by a target becomes TARGET)."""
+
+    kind: DepKind
+    value: str  # target name, normalized path, or glob pattern
+    paths: tuple[str, ...] = ()  # files a glob matched when the pipeline was loaded
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A declared target, parsed, interpolated and validated."""
+
+    name: str
+    cmd: tuple[str, ...] | None
+    python: str | None
+    deps: tuple[DepSpec, ...]
+    outs: tuple[str, ...]
+    params: Mapping[str, Any]
+    env: Mapping[str, str]
+    packages: tuple[str, ...]
+    resources: Mapping[str, int]
+    matrix: Mapping[str, Any]
+    always: bool
+    retries: int
+    desc: str
+    pos: SourcePos
+
+    @property
+    def kind(self) -> str:
+        """The part before the first ``:`` (empty for a bare name)."""
+        return self.name.split(":", 1)[0] if ":" in self.name else ""
+
+    @property
+    def dep_targets(self) -> tuple[str, ...]:
+        """Names of the targets this one depends on, sorted and unique."""
+        return tuple(sorted({d.value for d in self.deps if d.kind is DepKind.TARGET}))
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """All targets of one mlbuild.yaml, in file order, with the workspace root."""
+
+    root: str
+    config_path: str
+    targets: Mapping[str, TargetSpec]
+    default: tuple[str, ...]
+    jobs: int | None = None
+    param_files: tuple[str, ...] = ()
+    out_owner: Mapping[str, str] = field(default_factory=dict)
+
+    def owner_of(self, path: str) -> str | None:
+        """The target whose out is ``path`` or contains it, if any."""
+        probe = path
+        while probe:
+            owner = self.out_owner.get(probe)
+            if owner is not None:
+                return owner
+            probe = posixpath.dirname(probe)
+        return None
+
+
+def find_config(start: str) -> str:
+    """Walk up from ``start`` to the nearest directory holding mlbuild.yaml."""
+    here = os.path.abspath(start)
+    while True:
+        candidate = os.path.join(here, CONFIG_NAME)
+        if os.path.isfile(candidate):
+            return candidate
+        parent = os.path.dirname(here)
+        if parent == here:
+            raise ConfigError(
+                f"no {CONFIG_NAME} in {os.path.abspath(start)} or any parent directory",
+                hint="run `mlbuild init` to write a starter file, or pass -C DIR / -f FILE",
+            )
+        here = parent
+
+
+# --------------------------------------------------------------------------- YAML with positions
+
+
+class _Doc:
+    """A YAML document as plain values plus the position of every key and value.
+
+    ``pos[path]`` is where the value at ``path`` starts; ``kpos[path]`` where its key is.
+    A path is a tuple of mapping keys and list indexes from the document root.
+    """
+
+    def __init__(self, file: str, text: str) -> None:
+        import yaml
+
+        self.file = file
+        self.pos: dict[tuple[Any, ...], SourcePos] = {}
+        self.kpos: dict[tuple[Any, ...], SourcePos] = {}
+        loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        try:
+            node = yaml.compose(text, Loader=loader_cls)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            at = (
+                SourcePos(file, mark.line + 1, mark.column + 1)
+                if mark
+                else SourcePos(file, 1, 1)
+            )
+            raise ConfigError(f"invalid YAML: {exc.problem or exc.context}", pos=at) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"invalid YAML: {exc}", pos=SourcePos(file, 1, 1)) from None
+        self._constructor = yaml.constructor.SafeConstructor()
+        self.value: Any = {} if node is None else self._build(node, ())
+
+    def _mark(self, node: Any) -> SourcePos:
+        return SourcePos(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def _build(self, node: Any, path: tuple[Any, ...]) -> Any:
+        import yaml
+
+        self.pos[path] = self._mark(node)
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for knode, vnode in node.value:
+                if knode.tag == "tag:yaml.org,2002:merge":
+                    raise ConfigError("YAML merge keys (<<) are not supported", pos=self._mark(knode))
+                if not isinstance(knode, yaml.ScalarNode):
+                    raise ConfigError("mapping keys must be plain strings", pos=self._mark(knode))
+                key = self._constructor.construct_object(knode)
+                if not isinstance(key, str):
+                    key = str(key)
+                if key in out:
+                    first = self.kpos[path + (key,)]
+                    raise ConfigError(
+                        f"duplicate key {key!r} (first defined at line {first.line})",
+                        pos=self._mark(knode),
+                    )
+                self.kpos[path + (key,)] = self._mark(knode)
+                out[key] = self._build(vnode, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self._build(item, path + (i,)) for i, item in enumerate(node.value)]
+        try:
+            return self._constructor.construct_object(node)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"invalid YAML value: {exc}", pos=self._mark(node)) from None
+
+    def at(self, path: tuple[Any, ...]) -> SourcePos:
+        """Best known position for ``path`` (walking up to a parent if needed)."""
+        while path not in self.pos and path:
+            path = path[:-1]
+        return self.pos.get(path, SourcePos(self.file, 1, 1))
+
+    def key_at(self, path: tuple[Any, ...]) -> SourcePos:
+        return self.kpos.get(path) or self.at(path)
+
+
+def _did_you_mean(word: str, choices: Iterator[str] | list[str] | tuple[str, ...]) -> str | None:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+# --------------------------------------------------------------------------- params
+
+
+def _load_params_file(root: str, rel: str, pos: SourcePos) -> dict[str, Any]:
+    path = os.path.join(root, rel)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ConfigError(f"params file {rel!r} does not exist", pos=pos) from None
+    ext = os.path.splitext(rel)[1].lower()
+    if ext == ".json":
+        try:
+            value = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"invalid JSON: {exc.msg}", pos=SourcePos(rel, exc.lineno, exc.colno)
+            ) from None
+    elif ext == ".toml":
+        try:
+            import tomllib
+        except ImportError:  # pragma: no cover - Python 3.10
+            raise ConfigError("TOML params files need Python 3.11 or newer", pos=pos) from None
+        try:
+            value = tomllib.loads(data.decode())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"invalid TOML: {exc}", pos=SourcePos(rel, 1, 1)) from None
+    else:
+        value = _Doc(rel, data.decode()).value
+    if not isinstance(value, dict):
+        raise ConfigError("a params file must hold a mapping", pos=SourcePos(rel, 1, 1))
+    return value
+
+
+def _merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+_MISSING = object()
+
+
+def _lookup(tree: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = tree
+    for part in dotted.split("."):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return _MISSING
+    return node
+
+
+def _flat_keys(tree: Mapping[str, Any], prefix: str = "") -> list[str]:
+    keys: list[str] = []
+    for key, value in tree.items():
+        full = f"{prefix}{key}"
+        keys.append(full)
+        if isinstance(value, Mapping):
+            keys.extend(_flat_keys(value, full + "."))
+    return keys
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def normalize_path(root: str, raw: str, pos: SourcePos, what: str) -> str:
+    """Workspace-relative POSIX path; refuses anything that leaves the workspace."""
+    if not raw or not raw.strip():
+        raise ConfigError(f"empty {what} path", pos=pos)
+    if os.path.isabs(raw) or raw.startswith("~"):
+        raise ConfigError(
+            f"{what} {raw!r} is outside the workspace (absolute path)",
+            pos=pos,
+            hint="use a path relative to the directory of mlbuild.yaml",
+        )
+    norm = posixpath.normpath(raw.replace(os.sep, "/"))
+    if norm == ".." or norm.startswith("../"):
+        raise ConfigError(f"{what} {raw!r} is outside the workspace (..)", pos=pos)
+    if norm == ".":
+        raise ConfigError(f"{what} {raw!r} is the workspace itself", pos=pos)
+    return norm
+
+
+def check_inside(root: str, rel: str) -> bool:
+    """True when ``rel``'s existing part, with symlinks resolved, stays inside ``root``."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(os.path.join(root, rel))
+    return real == real_root or real.startswith(real_root + os.sep)
+
+
+# --------------------------------------------------------------------------- interpolation
+
+
+def _render_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass
+class _Scope:
+    """What ``${...}`` can see while one target is interpolated."""
+
+    name: str
+    params: Mapping[str, Any]
+    vars: Mapping[str, Any]
+    env: Mapping[str, str]
+    matrix: Mapping[str, Any]
+    outs: list[str] | None = None
+    deps: list[str] | None = None
+    used_params: dict[str, Any] = field(default_factory=dict)
+
+
+def _resolve(expr: str, scope: _Scope, pos: SourcePos) -> list[str]:
+    """Value(s) of one ``${expr}``: a list so ``${outs}`` can quote each path alone."""
+    expr = expr.strip()
+    if expr == "target":
+        return [scope.name]
+    if expr in ("outs", "deps"):
+        values = scope.outs if expr == "outs" else scope.deps
+        if values is None:
+            raise ConfigError(f"${{{expr}}} can only be used in cmd", pos=pos)
+        return list(values)
+    m = _INDEXED.match(expr)
+    if m:
+        values = scope.outs if m.group(1) == "outs" else scope.deps
+        if values is None:
+            raise ConfigError(f"${{{expr}}} can only be used in cmd", pos=pos)
+        index = int(m.group(2))
+        if index >= len(values):
+            raise ConfigError(
+                f"${{{expr}}}: the target has only {len(values)} {m.group(1)}", pos=pos
+            )
+        return [values[index]]
+    head, _, rest = expr.partition(".")
+    if head == "params" and rest:
+        value = _lookup(scope.params, rest)
+        if value is _MISSING:
+            hint = _did_you_mean(rest, _flat_keys(scope.params))
+            raise ConfigError(f"undefined param ${{params.{rest}}}", pos=pos, hint=hint)
+        scope.used_params[rest] = value
+        return [_render_value(value)]
+    if head == "vars" and rest:
+        if rest not in scope.vars:
+            raise ConfigError(
+                f"undefined variable ${{vars.{rest}}}",
+                pos=pos,
+                hint=_did_you_mean(rest, sorted(scope.vars)),
+            )
+        return [_render_value(scope.vars[rest])]
+    if head == "env" and rest:
+        if rest not in scope.env:
+            raise ConfigError(
+                f"undefined env ${{env.{rest}}} (only declared env values can be used)",
+                pos=pos,
+                hint=_did_you_mean(rest, sorted(scope.env)),
+            )
+        return [scope.env[rest]]
+    if expr in scope.matrix:
+        return [_render_value(scope.matrix[expr])]
+    choices = ["target", "outs", "deps", *scope.matrix]
+    raise ConfigError(
+        f"undefined reference ${{{expr}}}",
+        pos=pos,
+        hint=_did_you_mean(expr, choices) or "use params.X, vars.X, env.X, outs, deps or target",
+    )
+
+
+def interpolate(text: str, scope: _Scope, pos: SourcePos, *, shell: bool) -> str:
+    """Substitute every ``${...}`` in ``text``; shell-quote values when ``shell``."""
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(0) == "$${":
+            return "${"
+        expr = m.group(1)
+        raw = False
+        if expr.startswith("raw:"):
+            raw, expr = True, expr[4:]
+        values = _resolve(expr, scope, pos)
+        if shell and not raw:
+            return " ".join(shlex.quote(v) for v in values)
+        return " ".join(values)
+
+    return _INTERP.sub(repl, text)
+
+
+# --------------------------------------------------------------------------- the loader
+
+
+class _Loader:
+    """Turns the composed document into a validated `Pipeline` (one instance per load)."""
+
+    def __init__(self, config_path: str) -> None:
+        self.config_path = os.path.abspath(config_path)
+        self.root = os.path.dirname(self.config_path)
+        self.rel = os.path.basename(self.config_path)
+        try:
+            with open(self.config_path, encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            raise ConfigError(f"{config_path} does not exist") from None
+        self.doc = _Doc(self.rel, text)
+
+    # -- small typed accessors; each failure names the exact position -----------------
+    def fail(self, message: str, path: tuple[Any, ...], hint: str | None = None) -> ConfigError:
+        return ConfigError(message, pos=self.doc.at(path), hint=hint)
+
+    def expect(self, value: Any, types: type | tuple[type, ...], path: tuple[Any, ...], what: str) -> Any:
+        if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+            raise self.fail(f"{what} must be {self._type_name(types)}, not a boolean", path)
+        if not isinstance(value, types):
+            raise self.fail(
+                f"{what} must be {self._type_name(types)}, not {type(value).__name__}", path
+            )
+        return value
+
+    @staticmethod
+    def _type_name(types: type | tuple[type, ...]) -> str:
+        names = {str: "a string", list: "a list", dict: "a mapping", int: "an integer", bool: "true or false"}
+        ts = types if isinstance(types, tuple) else (types,)
+        return " or ".join(names.get(t, t.__name__) for t in ts)
+
+    def str_list(self, value: Any, path: tuple[Any, ...], what: str) -> list[str]:
+        if isinstance(value, str):
+            return [value]
+        self.expect(value, list, path, what)
+        for i, item in enumerate(value):
+            if isinstance(item, (int, float)) and not isinstance(item, bool):
+                value[i] = str(item)
+            else:
+                self.expect(item, str, path + (i,), f"each entry of {what}")
+        return list(value)
+
+    def check_keys(self, mapping: dict[str, Any], allowed: tuple[str, ...], path: tuple[Any, ...], where: str) -> None:
+        for key in mapping:
+            if key in allowed:
+                continue
+            if key in LATER_KEYS:
+                raise ConfigError(
+                    f"{key!r}: {LATER_KEYS[key]} are not supported by this mlbuild version yet",
+                    pos=self.doc.key_at(path + (key,)),
+                )
+            raise ConfigError(
+                f"unknown key {key!r} in {where}",
+                pos=self.doc.key_at(path + (key,)),
+                hint=_did_you_mean(key, allowed) or f"allowed: {', '.join(allowed)}",
+            )
+
+    # -- the whole file ----------------------------------------------------------------
+    def load(self) -> Pipeline:
+        top = self.doc.value
+        if not isinstance(top, dict):
+            raise self.fail(f"{self.rel} must hold a mapping with a 'targets' key", ())
+        self.check_keys(top, TOP_KEYS, (), "the top level")
+        version = top.get("version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            raise self.fail(
+                f"unsupported version {version!r}: this mlbuild reads version {SCHEMA_VERSION}",
+                ("version",),
+            )
+        params, param_files = self.load_params(top)
+        vars_ = self.expect(top.get("vars", {}) or {}, dict, ("vars",), "vars")
+        for key, value in vars_.items():
+            if isinstance(value, (dict, list)):
+                raise self.fail(f"vars.{key} must be a plain value", ("vars", key))
+        env = self.load_env(top.get("env"), ("env",))
+        packages = self.str_list(top.get("packages", []) or [], ("packages",), "packages")
+        jobs = self.load_executor(top.get("executor"))
+        raw_targets = top.get("targets")
+        if raw_targets is None:
+            raise self.fail("missing required key 'targets'", ())
+        self.expect(raw_targets, dict, ("targets",), "targets")
+
+        # Expand matrices first, so that dep resolution sees every concrete target.
+        expanded: list[tuple[str, tuple[Any, ...], dict[str, Any], dict[str, Any]]] = []
+        seen: dict[str, tuple[Any, ...]] = {}
+        for name, body in raw_targets.items():
+            path = ("targets", name)
+            if body is None:
+                body = {}
+            self.expect(body, dict, path, f"target {name!r}")
+            self.check_keys(body, TARGET_KEYS, path, f"target {name!r}")
+            for combo in self.matrix_combos(name, body, path):
+                concrete = name
+                for var, value in combo.items():
+                    concrete = concrete.replace("{" + var + "}", _render_value(value))
+                if "{" in concrete or "}" in concrete:
+                    raise ConfigError(
+                        f"target name {name!r} has a placeholder that no matrix variable fills",
+                        pos=self.doc.key_at(path),
+                    )
+                if not _TARGET_NAME.match(concrete):
+                    raise ConfigError(
+                        f"invalid target name {concrete!r}: use kind:name with letters, digits, _ . -",
+                        pos=self.doc.key_at(path),
+                    )
+                if concrete in seen:
+                    raise ConfigError(
+                        f"duplicate target {concrete!r}", pos=self.doc.key_at(path)
+                    )
+                seen[concrete] = path
+                expanded.append((concrete, path, body, combo))
+        names = [e[0] for e in expanded]
+
+        # Outs of every target first: deps on a produced path resolve to its producer.
+        outs_of: dict[str, list[str]] = {}
+        out_owner: dict[str, str] = {}
+        scopes: dict[str, _Scope] = {}
+        for name, path, body, combo in expanded:
+            t_env = dict(env)
+            t_env.update(self.load_env(body.get("env"), path + ("env",)))
+            scope = _Scope(name=name, params=params, vars=vars_, env=t_env, matrix=combo)
+            scopes[name] = scope
+            outs: list[str] = []
+            for i, raw in enumerate(self.str_list(body.get("outs", []) or [], path + ("outs",), "outs")):
+                pos = self.doc.at(path + ("outs", i))
+                rel = normalize_path(self.root, interpolate(raw, scope, pos, shell=False), pos, "out")
+                if not check_inside(self.root, rel):
+                    raise ConfigError(
+                        f"out {raw!r} is outside the workspace (through a symlink)", pos=pos
+                    )
+                if rel in outs:
+                    raise ConfigError(f"out {rel!r} is listed twice", pos=pos)
+                outs.append(rel)
+            outs_of[name] = outs
+        self.check_overlaps(expanded, outs_of, out_owner)
+
+        targets: dict[str, TargetSpec] = {}
+        for name, path, body, combo in expanded:
+            targets[name] = self.load_target(
+                name, path, body, scopes[name], names, outs_of, out_owner, packages
+            )
+        default = self.load_default(top.get("default"), names)
+        return Pipeline(
+            root=self.root,
+            config_path=self.config_path,
+            targets=targets,
+            default=default,
+            jobs=jobs,
+            param_files=tuple(param_files),
+            out_owner=out_owner,
+        )
+
+    def matrix_combos(self, name: str, body: dict[str, Any], path: tuple[Any, ...]) -> list[dict[str, Any]]:
+        matrix = body.get("matrix")
+        if matrix is None:
+            if "{" in name:
+                raise ConfigError(
+                    f"target name {name!r} has a placeholder but no matrix",
+                    pos=self.doc.key_at(path),
+                )
+            return [{}]
+        self.expect(matrix, dict, path + ("matrix",), "matrix")
+        if not matrix:
+            raise self.fail("matrix is empty", path + ("matrix",))
+        axes: list[tuple[str, list[Any]]] = []
+        for var, values in matrix.items():
+            vpath = path + ("matrix", var)
+            self.expect(values, list, vpath, f"matrix.{var}")
+            if not values:
+                raise self.fail(f"matrix.{var} is empty", vpath)
+            for i, value in enumerate(values):
+                if isinstance(value, (dict, list)) or value is None:
+                    raise self.fail(f"matrix.{var} values must be plain values", vpath + (i,))
+            if "{" + var + "}" not in name:
+                raise self.fail(
+                    f"matrix variable {var!r} does not appear in the target name {name!r}",
+                    vpath,
+                    hint=f"name the target like '{name}-{{{var}}}'",
+                )
+            axes.append((var, values))
+        return [dict(zip([a for a, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]
+
+    def load_params(self, top: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        spec = top.get("params")
+        params: dict[str, Any] = {}
+        files: list[str] = []
+        if spec is None:
+            if os.path.isfile(os.path.join(self.root, "params.yaml")):
+                files = ["params.yaml"]
+        elif isinstance(spec, dict):
+            return spec, []
+        else:
+            files = self.str_list(spec, ("params",), "params")
+        for i, rel in enumerate(files):
+            pos = self.doc.at(("params", i) if isinstance(spec, list) else ("params",))
+            rel = normalize_path(self.root, rel, pos, "params file")
+            _merge(params, _load_params_file(self.root, rel, pos))
+        return params, files
+
+    def load_env(self, raw: Any, path: tuple[Any, ...]) -> dict[str, str]:
+        if raw is None:
+            return {}
+        self.expect(raw, dict, path, "env")
+        env: dict[str, str] = {}
+        for key, value in raw.items():
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+                raise ConfigError(f"invalid env variable name {key!r}", pos=self.doc.key_at(path + (key,)))
+            if isinstance(value, (dict, list)) or value is None:
+                raise self.fail(f"env.{key} must be a string", path + (key,))
+            env[key] = _render_value(value)
+        return env
+
+    def load_executor(self, raw: Any) -> int | None:
+        if raw is None:
+            return None
+        path = ("executor",)
+        self.expect(raw, dict, path, "executor")
+        self.check_keys(raw, ("type", "jobs"), path, "executor")
+        kind = raw.get("type", "local")
+        if kind != "local":
+            raise self.fail(
+                f"executor type {kind!r} is not supported by this mlbuild version yet (only 'local')",
+                path + ("type",),
+            )
+        jobs = raw.get("jobs", "auto")
+        if jobs == "auto":
+            return None
+        if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+            raise self.fail("executor.jobs must be a positive integer or 'auto'", path + ("jobs",))
+        return jobs
+
+    def check_overlaps(
+        self,
+        expanded: list[tuple[str, tuple[Any, ...], dict[str, Any], dict[str, Any]]],
+        outs_of: dict[str, list[str]],
+        out_owner: dict[str, str],
+    ) -> None:
+        where = {name: path for name, path, _, _ in expanded}
+        for name, outs in outs_of.items():
+            for i, rel in enumerate(outs):
+                if rel in out_owner:
+                    raise ConfigError(
+                        f"out {rel!r} is also declared by target {out_owner[rel]!r}",
+                        pos=self.doc.at(where[name] + ("outs", i)),
+                    )
+                out_owner[rel] = name
+        # An out inside another out (data/x inside data/) would make ownership ambiguous.
+        for rel, owner in out_owner.items():
+            parent = posixpath.dirname(rel)
+            while parent:
+                other = out_owner.get(parent)
+                if other is not None and other != owner:
+                    raise ConfigError(
+                        f"out {rel!r} of {owner!r} lies inside out {parent!r} of {other!r}",
+                        pos=self.doc.at(where[owner] + ("outs",)),
+                    )
+                if other is not None:
+                    raise ConfigError(
+                        f"out {rel!r} lies inside another out {parent!r} of the same target",
+                        pos=self.doc.at(where[owner] + ("outs",)),
+                    )
+                parent = posixpath.dirname(parent)
+
+    def owner(self, out_owner: dict[str, str], rel: str) -> str | None:
+        probe = rel
+        while probe:
+            if probe in out_owner:
+                return out_owner[probe]
+            probe = posixpath.dirname(probe)
+        return None
+
+    def load_target(
+        self,
+        name: str,
+        path: tuple[Any, ...],
+        body: dict[str, Any],
+        scope: _Scope,
+        names: list[str],
+        outs_of: dict[str, list[str]],
+        out_owner: dict[str, str],
+        top_packages: list[str],
+    ) -> TargetSpec:
+        # deps
+        deps: list[DepSpec] = []
+        dep_paths: list[str] = []
+        for i, raw in enumerate(self.str_list(body.get("deps", []) or [], path + ("deps",), "deps")):
+            pos = self.doc.at(path + ("deps", i))
+            text = interpolate(raw, scope, pos, shell=False)
+            if text in outs_of:
+                if text == name:
+                    raise ConfigError(f"target {name!r} depends on itself", pos=pos)
+                deps.append(DepSpec(DepKind.TARGET, text))
+                dep_paths.extend(outs_of[text])
+                continue
+            if ":" in text and not os.path.exists(os.path.join(self.root, text)):
+                raise ConfigError(
+                    f"unknown target {text!r} in deps of {name!r}",
+                    pos=pos,
+                    hint=_did_you_mean(text, names),
+                )
+            rel = normalize_path(self.root, text, pos, "dep")
+            if GLOB_CHARS.search(rel):
+                matched = sorted(
+                    p.replace(os.sep, "/")
+                    for p in globmod.glob(rel, root_dir=self.root, recursive=True)
+                    if os.path.isfile(os.path.join(self.root, p))
+                )
+                deps.append(DepSpec(DepKind.GLOB, rel, tuple(matched)))
+                dep_paths.extend(matched)
+                continue
+            producer = self.owner(out_owner, rel)
+            if producer is not None:
+                if producer == name:
+                    raise ConfigError(f"dep {rel!r} is an out of {name!r} itself", pos=pos)
+                deps.append(DepSpec(DepKind.TARGET, producer))
+                dep_paths.append(rel)
+                continue
+            if not os.path.exists(os.path.join(self.root, rel)):
+                raise ConfigError(
+                    f"dep {rel!r} of {name!r} does not exist and no target produces it",
+                    pos=pos,
+                    hint=_did_you_mean(rel, sorted(out_owner)),
+                )
+            deps.append(DepSpec(DepKind.PATH, rel))
+            dep_paths.append(rel)
+        # params: declared keys (must exist), plus ones used by ${params.*} below
+        declared: dict[str, Any] = {}
+        for i, key in enumerate(self.str_list(body.get("params", []) or [], path + ("params",), "params")):
+            value = _lookup(scope.params, key)
+            if value is _MISSING:
+                raise self.fail(
+                    f"param {key!r} of {name!r} is not defined in the params",
+                    path + ("params", i),
+                    hint=_did_you_mean(key, _flat_keys(scope.params)),
+                )
+            declared[key] = value
+        # command or callable
+        cmd_raw = body.get("cmd")
+        python = body.get("python")
+        if cmd_raw is not None and python is not None:
+            raise self.fail(f"target {name!r} has both 'cmd' and 'python': choose one", path + ("python",))
+        cmd: tuple[str, ...] | None = None
+        scope.outs = outs_of[name]
+        scope.deps = dep_paths
+        if cmd_raw is not None:
+            cmds = self.str_list(cmd_raw, path + ("cmd",), "cmd")
+            if not cmds or any(not c.strip() for c in cmds):
+                raise self.fail("cmd must not be empty", path + ("cmd",))
+            cmd = tuple(
+                interpolate(c, scope, self.doc.at(path + ("cmd", i) if isinstance(cmd_raw, list) else path + ("cmd",)), shell=True)
+                for i, c in enumerate(cmds)
+            )
+        if python is not None:
+            self.expect(python, str, path + ("python",), "python")
+            if not re.match(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$", python):
+                raise self.fail(
+                    f"python must be 'module:function', not {python!r}", path + ("python",)
+                )
+        declared.update(scope.used_params)
+        # resources, flags
+        resources: dict[str, int] = {}
+        raw_res = body.get("resources") or {}
+        self.expect(raw_res, dict, path + ("resources",), "resources")
+        for key, value in raw_res.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise self.fail(f"resources.{key} must be a non-negative integer", path + ("resources", key))
+            resources[key] = value
+        always = self.expect(body.get("always", False), bool, path + ("always",), "always")
+        retries = body.get("retries", 0)
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise self.fail("retries must be a non-negative integer", path + ("retries",))
+        desc = self.expect(body.get("desc", "") or "", str, path + ("desc",), "desc")
+        packages = sorted(
+            set(top_packages)
+            | set(self.str_list(body.get("packages", []) or [], path + ("packages",), "packages"))
+        )
+        return TargetSpec(
+            name=name,
+            cmd=cmd,
+            python=python,
+            deps=tuple(deps),
+            outs=tuple(outs_of[name]),
+            params=declared,
+            env=scope.env,
+            packages=tuple(packages),
+            resources=resources,
+            matrix=scope.matrix,
+            always=always,
+            retries=retries,
+            desc=desc,
+            pos=self.doc.key_at(path),
+        )
+
+    def load_default(self, raw: Any, names: list[str]) -> tuple[str, ...]:
+        if raw is None:
+            return ()
+        items = self.str_list(raw, ("default",), "default")
+        for i, item in enumerate(items):
+            if item not in names and not any(ch in item for ch in "*?[") and not item.endswith(":"):
+                raise self.fail(
+                    f"default names unknown target {item!r}",
+                    ("default", i),
+                    hint=_did_you_mean(item, names),
+                )
+        return tuple(items)
+
+
+def load_pipeline(config_path: str) -> Pipeline:
+    """Read, validate and interpolate ``config_path``; raises ConfigError on any problem."""
+    return _Loader(config_path).load()

@@ -1,0 +1,322 @@
+"""The rebuilder: decide whether a target is FRESH, can be RESTOREd, or must RUN; restore
+it; and commit a finished run.
+
+One function, `Rebuilder.decide`, answers "must this run?", and it always returns reasons
+(`explain` prints them). Build keys use the *actual* out digests of the immediate deps
+(constructive traces with early cutoff): if an upstream reruns and writes identical bytes,
+nothing downstream changes.
+
+Order of a commit (each step atomic, so a kill -9 between any two leaves a consistent
+state in which the target is simply stale)::
+
+    outs exist? ──no──▶ fail (partial outs moved to .mlbuild/failed/<target>/)
+      │yes
+    hash outs (xxh3 + sha256, one read) ─▶ store objects ─▶ re-hash inputs
+      │ an input changed during the run? ──yes──▶ keep outs, record nothing
+      │no
+    run-cache entry (key → outs) ─▶ lock entry (saved with the lock file)
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .codedeps import CodeScanner, entry_points
+from .digest import build_key, hash_tree
+from .errors import BuildFailed, MlbuildError
+from .model import Action, Decision, Reason, ReasonKind
+from .options import BuildOptions
+from .pipeline import DepKind, Pipeline, TargetSpec, check_inside
+from .store import Cache, LockEntry, LockFile, OutRecord, StateMemo
+
+__all__ = ["CommitResult", "Rebuilder", "safe_name"]
+
+
+def safe_name(target: str) -> str:
+    """A file name for per-target state (logs, aside outs): ``model:prod`` → ``model__prod``."""
+    return target.replace(":", "__").replace("/", "_")
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    outs: tuple[OutRecord, ...]
+    recorded: bool
+    warning: str = ""
+
+
+class Rebuilder:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        memo: StateMemo,
+        cache: Cache,
+        lock: LockFile,
+        options: BuildOptions,
+        state_dir: str,
+    ) -> None:
+        self.pipeline = pipeline
+        self.root = pipeline.root
+        self.memo = memo
+        self.cache = cache
+        self.lock = lock
+        self.options = options
+        self.state_dir = state_dir
+        self.scanner = CodeScanner(self.root, memo)
+        self._packages: dict[str, str] = {}
+
+    # ----------------------------------------------------------------- key components
+    def package_version(self, name: str) -> str:
+        if name not in self._packages:
+            from importlib import metadata
+
+            try:
+                self._packages[name] = metadata.version(name)
+            except metadata.PackageNotFoundError:
+                self._packages[name] = "not installed"
+        return self._packages[name]
+
+    def code_files(self, spec: TargetSpec) -> list[str]:
+        return self.scanner.files_for(entry_points(spec.cmd, spec.python))
+
+    def dep_digests(self, spec: TargetSpec, upstream: Mapping[str, tuple[OutRecord, ...]]) -> dict[str, str]:
+        deps: dict[str, str] = {}
+        for dep in spec.deps:
+            if dep.kind is DepKind.TARGET:
+                for rec in upstream[dep.value]:
+                    deps[rec.path] = rec.xxh
+                continue
+            for path in dep.paths if dep.kind is DepKind.GLOB else (dep.value,):
+                try:
+                    deps[path] = self.memo.digest(path)[0].xxh
+                except FileNotFoundError:
+                    raise MlbuildError(
+                        f"dep {path!r} of {spec.name!r} is missing",
+                        hint="restore the file or remove it from deps",
+                    ) from None
+        return deps
+
+    def components(self, spec: TargetSpec, upstream: Mapping[str, tuple[OutRecord, ...]]) -> dict[str, Any]:
+        """Everything that determines the target's outputs (SPEC §1), as plain data."""
+        return {
+            "cmd": list(spec.cmd) if spec.cmd is not None else None,
+            "python": spec.python,
+            "code": {path: self.memo.file_digest(path).xxh for path in self.code_files(spec)},
+            "deps": self.dep_digests(spec, upstream),
+            "params": dict(spec.params),
+            "env": dict(spec.env),
+            "packages": {name: self.package_version(name) for name in spec.packages},
+            "matrix": dict(spec.matrix),
+            "outs": sorted(spec.outs),
+        }
+
+    # ----------------------------------------------------------------- decide
+    def decide(
+        self, spec: TargetSpec, upstream: Mapping[str, tuple[OutRecord, ...]], *, force: bool
+    ) -> Decision:
+        comps = self.components(spec, upstream)
+        key = build_key(comps)
+        entry = self.lock.entries.get(spec.name)
+        reasons: list[Reason] = []
+        if force:
+            reasons.append(Reason(ReasonKind.FORCED, spec.name))
+        elif spec.always:
+            reasons.append(Reason(ReasonKind.ALWAYS, spec.name))
+        elif entry is not None and entry.key == key:
+            reasons = self.check_outs(entry.outs)
+            if not reasons:
+                return Decision(spec.name, Action.FRESH, key, (), comps)
+        elif entry is None:
+            reasons.append(Reason(ReasonKind.NEVER_BUILT, spec.name))
+        else:
+            reasons = diff_components(entry.components, comps) or [
+                Reason(ReasonKind.KEY_SCHEMA, spec.name)
+            ]
+        if self.options.restore and not force and not spec.always:
+            recs = self.cache.get_run(key)
+            if recs is not None and all(self.cache.has_out(r) for r in recs):
+                return Decision(spec.name, Action.RESTORE, key, tuple(reasons), comps)
+        return Decision(spec.name, Action.RUN, key, tuple(reasons), comps)
+
+    def check_outs(self, outs: tuple[OutRecord, ...]) -> list[Reason]:
+        """Reasons an out in the workspace no longer matches its record (empty: intact)."""
+        reasons: list[Reason] = []
+        for rec in outs:
+            full = os.path.join(self.root, rec.path)
+            if not os.path.lexists(full):
+                reasons.append(Reason(ReasonKind.OUT_MISSING, rec.path))
+                continue
+            try:
+                digest, is_dir = self.memo.digest(rec.path)
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                reasons.append(Reason(ReasonKind.OUT_MISSING, rec.path))
+                continue
+            if digest.xxh != rec.xxh or is_dir != (rec.type == "dir"):
+                reasons.append(Reason(ReasonKind.OUT_MODIFIED, rec.path))
+        return reasons
+
+    # ----------------------------------------------------------------- restore
+    def restore(self, spec: TargetSpec, decision: Decision) -> tuple[OutRecord, ...]:
+        """Copy a cached build's outs into the workspace and record it as the current one."""
+        assert decision.key is not None
+        recs = self.cache.get_run(decision.key)
+        if recs is None:
+            raise BuildFailed(f"run-cache entry for {spec.name!r} vanished during the build")
+        for rec in recs:
+            self.ensure_inside(spec, rec.path)
+            self.cache.restore_out(rec, os.path.join(self.root, rec.path))
+            if rec.type == "file":
+                from .digest import FileDigest
+
+                self.memo.remember(rec.path, FileDigest(rec.size, rec.xxh, rec.sha256))
+        outs = tuple(recs)
+        self.lock.entries[spec.name] = LockEntry(decision.key, decision.components, outs)
+        return outs
+
+    def ensure_inside(self, spec: TargetSpec, rel: str) -> None:
+        """Outs are checked again at write time: a symlink made since load must not lead out."""
+        parent = os.path.dirname(rel)
+        if parent and not check_inside(self.root, parent):
+            raise BuildFailed(f"out {rel!r} of {spec.name!r} leads outside the workspace (symlink)")
+        full = os.path.join(self.root, rel)
+        if os.path.islink(full) and not check_inside(self.root, rel):
+            raise BuildFailed(f"out {rel!r} of {spec.name!r} is a symlink out of the workspace")
+
+    # ----------------------------------------------------------------- run support
+    def log_path(self, name: str) -> str:
+        return os.path.join(self.state_dir, "logs", safe_name(name) + ".log")
+
+    def prepare(self, spec: TargetSpec) -> None:
+        """Move existing outs aside (nothing is deleted) and create their parent dirs."""
+        aside = os.path.join(self.state_dir, "aside", safe_name(spec.name))
+        shutil.rmtree(aside, ignore_errors=True)
+        for rel in spec.outs:
+            self.ensure_inside(spec, rel)
+            full = os.path.join(self.root, rel)
+            if os.path.lexists(full):
+                dest = os.path.join(aside, rel)
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                os.replace(full, dest)
+            os.makedirs(os.path.dirname(full) or self.root, exist_ok=True)
+
+    def keep_failed(self, spec: TargetSpec) -> str | None:
+        """Move a failed run's partial outs to .mlbuild/failed/<target>/ for debugging."""
+        failed = os.path.join(self.state_dir, "failed", safe_name(spec.name))
+        shutil.rmtree(failed, ignore_errors=True)
+        moved = False
+        for rel in spec.outs:
+            full = os.path.join(self.root, rel)
+            if os.path.lexists(full):
+                dest = os.path.join(failed, rel)
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                os.replace(full, dest)
+                moved = True
+        return failed if moved else None
+
+    def commit(self, spec: TargetSpec, decision: Decision, upstream: Mapping[str, tuple[OutRecord, ...]]) -> CommitResult:
+        """Hash and store the outs of a successful run, then record it (see module doc)."""
+        assert decision.key is not None
+        missing = [rel for rel in spec.outs if not os.path.lexists(os.path.join(self.root, rel))]
+        if missing:
+            raise BuildFailed(
+                f"{spec.name}: the command did not write declared out(s): {', '.join(missing)}"
+            )
+        records: list[OutRecord] = []
+        for rel in spec.outs:
+            self.ensure_inside(spec, rel)
+            full = os.path.join(self.root, rel)
+            if os.path.isdir(full):
+                entries = self.memo.tree_entries(rel, want_sha256=True)
+                digest = hash_tree(entries)
+                if self.options.store:
+                    self.cache.store_tree(full, entries)
+                records.append(OutRecord(rel, "dir", digest.xxh, digest.sha256, digest.size))
+            else:
+                fd = self.memo.file_digest(rel, want_sha256=True)
+                if self.options.store:
+                    self.cache.store_file(full, fd.xxh)
+                executable = bool(os.stat(full).st_mode & 0o100)
+                records.append(OutRecord(rel, "file", fd.xxh, fd.sha256, fd.size, executable))
+        outs = tuple(records)
+        if self.options.store:
+            for path, digest in decision.components["code"].items():
+                self.cache.store_file(os.path.join(self.root, path), digest)  # for explain diffs
+        # Inputs are re-hashed: one that changed while the command ran poisons the result.
+        after = {
+            "deps": self.dep_digests(spec, upstream),
+            "code": {p: self.memo.file_digest(p).xxh for p in decision.components["code"]},
+        }
+        changed = [
+            p
+            for part in ("deps", "code")
+            for p, d in decision.components[part].items()
+            if after[part].get(p) != d
+        ]
+        if changed:
+            return CommitResult(
+                outs,
+                recorded=False,
+                warning=f"{spec.name}: input(s) changed while it ran ({', '.join(sorted(changed))});"
+                " result not recorded, the next build runs it again",
+            )
+        if self.options.store:
+            self.cache.put_run(decision.key, spec.name, list(outs))
+        self.lock.entries[spec.name] = LockEntry(decision.key, decision.components, outs)
+        return CommitResult(outs, recorded=True)
+
+    # ----------------------------------------------------------------- explain support
+    def code_diff(self, path: str, old_digest: str, max_lines: int = 40) -> str:
+        """A unified diff of a code file against the version of the last build, if cached."""
+        try:
+            with open(self.cache.object_path(old_digest), encoding="utf-8") as f:
+                old = f.read().splitlines()
+            with open(os.path.join(self.root, path), encoding="utf-8") as f:
+                new = f.read().splitlines()
+        except (OSError, UnicodeDecodeError):
+            return ""
+        lines = list(difflib.unified_diff(old, new, f"a/{path}", f"b/{path}", n=1, lineterm=""))
+        if len(lines) > max_lines:
+            lines = lines[:max_lines] + [f"... ({len(lines) - max_lines} more lines)"]
+        return "\n".join(lines)
+
+
+def diff_components(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Reason]:
+    """Every difference between two sets of key components, as reasons (deterministic)."""
+    reasons: list[Reason] = []
+    for field_name in ("cmd", "python"):
+        if old.get(field_name) != new.get(field_name):
+            o, n = old.get(field_name), new.get(field_name)
+            reasons.append(
+                Reason(
+                    ReasonKind.COMMAND,
+                    field_name,
+                    "; ".join(o) if isinstance(o, list) else o,
+                    "; ".join(n) if isinstance(n, list) else n,
+                )
+            )
+    mapped = (
+        ("code", ReasonKind.CODE),
+        ("deps", ReasonKind.DEP),
+        ("params", ReasonKind.PARAM),
+        ("env", ReasonKind.ENV),
+        ("packages", ReasonKind.PACKAGE),
+        ("matrix", ReasonKind.PARAM),
+    )
+    for field_name, kind in mapped:
+        o_map: Mapping[str, Any] = old.get(field_name) or {}
+        n_map: Mapping[str, Any] = new.get(field_name) or {}
+        for key in sorted(set(o_map) | set(n_map)):
+            if key not in o_map:
+                reasons.append(Reason(kind, key, None, n_map[key]))
+            elif key not in n_map:
+                reasons.append(Reason(kind, key, o_map[key], None))
+            elif o_map[key] != n_map[key]:
+                reasons.append(Reason(kind, key, o_map[key], n_map[key]))
+    if sorted(old.get("outs") or []) != sorted(new.get("outs") or []):
+        reasons.append(Reason(ReasonKind.OUTS_DECLARED, "outs", old.get("outs"), new.get("outs")))
+    return reasons
+

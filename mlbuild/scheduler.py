@@ -1,0 +1,281 @@
+"""The dynamic scheduler: a target starts as soon as its own deps are done.
+
+::
+
+    ready heap (build order) ──▶ decide ──FRESH──▶ done (unlock dependents)
+         ▲                         │RESTORE / RUN
+         │                         ▼
+         └──── unlock ◀── worker thread: restore, or run + commit ◀── -j slots + resources
+
+The main thread decides and launches; each running job has one worker thread that blocks
+on its subprocess or loky future, so ``-j`` bounds jobs in flight, not CPU use. No files,
+no rich here: results go out through `BuildEvents`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from .errors import MlbuildError, UsageError
+from .events import BuildEvents
+from .executors import LocalExecutor
+from .graph import BuildGraph
+from .jobs import Job, tail_lines
+from .model import Action, BuildResult, Decision, Outcome, Reason, ReasonKind, TargetResult
+from .options import BuildOptions
+from .pipeline import Pipeline, TargetSpec
+from .rebuilder import Rebuilder
+from .store import OutRecord
+
+__all__ = ["Scheduler", "plan"]
+
+
+@dataclass(frozen=True)
+class _Done:
+    result: TargetResult
+    outs: tuple[OutRecord, ...] | None
+
+
+def plan(
+    graph: BuildGraph,
+    pipeline: Pipeline,
+    rebuilder: Rebuilder,
+    order: list[str],
+    forced: set[str],
+) -> list[Decision]:
+    """Decide every target without running anything (status, -n, -q).
+
+    A target whose upstream would run cannot know its key yet (keys use the upstream's
+    actual out digests), so it is reported as RUN with an "upstream is stale" reason.
+    """
+    known: dict[str, tuple[OutRecord, ...]] = {}
+    decisions: list[Decision] = []
+    for name in order:
+        spec = pipeline.targets[name]
+        unknown = [d for d in graph.deps[name] if d not in known]
+        if unknown:
+            reasons = tuple(Reason(ReasonKind.UPSTREAM, d) for d in unknown)
+            decisions.append(Decision(name, Action.RUN, None, reasons))
+            continue
+        decision = rebuilder.decide(spec, known, force=name in forced)
+        decisions.append(decision)
+        if decision.action is Action.FRESH:
+            known[name] = rebuilder.lock.entries[name].outs
+        elif decision.action is Action.RESTORE and decision.key is not None:
+            recs = rebuilder.cache.get_run(decision.key)
+            if recs is not None:
+                known[name] = tuple(recs)
+    return decisions
+
+
+class Scheduler:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        graph: BuildGraph,
+        rebuilder: Rebuilder,
+        options: BuildOptions,
+        events: BuildEvents,
+    ) -> None:
+        self.pipeline = pipeline
+        self.graph = graph
+        self.rebuilder = rebuilder
+        self.options = options
+        self.events = events
+        self.jobs = options.effective_jobs(pipeline.jobs)
+        self.capacity = dict(options.resources)
+        self.in_use = {name: 0 for name in self.capacity}
+        self.executor = LocalExecutor(self.jobs, stream=options.verbose)
+
+    def _check_resources(self, order: list[str]) -> None:
+        for name in order:
+            for pool, amount in self.pipeline.targets[name].resources.items():
+                if pool in self.capacity and amount > self.capacity[pool]:
+                    raise UsageError(
+                        f"{name} needs {pool}={amount} but --resources gives {pool}="
+                        f"{self.capacity[pool]}",
+                        hint=f"raise --resources {pool}=...",
+                    )
+
+    def _fits(self, spec: TargetSpec) -> bool:
+        return all(
+            self.in_use[p] + n <= self.capacity[p]
+            for p, n in spec.resources.items()
+            if p in self.capacity
+        )
+
+    def _take(self, spec: TargetSpec, sign: int) -> None:
+        for p, n in spec.resources.items():
+            if p in self.capacity:
+                self.in_use[p] += sign * n
+
+    def run(self, order: list[str], forced: set[str]) -> BuildResult:
+        self._check_resources(order)
+        started = time.monotonic()
+        index = {name: i for i, name in enumerate(order)}
+        in_build = set(order)
+        waiting = {n: {d for d in self.graph.deps[n] if d in in_build} for n in order}
+        dependents: dict[str, list[str]] = {n: [] for n in order}
+        for n in order:
+            for d in waiting[n]:
+                dependents[d].append(n)
+        ready = [(index[n], n) for n in order if not waiting[n]]
+        heapq.heapify(ready)
+        outs: dict[str, tuple[OutRecord, ...]] = {}
+        results: dict[str, TargetResult] = {}
+        running: dict[Future[_Done], str] = {}
+        stopping = False
+        interrupted = False
+        executor = self.executor
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="mlbuild-job")
+        self.events.build_started(order, self.jobs)
+
+        def finish(name: str, done: _Done) -> None:
+            results[name] = done.result
+            self.events.target_finished(done.result)
+            if done.outs is not None:
+                outs[name] = done.outs
+                for child in dependents[name]:
+                    waiting[child].discard(name)
+                    if not waiting[child]:
+                        heapq.heappush(ready, (index[child], child))
+            elif self.options.keep_going:
+                for child in self.graph.downstream([name]):
+                    if child in in_build and child not in results:
+                        results[child] = TargetResult(
+                            child, Outcome.SKIPPED, error=f"upstream {name} failed"
+                        )
+                        self.events.target_finished(results[child])
+
+        try:
+            while True:
+                deferred: list[tuple[int, str]] = []
+                while ready and not stopping and len(running) < self.jobs:
+                    item = heapq.heappop(ready)
+                    name = item[1]
+                    if name in results:
+                        continue
+                    spec = self.pipeline.targets[name]
+                    if not self._fits(spec):
+                        deferred.append(item)
+                        continue
+                    try:
+                        decision = self.rebuilder.decide(spec, outs, force=name in forced)
+                    except MlbuildError as exc:
+                        finish(name, _Done(TargetResult(name, Outcome.FAILED, error=exc.message), None))
+                        stopping = stopping or not self.options.keep_going
+                        continue
+                    if decision.action is Action.FRESH:
+                        finish(name, _Done(TargetResult(name, Outcome.FRESH), self.rebuilder.lock.entries[name].outs))
+                        continue
+                    self.events.target_started(decision)
+                    self._take(spec, +1)
+                    running[pool.submit(self._execute, spec, decision, dict(outs))] = name
+                for item in deferred:
+                    heapq.heappush(ready, item)
+                if not running:
+                    break
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in sorted(finished, key=lambda f: index[running[f]]):
+                    name = running.pop(fut)
+                    self._take(self.pipeline.targets[name], -1)
+                    done = fut.result()
+                    finish(name, done)
+                    if done.outs is None and not self.options.keep_going:
+                        stopping = True
+        except KeyboardInterrupt:
+            interrupted = True
+            executor.kill_all()
+            for fut, name in running.items():
+                try:
+                    finish(name, fut.result())
+                except Exception as exc:  # pragma: no cover - best effort on the way out
+                    finish(name, _Done(TargetResult(name, Outcome.FAILED, error=str(exc)), None))
+        finally:
+            pool.shutdown(wait=True)
+            executor.shutdown()
+        for name in order:
+            if name not in results:
+                results[name] = TargetResult(
+                    name, Outcome.SKIPPED, error="interrupted" if interrupted else "not started"
+                )
+        result = BuildResult(
+            targets=tuple(results[n] for n in order),
+            seconds=time.monotonic() - started,
+            interrupted=interrupted,
+        )
+        self.events.build_finished(result)
+        return result
+
+    def _execute(self, spec: TargetSpec, decision: Decision, upstream: Mapping[str, tuple[OutRecord, ...]]) -> _Done:
+        """Runs in a worker thread: restore, or run the job and commit its outs."""
+        t0 = time.monotonic()
+        rb = self.rebuilder
+        if decision.action is Action.RESTORE:
+            try:
+                recs = rb.restore(spec, decision)
+                return _Done(
+                    TargetResult(spec.name, Outcome.RESTORED, time.monotonic() - t0, decision.reasons),
+                    recs,
+                )
+            except (OSError, MlbuildError) as exc:
+                self.events.warning(f"{spec.name}: restore failed ({exc}); running it instead")
+        log = rb.log_path(spec.name)
+        try:
+            rb.prepare(spec)
+        except (OSError, MlbuildError) as exc:
+            return _Done(TargetResult(spec.name, Outcome.FAILED, 0.0, decision.reasons, error=str(exc)), None)
+        job = Job(
+            target=spec.name,
+            root=self.pipeline.root,
+            cmds=spec.cmd,
+            python=spec.python,
+            env={**spec.env, "MLBUILD_TARGET": spec.name, "MLBUILD_OUTS": " ".join(spec.outs)},
+            deps=tuple(_dep_paths(spec, upstream)),
+            outs=spec.outs,
+            params=dict(spec.params),
+            matrix=dict(spec.matrix),
+            log_path=log,
+            retries=spec.retries,
+        )
+        result = self.executor.run(job, self.events.target_output)
+        seconds = time.monotonic() - t0
+        if not result.ok:
+            rb.keep_failed(spec)
+            return _Done(
+                TargetResult(spec.name, Outcome.FAILED, seconds, decision.reasons, result.error, log, tail_lines(log)),
+                None,
+            )
+        try:
+            commit = rb.commit(spec, decision, upstream)
+        except (OSError, MlbuildError) as exc:
+            rb.keep_failed(spec)
+            message = exc.message if isinstance(exc, MlbuildError) else str(exc)
+            return _Done(
+                TargetResult(spec.name, Outcome.FAILED, seconds, decision.reasons, message, log, tail_lines(log)),
+                None,
+            )
+        if commit.warning:
+            self.events.warning(commit.warning)
+        return _Done(
+            TargetResult(spec.name, Outcome.RAN, time.monotonic() - t0, decision.reasons, log_path=log, recorded=commit.recorded),
+            commit.outs,
+        )
+
+
+def _dep_paths(spec: TargetSpec, upstream: Mapping[str, tuple[OutRecord, ...]]) -> list[str]:
+    from .pipeline import DepKind
+
+    paths: list[str] = []
+    for dep in spec.deps:
+        if dep.kind is DepKind.TARGET:
+            paths.extend(r.path for r in upstream.get(dep.value, ()))
+        elif dep.kind is DepKind.GLOB:
+            paths.extend(dep.paths)
+        else:
+            paths.append(dep.value)
+    return paths

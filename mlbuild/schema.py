@@ -1,0 +1,115 @@
+"""The JSON Schema of mlbuild.yaml (version 1), and the starter file `mlbuild init` writes.
+
+The schema serves editors (completion, squiggles); the loader in pipeline.py stays the
+authority and gives better messages (positions, did-you-mean).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["SCHEMA", "STARTER"]
+
+_STR_LIST: dict[str, Any] = {
+    "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+}
+_ENV: dict[str, Any] = {
+    "type": "object",
+    "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+    "additionalProperties": {"type": ["string", "number", "boolean"]},
+}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://mlbuild.dev/schema/mlbuild-1.json",
+    "title": "mlbuild.yaml",
+    "description": "Targets of an mlbuild workspace (schema version 1).",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["targets"],
+    "properties": {
+        "version": {"const": 1},
+        "default": {**_STR_LIST, "description": "Targets built by a bare `mlbuild`."},
+        "params": {
+            "description": "Params file(s) (YAML, JSON, TOML) merged in order, or an inline mapping.",
+            "oneOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "object"},
+            ],
+        },
+        "vars": {
+            "type": "object",
+            "additionalProperties": {"type": ["string", "number", "boolean"]},
+        },
+        "env": {**_ENV, "description": "Env vars given to every command; part of every key."},
+        "packages": {**_STR_LIST, "description": "Distributions whose versions join every key."},
+        "executor": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "type": {"enum": ["local"]},
+                "jobs": {"oneOf": [{"const": "auto"}, {"type": "integer", "minimum": 1}]},
+            },
+        },
+        "targets": {
+            "type": "object",
+            "propertyNames": {"pattern": "^[A-Za-z0-9_.\\-]+(:[A-Za-z0-9_.\\-{}]+)?$"},
+            "additionalProperties": {"$ref": "#/$defs/target"},
+        },
+    },
+    "$defs": {
+        "target": {
+            "type": ["object", "null"],
+            "additionalProperties": False,
+            "properties": {
+                "cmd": {**_STR_LIST, "description": "Shell command(s), run with /bin/sh -c."},
+                "python": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z_][\\w.]*:[A-Za-z_]\\w*$",
+                    "description": "module:function called with deps, outs, params.",
+                },
+                "deps": {**_STR_LIST, "description": "Files, directories, globs or targets."},
+                "outs": {**_STR_LIST, "description": "Files or directories the target writes."},
+                "params": {**_STR_LIST, "description": "Param keys this target reads."},
+                "env": _ENV,
+                "packages": _STR_LIST,
+                "matrix": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {"type": ["string", "number", "boolean"]},
+                    },
+                },
+                "resources": {
+                    "type": "object",
+                    "additionalProperties": {"type": "integer", "minimum": 0},
+                },
+                "always": {"type": "boolean"},
+                "retries": {"type": "integer", "minimum": 0},
+                "desc": {"type": "string"},
+            },
+        }
+    },
+}
+
+STARTER = """\
+# mlbuild.yaml: targets, their deps and outs. Docs: docs/mlbuild-yaml.md
+version: 1
+default: [model:train]
+
+params:
+  seed: 0
+  train: {epochs: 3}
+
+targets:
+  data:raw:
+    cmd: python -c "import random; random.seed(${params.seed}); print(*[random.random() for _ in range(100)], sep='\\\\n')" > ${outs[0]}
+    outs: [data/raw.txt]
+
+  model:train:
+    cmd: sort -n ${deps[0]} | tail -n ${params.train.epochs} > ${outs[0]}
+    deps: [data:raw]
+    outs: [models/model.txt]
+"""

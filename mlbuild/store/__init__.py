@@ -1,0 +1,23 @@
+"""Persistent state: the stat/digest memo, the cache, the lock file, the workspace lock.
+
+Every write goes through `atomic_write` (temp file + fsync + rename), so a kill -9 at any
+moment leaves either the old or the new version of a file, never a torn one.
+"""
+
+from __future__ import annotations
+
+from .atomic import atomic_write
+from .cache import Cache, OutRecord
+from .lockfile import LockEntry, LockFile
+from .state import StateMemo
+from .wslock import WorkspaceLock
+
+__all__ = [
+    "Cache",
+    "LockEntry",
+    "LockFile",
+    "OutRecord",
+    "StateMemo",
+    "WorkspaceLock",
+    "atomic_write",
+]

@@ -1,0 +1,91 @@
+"""``mlbuild.lock``: the committed record of the last build of every target.
+
+Format (version 1), JSON with sorted keys and two-space indent, so that two clean builds of
+the same sources give byte-identical files and git diffs stay readable::
+
+    {
+      "version": 1,
+      "targets": {
+        "<target>": {
+          "key": "xxh3-128:…",
+          "components": {… every input of the build key …},
+          "outs": [{"path", "type", "xxh", "sha256", "size", "executable"}, …]
+        }
+      }
+    }
+
+No timestamps, hosts or users: those belong in manifests, not in a file meant to be
+committed. The lock file doubles as the local trace: a target is fresh when its key and
+its outs' digests match the entry.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+from .atomic import atomic_write
+from .cache import OutRecord
+
+LOCK_VERSION = 1
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    key: str
+    components: dict[str, Any]
+    outs: tuple[OutRecord, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "components": self.components,
+            "outs": [o.to_json() for o in self.outs],
+        }
+
+
+class LockFile:
+    """In-memory view of mlbuild.lock; `save` writes it atomically and deterministically."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.entries: dict[str, LockEntry] = {}
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            return
+        try:
+            data = json.loads(raw)
+            if data.get("version") != LOCK_VERSION:
+                return  # an older format is a cache of state, not a source of truth
+            for name, entry in data.get("targets", {}).items():
+                self.entries[name] = LockEntry(
+                    key=entry["key"],
+                    components=entry["components"],
+                    outs=tuple(OutRecord.from_json(o) for o in entry["outs"]),
+                )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(
+                f"{path} is corrupt ({exc})",
+                hint="restore it from git, or delete it to rebuild from the cache",
+            ) from None
+
+    def render(self) -> bytes:
+        body = {
+            "version": LOCK_VERSION,
+            "targets": {name: self.entries[name].to_json() for name in sorted(self.entries)},
+        }
+        return (json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+    def save(self) -> None:
+        data = self.render()
+        try:
+            with open(self.path, "rb") as f:
+                if f.read() == data:
+                    return
+        except FileNotFoundError:
+            pass
+        atomic_write(self.path, data)

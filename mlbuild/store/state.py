@@ -1,0 +1,102 @@
+"""The stat memo: unchanged files are never re-read.
+
+Format of ``.mlbuild/state.json`` (version 1; discarded and rebuilt on any other version)::
+
+    {"version": 1,
+     "files": {"<relpath>": [ino, size, mtime_ns, ctime_ns, seen_ns, xxh, sha256|null]},
+     "imports": {"<xxh of a .py file>": ["module", ...]}}
+
+An entry is trusted only if the file's (ino, size, mtime_ns, ctime_ns) are unchanged *and*
+its mtime was at least `RACY_NS` older than the moment it was hashed (``seen_ns``): a file
+modified within the filesystem's timestamp granularity of being hashed could change again
+without its stat changing ("racy git"). Untrusted entries are simply re-hashed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from ..digest import FileDigest, hash_file, hash_tree, walk_tree
+from .atomic import atomic_write
+
+STATE_VERSION = 1
+RACY_NS = 2_000_000_000
+
+
+class StateMemo:
+    """Path → digest memo keyed by stat; thread-safe enough for one writer per path."""
+
+    def __init__(self, root: str, path: str | None) -> None:
+        self.root = root
+        self.path = path
+        self.files: dict[str, list[Any]] = {}
+        self.imports: dict[str, list[str]] = {}
+        self.dirty = False
+        if path is not None:
+            try:
+                with open(path, "rb") as f:
+                    data = json.loads(f.read())
+                if data.get("version") == STATE_VERSION:
+                    self.files = data.get("files", {})
+                    self.imports = data.get("imports", {})
+            except (FileNotFoundError, ValueError, AttributeError):
+                pass
+
+    def save(self) -> None:
+        if self.path is None or not self.dirty:
+            return
+        body = {"version": STATE_VERSION, "files": self.files, "imports": self.imports}
+        atomic_write(self.path, json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
+        self.dirty = False
+
+    def file_digest(self, rel: str, *, want_sha256: bool = False) -> FileDigest:
+        """Digest of one regular file, from the memo when its stat proves it unchanged."""
+        full = os.path.join(self.root, rel)
+        st = os.stat(full)
+        entry = self.files.get(rel)
+        if (
+            entry is not None
+            and entry[0] == st.st_ino
+            and entry[1] == st.st_size
+            and entry[2] == st.st_mtime_ns
+            and entry[3] == st.st_ctime_ns
+            and st.st_mtime_ns + RACY_NS < entry[4]
+            and (entry[6] is not None or not want_sha256)
+        ):
+            return FileDigest(size=entry[1], xxh=entry[5], sha256=entry[6])
+        seen = time.time_ns()
+        digest = hash_file(full, want_sha256=want_sha256)
+        st2 = os.stat(full)
+        if (st2.st_mtime_ns, st2.st_size) == (st.st_mtime_ns, st.st_size):
+            self.files[rel] = [
+                st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, seen,
+                digest.xxh, digest.sha256,
+            ]
+            self.dirty = True
+        return digest
+
+    def digest(self, rel: str, *, want_sha256: bool = False) -> tuple[FileDigest, bool]:
+        """Digest of a file or directory (a tree); the bool is True for a directory."""
+        if os.path.isdir(os.path.join(self.root, rel)):
+            return hash_tree(self.tree_entries(rel, want_sha256=want_sha256)), True
+        return self.file_digest(rel, want_sha256=want_sha256), False
+
+    def tree_entries(self, rel: str, *, want_sha256: bool) -> list[tuple[str, FileDigest, bool]]:
+        """Per-file digests of a directory, sorted by relative path."""
+        full = os.path.join(self.root, rel)
+        return [
+            (sub, self.file_digest(f"{rel}/{sub}", want_sha256=want_sha256), ex)
+            for sub, _, ex in walk_tree(full)
+        ]
+
+    def remember(self, rel: str, digest: FileDigest) -> None:
+        """Record a digest we already know (a file we just restored or hashed)."""
+        st = os.stat(os.path.join(self.root, rel))
+        self.files[rel] = [
+            st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, time.time_ns(),
+            digest.xxh, digest.sha256,
+        ]
+        self.dirty = True

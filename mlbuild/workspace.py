@@ -1,0 +1,174 @@
+"""The Python API: `Workspace(path).build(...)`, `.status()`, `.explain()`.
+
+The CLI is a thin layer on this class. Each method loads only what it needs: `graph` and
+`list` need the pipeline; `status` and `explain` need state; `build` needs everything and
+the workspace lock.
+
+State lives under ``<workspace>/.mlbuild/``::
+
+    cache/      objects and run cache (store/cache.py)
+    state.json  stat → digest memo (store/state.py)
+    logs/       one log per target, from its last run
+    aside/      outs moved out of the way before a target ran
+    failed/     partial outs of the last failed run of a target
+    lock        the workspace lock (flock)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+from .events import BuildEvents, NullEvents
+from .graph import BuildGraph
+from .model import Action, BuildResult, Decision, Reason, TargetStatus
+from .options import BuildOptions
+from .pipeline import CONFIG_NAME, Pipeline, find_config, load_pipeline
+from .rebuilder import Rebuilder
+from .scheduler import Scheduler, plan
+from .store import Cache, LockFile, StateMemo, WorkspaceLock
+
+__all__ = ["Explanation", "StatusEntry", "Workspace"]
+
+STATE_DIR = ".mlbuild"
+LOCK_NAME = "mlbuild.lock"
+
+
+@dataclass(frozen=True)
+class StatusEntry:
+    target: str
+    status: TargetStatus
+    reasons: tuple[Reason, ...]
+
+    @property
+    def first_reason(self) -> str:
+        return self.reasons[0].describe() if self.reasons else ""
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a target is stale: its own reasons and, as a tree, its stale upstream."""
+
+    decision: Decision
+    upstream: tuple[Explanation, ...] = ()
+    code_diffs: dict[str, str] = field(default_factory=dict)
+
+
+class Workspace:
+    """One mlbuild workspace: the directory holding mlbuild.yaml."""
+
+    def __init__(self, path: str | os.PathLike[str] = ".", *, config: str | None = None) -> None:
+        if config is not None:
+            self.config_path = os.path.abspath(config)
+        else:
+            start = os.fspath(path)
+            direct = os.path.join(start, CONFIG_NAME)
+            self.config_path = os.path.abspath(direct) if os.path.isfile(direct) else find_config(start)
+        self.root = os.path.dirname(self.config_path)
+        self.state_dir = os.path.join(self.root, STATE_DIR)
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        return load_pipeline(self.config_path)
+
+    @cached_property
+    def graph(self) -> BuildGraph:
+        return BuildGraph.from_pipeline(self.pipeline)
+
+    def select(self, targets: Iterable[str] | None) -> list[str]:
+        """Requested targets (patterns), else the file's `default`, else every target."""
+        patterns = list(targets or ()) or list(self.pipeline.default)
+        if not patterns:
+            return list(self.graph.order)
+        return self.graph.select(patterns)
+
+    def _rebuilder(self, options: BuildOptions) -> Rebuilder:
+        return Rebuilder(
+            self.pipeline,
+            StateMemo(self.root, os.path.join(self.state_dir, "state.json")),
+            Cache(os.path.join(self.state_dir, "cache")),
+            LockFile(os.path.join(self.root, LOCK_NAME)),
+            options,
+            self.state_dir,
+        )
+
+    @staticmethod
+    def _forced(selected: Sequence[str], order: Sequence[str], options: BuildOptions) -> set[str]:
+        if options.force_all:
+            return set(order)
+        return set(selected) if options.force else set()
+
+    def plan(self, targets: Iterable[str] | None = None, options: BuildOptions | None = None) -> list[Decision]:
+        """What a build would do, target by target, without changing anything."""
+        options = options or BuildOptions()
+        selected = self.select(targets)
+        order = self.graph.closure(selected)
+        rebuilder = self._rebuilder(options)
+        return plan(self.graph, self.pipeline, rebuilder, order, self._forced(selected, order, options))
+
+    def build(
+        self,
+        targets: Iterable[str] | None = None,
+        *,
+        jobs: int | None = None,
+        options: BuildOptions | None = None,
+        events: BuildEvents | None = None,
+    ) -> BuildResult:
+        """Bring the targets (and their upstream) up to date; see `BuildResult`."""
+        options = options or BuildOptions()
+        if jobs is not None:
+            options = replace(options, jobs=jobs)
+        selected = self.select(targets)
+        order = self.graph.closure(selected)
+        with WorkspaceLock(os.path.join(self.state_dir, "lock"), wait=options.wait):
+            rebuilder = self._rebuilder(options)
+            scheduler = Scheduler(self.pipeline, self.graph, rebuilder, options, events or NullEvents())
+            try:
+                return scheduler.run(order, self._forced(selected, order, options))
+            finally:
+                # Finished targets are recorded even when the build failed or was interrupted.
+                rebuilder.lock.save()
+                rebuilder.memo.save()
+
+    def status(self, targets: Iterable[str] | None = None) -> list[StatusEntry]:
+        entries: list[StatusEntry] = []
+        rebuilder = None
+        decisions = self.plan(targets)
+        for d in decisions:
+            if d.action is Action.FRESH:
+                status = TargetStatus.FRESH
+            elif d.action is Action.RESTORE:
+                status = TargetStatus.RESTORABLE
+            elif any(r.kind.value == "never-built" for r in d.reasons):
+                status = TargetStatus.NEVER_BUILT
+            else:
+                status = TargetStatus.STALE
+            entries.append(StatusEntry(d.target, status, d.reasons))
+        del rebuilder
+        return entries
+
+    def explain(self, target: str) -> Explanation:
+        """Every reason ``target`` is stale, with the stale upstream as a tree."""
+        [name] = self.graph.select([target])[:1] or [target]
+        order = self.graph.closure([name])
+        rebuilder = self._rebuilder(BuildOptions())
+        decisions = {d.target: d for d in plan(self.graph, self.pipeline, rebuilder, order, set())}
+        lock = rebuilder.lock
+
+        def node(n: str) -> Explanation:
+            d = decisions[n]
+            diffs: dict[str, str] = {}
+            entry = lock.entries.get(n)
+            for r in d.reasons:
+                if r.kind.value == "code" and entry is not None and isinstance(r.old, str):
+                    diffs[r.subject] = rebuilder.code_diff(r.subject, r.old)
+            ups = tuple(
+                node(u)
+                for u in self.graph.deps[n]
+                if decisions[u].action is not Action.FRESH
+            )
+            return Explanation(d, ups, diffs)
+
+        return node(name)
