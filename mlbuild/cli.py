@@ -75,10 +75,16 @@ def cli(directory: str | None, file_: str | None, debug: bool) -> None:
 @cli.command()
 @click.argument("targets", nargs=-1)
 @click.option("-j", "--jobs", default=None, metavar="N", help="Parallel jobs (auto = CPU count).")
-@click.option("-n", "--dry-run", is_flag=True, help="Print what would run or be restored; change nothing.")
-@click.option("-k", "--keep-going", is_flag=True, help="Go on with what does not depend on a failure.")
+@click.option(
+    "-n", "--dry-run", is_flag=True, help="Print what would run or be restored; change nothing."
+)
+@click.option(
+    "-k", "--keep-going", is_flag=True, help="Go on with what does not depend on a failure."
+)
 @click.option("-B", "--force", is_flag=True, help="Rebuild the named targets even if fresh.")
-@click.option("--force-all", is_flag=True, help="Rebuild the named targets and their whole upstream.")
+@click.option(
+    "--force-all", is_flag=True, help="Rebuild the named targets and their whole upstream."
+)
 @click.option("--no-cache", is_flag=True, help="Do not store outs in the cache.")
 @click.option("--no-restore", is_flag=True, help="Do not restore from the cache; run instead.")
 @click.option("-q", "--question", is_flag=True, help="Run nothing; exit 0 if fresh, 1 if stale.")
@@ -86,7 +92,9 @@ def cli(directory: str | None, file_: str | None, debug: bool) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Stream command output live.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines events on stdout.")
 @click.option("--resources", default="", metavar="NAME=N,...", help="Capacity of resource pools.")
-@click.option("--wait/--no-wait", default=True, help="Wait for, or fail (exit 5) on, a held workspace lock.")
+@click.option(
+    "--wait/--no-wait", default=True, help="Wait for, or fail (exit 5) on, a held workspace lock."
+)
 def build(
     targets: tuple[str, ...],
     jobs: str | None,
@@ -143,7 +151,9 @@ def build(
     if not result.ok:
         failed = [t.target for t in result.targets if t.outcome is Outcome.FAILED]
         if not as_json:
-            click.echo(f"mlbuild: error: {len(failed)} target(s) failed: {', '.join(failed)}", err=True)
+            click.echo(
+                f"mlbuild: error: {len(failed)} target(s) failed: {', '.join(failed)}", err=True
+            )
         sys.exit(1)
 
 
@@ -155,7 +165,9 @@ def _parse_jobs(text: str | None) -> int | None:
     return int(text)
 
 
-def _plan_command(ws: Workspace, targets: tuple[str, ...], options: Any, *, question: bool, as_json: bool) -> None:
+def _plan_command(
+    ws: Workspace, targets: tuple[str, ...], options: Any, *, question: bool, as_json: bool
+) -> None:
     from .model import Action
 
     decisions = ws.plan(targets, options)
@@ -238,7 +250,10 @@ def _explanation_json(node: Explanation) -> dict[str, Any]:
         "action": d.action.value,
         "key": d.key,
         "reasons": [
-            {**r.to_json(), **({"diff": node.code_diffs[r.subject]} if r.subject in node.code_diffs else {})}
+            {
+                **r.to_json(),
+                **({"diff": node.code_diffs[r.subject]} if r.subject in node.code_diffs else {}),
+            }
             for r in d.reasons
         ],
         "upstream": [_explanation_json(u) for u in node.upstream],
@@ -403,7 +418,9 @@ def _route(argv: list[str]) -> list[str]:
         if arg in _GROUP_VALUE_OPTS:
             i += 2
             continue
-        if arg in _GROUP_FLAGS or any(arg.startswith(o + "=") for o in _GROUP_VALUE_OPTS if o.startswith("--")):
+        if arg in _GROUP_FLAGS or any(
+            arg.startswith(o + "=") for o in _GROUP_VALUE_OPTS if o.startswith("--")
+        ):
             if arg in ("--help", "-h", "--version"):
                 return argv
             i += 1

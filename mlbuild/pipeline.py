@@ -35,6 +35,7 @@ import os
 import posixpath
 import re
 import shlex
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -195,11 +196,7 @@ class _Doc:
             node = yaml.compose(text, Loader=loader_cls)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
-            at = (
-                SourcePos(file, mark.line + 1, mark.column + 1)
-                if mark
-                else SourcePos(file, 1, 1)
-            )
+            at = SourcePos(file, mark.line + 1, mark.column + 1) if mark else SourcePos(file, 1, 1)
             raise ConfigError(f"invalid YAML: {exc.problem or exc.context}", pos=at) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"invalid YAML: {exc}", pos=SourcePos(file, 1, 1)) from None
@@ -217,7 +214,9 @@ class _Doc:
             out: dict[Any, Any] = {}
             for knode, vnode in node.value:
                 if knode.tag == "tag:yaml.org,2002:merge":
-                    raise ConfigError("YAML merge keys (<<) are not supported", pos=self._mark(knode))
+                    raise ConfigError(
+                        "YAML merge keys (<<) are not supported", pos=self._mark(knode)
+                    )
                 if not isinstance(knode, yaml.ScalarNode):
                     raise ConfigError("mapping keys must be plain strings", pos=self._mark(knode))
                 key = self._constructor.construct_object(knode)
@@ -273,10 +272,10 @@ def _load_params_file(root: str, rel: str, pos: SourcePos) -> dict[str, Any]:
                 f"invalid JSON: {exc.msg}", pos=SourcePos(rel, exc.lineno, exc.colno)
             ) from None
     elif ext == ".toml":
-        try:
-            import tomllib
-        except ImportError:  # pragma: no cover - Python 3.10
-            raise ConfigError("TOML params files need Python 3.11 or newer", pos=pos) from None
+        if sys.version_info < (3, 11):  # pragma: no cover - Python 3.10
+            raise ConfigError("TOML params files need Python 3.11 or newer", pos=pos)
+        import tomllib
+
         try:
             value = tomllib.loads(data.decode())
         except tomllib.TOMLDecodeError as exc:
@@ -472,8 +471,12 @@ class _Loader:
     def fail(self, message: str, path: tuple[Any, ...], hint: str | None = None) -> ConfigError:
         return ConfigError(message, pos=self.doc.at(path), hint=hint)
 
-    def expect(self, value: Any, types: type | tuple[type, ...], path: tuple[Any, ...], what: str) -> Any:
-        if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+    def expect(
+        self, value: Any, types: type | tuple[type, ...], path: tuple[Any, ...], what: str
+    ) -> Any:
+        if isinstance(value, bool) and bool not in (
+            types if isinstance(types, tuple) else (types,)
+        ):
             raise self.fail(f"{what} must be {self._type_name(types)}, not a boolean", path)
         if not isinstance(value, types):
             raise self.fail(
@@ -483,7 +486,13 @@ class _Loader:
 
     @staticmethod
     def _type_name(types: type | tuple[type, ...]) -> str:
-        names = {str: "a string", list: "a list", dict: "a mapping", int: "an integer", bool: "true or false"}
+        names = {
+            str: "a string",
+            list: "a list",
+            dict: "a mapping",
+            int: "an integer",
+            bool: "true or false",
+        }
         ts = types if isinstance(types, tuple) else (types,)
         return " or ".join(names.get(t, t.__name__) for t in ts)
 
@@ -498,7 +507,9 @@ class _Loader:
                 self.expect(item, str, path + (i,), f"each entry of {what}")
         return list(value)
 
-    def check_keys(self, mapping: dict[str, Any], allowed: tuple[str, ...], path: tuple[Any, ...], where: str) -> None:
+    def check_keys(
+        self, mapping: dict[str, Any], allowed: tuple[str, ...], path: tuple[Any, ...], where: str
+    ) -> None:
         for key in mapping:
             if key in allowed:
                 continue
@@ -558,13 +569,11 @@ class _Loader:
                     )
                 if not _TARGET_NAME.match(concrete):
                     raise ConfigError(
-                        f"invalid target name {concrete!r}: use kind:name with letters, digits, _ . -",
+                        f"invalid target name {concrete!r}: use kind:name (letters, digits, _ . -)",
                         pos=self.doc.key_at(path),
                     )
                 if concrete in seen:
-                    raise ConfigError(
-                        f"duplicate target {concrete!r}", pos=self.doc.key_at(path)
-                    )
+                    raise ConfigError(f"duplicate target {concrete!r}", pos=self.doc.key_at(path))
                 seen[concrete] = path
                 expanded.append((concrete, path, body, combo))
         names = [e[0] for e in expanded]
@@ -579,9 +588,13 @@ class _Loader:
             scope = _Scope(name=name, params=params, vars=vars_, env=t_env, matrix=combo)
             scopes[name] = scope
             outs: list[str] = []
-            for i, raw in enumerate(self.str_list(body.get("outs", []) or [], path + ("outs",), "outs")):
+            for i, raw in enumerate(
+                self.str_list(body.get("outs", []) or [], path + ("outs",), "outs")
+            ):
                 pos = self.doc.at(path + ("outs", i))
-                rel = normalize_path(self.root, interpolate(raw, scope, pos, shell=False), pos, "out")
+                rel = normalize_path(
+                    self.root, interpolate(raw, scope, pos, shell=False), pos, "out"
+                )
                 if not check_inside(self.root, rel):
                     raise ConfigError(
                         f"out {raw!r} is outside the workspace (through a symlink)", pos=pos
@@ -593,7 +606,7 @@ class _Loader:
         self.check_overlaps(expanded, outs_of, out_owner)
 
         targets: dict[str, TargetSpec] = {}
-        for name, path, body, combo in expanded:
+        for name, path, body, _ in expanded:
             targets[name] = self.load_target(
                 name, path, body, scopes[name], names, outs_of, out_owner, packages
             )
@@ -608,7 +621,9 @@ class _Loader:
             out_owner=out_owner,
         )
 
-    def matrix_combos(self, name: str, body: dict[str, Any], path: tuple[Any, ...]) -> list[dict[str, Any]]:
+    def matrix_combos(
+        self, name: str, body: dict[str, Any], path: tuple[Any, ...]
+    ) -> list[dict[str, Any]]:
         matrix = body.get("matrix")
         if matrix is None:
             if "{" in name:
@@ -636,7 +651,10 @@ class _Loader:
                     hint=f"name the target like '{name}-{{{var}}}'",
                 )
             axes.append((var, values))
-        return [dict(zip([a for a, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]
+        return [
+            dict(zip([a for a, _ in axes], combo, strict=True))
+            for combo in itertools.product(*[v for _, v in axes])
+        ]
 
     def load_params(self, top: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         spec = top.get("params")
@@ -662,7 +680,9 @@ class _Loader:
         env: dict[str, str] = {}
         for key, value in raw.items():
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
-                raise ConfigError(f"invalid env variable name {key!r}", pos=self.doc.key_at(path + (key,)))
+                raise ConfigError(
+                    f"invalid env variable name {key!r}", pos=self.doc.key_at(path + (key,))
+                )
             if isinstance(value, (dict, list)) or value is None:
                 raise self.fail(f"env.{key} must be a string", path + (key,))
             env[key] = _render_value(value)
@@ -677,7 +697,7 @@ class _Loader:
         kind = raw.get("type", "local")
         if kind != "local":
             raise self.fail(
-                f"executor type {kind!r} is not supported by this mlbuild version yet (only 'local')",
+                f"executor type {kind!r} is not supported yet (only 'local')",
                 path + ("type",),
             )
         jobs = raw.get("jobs", "auto")
@@ -741,7 +761,9 @@ class _Loader:
         # deps
         deps: list[DepSpec] = []
         dep_paths: list[str] = []
-        for i, raw in enumerate(self.str_list(body.get("deps", []) or [], path + ("deps",), "deps")):
+        for i, raw in enumerate(
+            self.str_list(body.get("deps", []) or [], path + ("deps",), "deps")
+        ):
             pos = self.doc.at(path + ("deps", i))
             text = interpolate(raw, scope, pos, shell=False)
             if text in outs_of:
@@ -783,7 +805,10 @@ class _Loader:
             dep_paths.append(rel)
         # params: declared keys (must exist), plus ones used by ${params.*} below
         declared: dict[str, Any] = {}
-        for i, key in enumerate(self.str_list(body.get("params", []) or [], path + ("params",), "params")):
+        for i, raw_key in enumerate(
+            self.str_list(body.get("params", []) or [], path + ("params",), "params")
+        ):
+            key = interpolate(raw_key, scope, self.doc.at(path + ("params", i)), shell=False)
             value = _lookup(scope.params, key)
             if value is _MISSING:
                 raise self.fail(
@@ -796,7 +821,9 @@ class _Loader:
         cmd_raw = body.get("cmd")
         python = body.get("python")
         if cmd_raw is not None and python is not None:
-            raise self.fail(f"target {name!r} has both 'cmd' and 'python': choose one", path + ("python",))
+            raise self.fail(
+                f"target {name!r} has both 'cmd' and 'python': choose one", path + ("python",)
+            )
         cmd: tuple[str, ...] | None = None
         scope.outs = outs_of[name]
         scope.deps = dep_paths
@@ -805,7 +832,14 @@ class _Loader:
             if not cmds or any(not c.strip() for c in cmds):
                 raise self.fail("cmd must not be empty", path + ("cmd",))
             cmd = tuple(
-                interpolate(c, scope, self.doc.at(path + ("cmd", i) if isinstance(cmd_raw, list) else path + ("cmd",)), shell=True)
+                interpolate(
+                    c,
+                    scope,
+                    self.doc.at(
+                        path + ("cmd", i) if isinstance(cmd_raw, list) else path + ("cmd",)
+                    ),
+                    shell=True,
+                )
                 for i, c in enumerate(cmds)
             )
         if python is not None:
@@ -821,7 +855,9 @@ class _Loader:
         self.expect(raw_res, dict, path + ("resources",), "resources")
         for key, value in raw_res.items():
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise self.fail(f"resources.{key} must be a non-negative integer", path + ("resources", key))
+                raise self.fail(
+                    f"resources.{key} must be a non-negative integer", path + ("resources", key)
+                )
             resources[key] = value
         always = self.expect(body.get("always", False), bool, path + ("always",), "always")
         retries = body.get("retries", 0)

@@ -83,7 +83,9 @@ class Rebuilder:
     def code_files(self, spec: TargetSpec) -> list[str]:
         return self.scanner.files_for(entry_points(spec.cmd, spec.python))
 
-    def dep_digests(self, spec: TargetSpec, upstream: Mapping[str, tuple[OutRecord, ...]]) -> dict[str, str]:
+    def dep_digests(
+        self, spec: TargetSpec, upstream: Mapping[str, tuple[OutRecord, ...]]
+    ) -> dict[str, str]:
         deps: dict[str, str] = {}
         for dep in spec.deps:
             if dep.kind is DepKind.TARGET:
@@ -100,7 +102,9 @@ class Rebuilder:
                     ) from None
         return deps
 
-    def components(self, spec: TargetSpec, upstream: Mapping[str, tuple[OutRecord, ...]]) -> dict[str, Any]:
+    def components(
+        self, spec: TargetSpec, upstream: Mapping[str, tuple[OutRecord, ...]]
+    ) -> dict[str, Any]:
         """Everything that determines the target's outputs (SPEC §1), as plain data."""
         return {
             "cmd": list(spec.cmd) if spec.cmd is not None else None,
@@ -217,7 +221,9 @@ class Rebuilder:
                 moved = True
         return failed if moved else None
 
-    def commit(self, spec: TargetSpec, decision: Decision, upstream: Mapping[str, tuple[OutRecord, ...]]) -> CommitResult:
+    def commit(
+        self, spec: TargetSpec, decision: Decision, upstream: Mapping[str, tuple[OutRecord, ...]]
+    ) -> CommitResult:
         """Hash and store the outs of a successful run, then record it (see module doc)."""
         assert decision.key is not None
         missing = [rel for rel in spec.outs if not os.path.lexists(os.path.join(self.root, rel))]
@@ -260,8 +266,8 @@ class Rebuilder:
             return CommitResult(
                 outs,
                 recorded=False,
-                warning=f"{spec.name}: input(s) changed while it ran ({', '.join(sorted(changed))});"
-                " result not recorded, the next build runs it again",
+                warning=f"{spec.name}: input(s) changed while it ran "
+                f"({', '.join(sorted(changed))}); not recorded; the next build runs it again",
             )
         if self.options.store:
             self.cache.put_run(decision.key, spec.name, list(outs))
@@ -319,4 +325,3 @@ def diff_components(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Reas
     if sorted(old.get("outs") or []) != sorted(new.get("outs") or []):
         reasons.append(Reason(ReasonKind.OUTS_DECLARED, "outs", old.get("outs"), new.get("outs")))
     return reasons
-

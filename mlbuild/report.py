@@ -59,7 +59,9 @@ def _failure_text(result: TargetResult) -> list[str]:
 class PlainReporter:
     """Timestamped plain lines for logs (stdout) and errors (stderr)."""
 
-    def __init__(self, *, silent: bool = False, out: IO[str] | None = None, err: IO[str] | None = None) -> None:
+    def __init__(
+        self, *, silent: bool = False, out: IO[str] | None = None, err: IO[str] | None = None
+    ) -> None:
         self.silent = silent
         self.out = out or sys.stdout
         self.err = err or sys.stderr
@@ -113,7 +115,10 @@ class JsonReporter:
 
     def _emit(self, event: str, **data: Any) -> None:
         with self._lock:
-            self.out.write(json.dumps({"event": event, "time": round(time.time(), 3), **data}, sort_keys=True) + "\n")
+            self.out.write(
+                json.dumps({"event": event, "time": round(time.time(), 3), **data}, sort_keys=True)
+                + "\n"
+            )
             self.out.flush()
 
     def build_started(self, targets: list[str], jobs: int) -> None:
@@ -181,16 +186,30 @@ class RichReporter:
         if self.silent:
             return
         from rich.live import Live
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self._total = len(targets)
         self._progress = Progress(
-            TextColumn("mlbuild"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("mlbuild"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
             console=self.console,
         )
         self._task = self._progress.add_task("build", total=self._total)
-        self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=True,
-                          get_renderable=self._render)
+        self._live = Live(
+            self._render(),
+            console=self.console,
+            refresh_per_second=8,
+            transient=True,
+            get_renderable=self._render,
+        )
         self._live.start()
 
     def target_started(self, decision: Decision) -> None:
@@ -214,7 +233,10 @@ class RichReporter:
             self.console.print(f"[yellow]skipped[/] {result.target} ({result.error})")
         elif result.outcome is not Outcome.FRESH and not self.silent:
             color = "green" if result.outcome is Outcome.RAN else "blue"
-            self.console.print(f"[{color}]{_VERB[result.outcome]:8}[/] {result.target}  [dim]{result.seconds:.2f}s[/]")
+            verb = _VERB[result.outcome]
+            self.console.print(
+                f"[{color}]{verb:8}[/] {result.target}  [dim]{result.seconds:.2f}s[/]"
+            )
 
     def warning(self, message: str) -> None:
         self.console.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False)

@@ -166,11 +166,19 @@ class Scheduler:
                     try:
                         decision = self.rebuilder.decide(spec, outs, force=name in forced)
                     except MlbuildError as exc:
-                        finish(name, _Done(TargetResult(name, Outcome.FAILED, error=exc.message), None))
+                        finish(
+                            name, _Done(TargetResult(name, Outcome.FAILED, error=exc.message), None)
+                        )
                         stopping = stopping or not self.options.keep_going
                         continue
                     if decision.action is Action.FRESH:
-                        finish(name, _Done(TargetResult(name, Outcome.FRESH), self.rebuilder.lock.entries[name].outs))
+                        finish(
+                            name,
+                            _Done(
+                                TargetResult(name, Outcome.FRESH),
+                                self.rebuilder.lock.entries[name].outs,
+                            ),
+                        )
                         continue
                     self.events.target_started(decision)
                     self._take(spec, +1)
@@ -211,7 +219,9 @@ class Scheduler:
         self.events.build_finished(result)
         return result
 
-    def _execute(self, spec: TargetSpec, decision: Decision, upstream: Mapping[str, tuple[OutRecord, ...]]) -> _Done:
+    def _execute(
+        self, spec: TargetSpec, decision: Decision, upstream: Mapping[str, tuple[OutRecord, ...]]
+    ) -> _Done:
         """Runs in a worker thread: restore, or run the job and commit its outs."""
         t0 = time.monotonic()
         rb = self.rebuilder
@@ -219,7 +229,9 @@ class Scheduler:
             try:
                 recs = rb.restore(spec, decision)
                 return _Done(
-                    TargetResult(spec.name, Outcome.RESTORED, time.monotonic() - t0, decision.reasons),
+                    TargetResult(
+                        spec.name, Outcome.RESTORED, time.monotonic() - t0, decision.reasons
+                    ),
                     recs,
                 )
             except (OSError, MlbuildError) as exc:
@@ -228,7 +240,9 @@ class Scheduler:
         try:
             rb.prepare(spec)
         except (OSError, MlbuildError) as exc:
-            return _Done(TargetResult(spec.name, Outcome.FAILED, 0.0, decision.reasons, error=str(exc)), None)
+            return _Done(
+                TargetResult(spec.name, Outcome.FAILED, 0.0, decision.reasons, error=str(exc)), None
+            )
         job = Job(
             target=spec.name,
             root=self.pipeline.root,
@@ -247,7 +261,15 @@ class Scheduler:
         if not result.ok:
             rb.keep_failed(spec)
             return _Done(
-                TargetResult(spec.name, Outcome.FAILED, seconds, decision.reasons, result.error, log, tail_lines(log)),
+                TargetResult(
+                    spec.name,
+                    Outcome.FAILED,
+                    seconds,
+                    decision.reasons,
+                    result.error,
+                    log,
+                    tail_lines(log),
+                ),
                 None,
             )
         try:
@@ -256,13 +278,28 @@ class Scheduler:
             rb.keep_failed(spec)
             message = exc.message if isinstance(exc, MlbuildError) else str(exc)
             return _Done(
-                TargetResult(spec.name, Outcome.FAILED, seconds, decision.reasons, message, log, tail_lines(log)),
+                TargetResult(
+                    spec.name,
+                    Outcome.FAILED,
+                    seconds,
+                    decision.reasons,
+                    message,
+                    log,
+                    tail_lines(log),
+                ),
                 None,
             )
         if commit.warning:
             self.events.warning(commit.warning)
         return _Done(
-            TargetResult(spec.name, Outcome.RAN, time.monotonic() - t0, decision.reasons, log_path=log, recorded=commit.recorded),
+            TargetResult(
+                spec.name,
+                Outcome.RAN,
+                time.monotonic() - t0,
+                decision.reasons,
+                log_path=log,
+                recorded=commit.recorded,
+            ),
             commit.outs,
         )
 

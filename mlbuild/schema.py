@@ -31,7 +31,7 @@ SCHEMA: dict[str, Any] = {
         "version": {"const": 1},
         "default": {**_STR_LIST, "description": "Targets built by a bare `mlbuild`."},
         "params": {
-            "description": "Params file(s) (YAML, JSON, TOML) merged in order, or an inline mapping.",
+            "description": "Params file(s) (YAML, JSON, TOML), merged in order, or a mapping.",
             "oneOf": [
                 {"type": "string"},
                 {"type": "array", "items": {"type": "string"}},
@@ -100,16 +100,16 @@ version: 1
 default: [model:train]
 
 params:
-  seed: 0
-  train: {epochs: 3}
+  rows: 100
+  train: {top: 3}
 
 targets:
   data:raw:
-    cmd: python -c "import random; random.seed(${params.seed}); print(*[random.random() for _ in range(100)], sep='\\\\n')" > ${outs[0]}
+    cmd: seq 1 ${params.rows} > ${outs[0]}
     outs: [data/raw.txt]
 
   model:train:
-    cmd: sort -n ${deps[0]} | tail -n ${params.train.epochs} > ${outs[0]}
+    cmd: sort -rn ${deps[0]} | head -n ${params.train.top} > ${outs[0]}
     deps: [data:raw]
     outs: [models/model.txt]
 """

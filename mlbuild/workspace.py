@@ -65,7 +65,9 @@ class Workspace:
         else:
             start = os.fspath(path)
             direct = os.path.join(start, CONFIG_NAME)
-            self.config_path = os.path.abspath(direct) if os.path.isfile(direct) else find_config(start)
+            self.config_path = (
+                os.path.abspath(direct) if os.path.isfile(direct) else find_config(start)
+            )
         self.root = os.path.dirname(self.config_path)
         self.state_dir = os.path.join(self.root, STATE_DIR)
 
@@ -100,13 +102,17 @@ class Workspace:
             return set(order)
         return set(selected) if options.force else set()
 
-    def plan(self, targets: Iterable[str] | None = None, options: BuildOptions | None = None) -> list[Decision]:
+    def plan(
+        self, targets: Iterable[str] | None = None, options: BuildOptions | None = None
+    ) -> list[Decision]:
         """What a build would do, target by target, without changing anything."""
         options = options or BuildOptions()
         selected = self.select(targets)
         order = self.graph.closure(selected)
         rebuilder = self._rebuilder(options)
-        return plan(self.graph, self.pipeline, rebuilder, order, self._forced(selected, order, options))
+        return plan(
+            self.graph, self.pipeline, rebuilder, order, self._forced(selected, order, options)
+        )
 
     def build(
         self,
@@ -124,7 +130,9 @@ class Workspace:
         order = self.graph.closure(selected)
         with WorkspaceLock(os.path.join(self.state_dir, "lock"), wait=options.wait):
             rebuilder = self._rebuilder(options)
-            scheduler = Scheduler(self.pipeline, self.graph, rebuilder, options, events or NullEvents())
+            scheduler = Scheduler(
+                self.pipeline, self.graph, rebuilder, options, events or NullEvents()
+            )
             try:
                 return scheduler.run(order, self._forced(selected, order, options))
             finally:
@@ -165,9 +173,7 @@ class Workspace:
                 if r.kind.value == "code" and entry is not None and isinstance(r.old, str):
                     diffs[r.subject] = rebuilder.code_diff(r.subject, r.old)
             ups = tuple(
-                node(u)
-                for u in self.graph.deps[n]
-                if decisions[u].action is not Action.FRESH
+                node(u) for u in self.graph.deps[n] if decisions[u].action is not Action.FRESH
             )
             return Explanation(d, ups, diffs)
 

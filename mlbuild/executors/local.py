@@ -9,12 +9,14 @@ loky pool, imported only when the first callable runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..jobs import Job, JobResult, call_python
@@ -48,8 +50,7 @@ class LocalExecutor:
         return result
 
     def _run_shell(self, job: Job, on_output: Callable[[str, str], None]) -> JobResult:
-        env = dict(os.environ)
-        env.update(job.env)
+        env = command_env(job.env)
         for cmd in job.cmds or ():
             with open(job.log_path, "ab") as log:
                 proc = subprocess.Popen(
@@ -113,8 +114,19 @@ class LocalExecutor:
             self._pool = None
 
 
+def command_env(declared: Mapping[str, str]) -> dict[str, str]:
+    """The caller's environment plus the declared env, with mlbuild's own interpreter first
+    on PATH: ``python`` in a command means the Python mlbuild runs under (its venv), even
+    when the venv is not activated (``.venv/bin/mlbuild model:prod``)."""
+    env = dict(os.environ)
+    bindir = os.path.dirname(sys.executable)
+    path = env.get("PATH", "")
+    if bindir and bindir not in path.split(os.pathsep):
+        env["PATH"] = bindir + (os.pathsep + path if path else "")
+    env.update(declared)
+    return env
+
+
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

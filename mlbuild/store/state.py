@@ -72,8 +72,13 @@ class StateMemo:
         st2 = os.stat(full)
         if (st2.st_mtime_ns, st2.st_size) == (st.st_mtime_ns, st.st_size):
             self.files[rel] = [
-                st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, seen,
-                digest.xxh, digest.sha256,
+                st.st_ino,
+                st.st_size,
+                st.st_mtime_ns,
+                st.st_ctime_ns,
+                seen,
+                digest.xxh,
+                digest.sha256,
             ]
             self.dirty = True
         return digest
@@ -96,7 +101,12 @@ class StateMemo:
         """Record a digest we already know (a file we just restored or hashed)."""
         st = os.stat(os.path.join(self.root, rel))
         self.files[rel] = [
-            st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, time.time_ns(),
-            digest.xxh, digest.sha256,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_ctime_ns,
+            time.time_ns(),
+            digest.xxh,
+            digest.sha256,
         ]
         self.dirty = True

@@ -1,0 +1,1 @@
+"""The quickstart demo: breast-cancer classification with two algorithms and a promotion."""
