@@ -214,6 +214,9 @@ class Rebuilder:
         moved = False
         for rel in spec.outs:
             full = os.path.join(self.root, rel)
+            parent = os.path.dirname(rel)
+            if parent and not check_inside(self.root, parent):
+                continue  # never reach through a symlink that leads out of the workspace
             if os.path.lexists(full):
                 dest = os.path.join(failed, rel)
                 os.makedirs(os.path.dirname(dest), exist_ok=True)

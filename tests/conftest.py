@@ -119,3 +119,19 @@ def project(tmp_path: Path) -> Callable[[str], Project]:
         return Project(root)
 
     return make
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Callable[..., Project]:
+    """``workspace(yaml_text, {"path": "content"})`` → a project written on the spot."""
+
+    def make(config: str, files: dict[str, str] | None = None, dest: str = "inline") -> Project:
+        root = tmp_path / dest
+        root.mkdir()
+        (root / "mlbuild.yaml").write_text(config)
+        for rel, text in (files or {}).items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(text)
+        return Project(root)
+
+    return make

@@ -22,6 +22,7 @@ its outs' digests match the entry.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,8 @@ class LockFile:
         return (json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
     def save(self) -> None:
+        if not self.entries and not os.path.exists(self.path):
+            return  # nothing built yet: do not litter the workspace
         data = self.render()
         try:
             with open(self.path, "rb") as f:
