@@ -1,0 +1,522 @@
+"""What a valid mlbuild.yaml turns into: interpolation, params, matrix, deps, paths."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mlbuild.pipeline import DepKind, DepSpec, Pipeline
+
+Load = Callable[[str], Pipeline]
+
+HOSTILE = ["a; rm -rf /", "it's \"quoted\"", "$(touch pwned)", "`touch pwned`", "x && y | z", ""]
+
+
+def _run_shell(cmd: str, cwd: Path) -> str:
+    return subprocess.run(
+        ["sh", "-c", cmd], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout
+
+
+# --------------------------------------------------------------------------- shell quoting
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_hostile_param_value_reaches_the_command_as_one_literal_argument(
+    ws: Path, load: Load, value: str
+) -> None:
+    (ws / "params.yaml").write_text(f"evil: {_yaml_str(value)}\n")
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          a:
+            cmd: printf '[%s]\\n' ${params.evil}
+        """
+    )
+    (cmd,) = pipeline.targets["a"].cmd or ()
+    assert _run_shell(cmd, ws) == f"[{value}]\n"
+    assert not (ws / "pwned").exists()
+
+
+def _yaml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def test_raw_interpolation_is_not_shell_quoted(ws: Path, load: Load) -> None:
+    (ws / "params.yaml").write_text('flags: "--a 1 --b 2"\n')
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          a:
+            cmd: printf '[%s]' ${raw:params.flags}
+        """
+    )
+    (cmd,) = pipeline.targets["a"].cmd or ()
+    assert _run_shell(cmd, ws) == "[--a][1][--b][2]"
+    assert pipeline.targets["a"].params == {"flags": "--a 1 --b 2"}
+
+
+def test_double_dollar_escapes_interpolation(load: Load) -> None:
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          a:
+            cmd: echo $${HOME} $${params.x}
+        """
+    )
+    assert pipeline.targets["a"].cmd == ("echo ${HOME} ${params.x}",)
+    assert pipeline.targets["a"].params == {}
+
+
+def test_values_in_out_paths_are_not_shell_quoted(load: Load) -> None:
+    pipeline = load(
+        """
+        version: 1
+        vars: {name: my file}
+        targets:
+          a:
+            cmd: touch ${outs}
+            outs: ["out/${vars.name}.txt"]
+        """
+    )
+    assert pipeline.targets["a"].outs == ("out/my file.txt",)
+    assert pipeline.targets["a"].cmd == ("touch 'out/my file.txt'",)
+
+
+# --------------------------------------------------------------------------- ${outs} ${deps}
+
+
+def test_outs_and_deps_expand_to_each_path_quoted_separately(ws: Path, load: Load) -> None:
+    (ws / "in one.csv").write_text("x")
+    (ws / "two.csv").write_text("y")
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          a:
+            cmd: printf '[%s]' ${deps} ${outs}
+            deps: [in one.csv, two.csv]
+            outs: [out/a b.txt, out/c.txt]
+        """
+    )
+    (cmd,) = pipeline.targets["a"].cmd or ()
+    assert _run_shell(cmd, ws) == "[in one.csv][two.csv][out/a b.txt][out/c.txt]"
+
+
+def test_indexed_outs_and_deps_pick_one_path(ws: Path, load: Load) -> None:
+    (ws / "a.csv").write_text("x")
+    (ws / "b.csv").write_text("y")
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          t:
+            cmd: run ${deps[1]} ${outs[0]} ${target}
+            deps: [a.csv, b.csv]
+            outs: [o1, o2]
+        """
+    )
+    cmd = pipeline.targets["t"].cmd
+    assert cmd is not None
+    assert shlex.split(cmd[0]) == ["run", "b.csv", "o1", "t"]
+
+
+def test_target_dep_expands_to_all_outs_of_that_target_in_deps(load: Load) -> None:
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          data:raw:
+            cmd: make
+            outs: [data/x.csv, data/y.csv]
+          features:
+            cmd: featurize ${deps}
+            deps: ["data:raw"]
+        """
+    )
+    cmd = pipeline.targets["features"].cmd
+    assert cmd is not None
+    assert shlex.split(cmd[0]) == ["featurize", "data/x.csv", "data/y.csv"]
+
+
+def test_cmd_list_keeps_order_and_interpolates_each(load: Load) -> None:
+    pipeline = load(
+        """
+        version: 1
+        vars: {n: 3}
+        targets:
+          a:
+            cmd:
+              - echo first ${vars.n}
+              - echo second ${outs}
+            outs: [o.txt]
+        """
+    )
+    assert pipeline.targets["a"].cmd == ("echo first 3", "echo second o.txt")
+
+
+# --------------------------------------------------------------------------- params
+
+
+def test_params_files_merge_in_order_yaml_json_toml(ws: Path, load: Load) -> None:
+    (ws / "base.yaml").write_text("train:\n  lr: 0.1\n  epochs: 10\nseed: 1\n")
+    (ws / "over.json").write_text('{"train": {"lr": 0.2}, "extra": "j"}')
+    (ws / "last.toml").write_text('seed = 3\n[train]\nbatch = 32\n')
+    pipeline = load(
+        """
+        version: 1
+        params: [base.yaml, over.json, last.toml]
+        targets:
+          a:
+            cmd: echo
+            params: [train, seed, extra]
+        """
+    )
+    assert pipeline.targets["a"].params == {
+        "train": {"lr": 0.2, "epochs": 10, "batch": 32},
+        "seed": 3,
+        "extra": "j",
+    }
+    assert pipeline.param_files == ("base.yaml", "over.json", "last.toml")
+
+
+def test_later_params_file_overrides_earlier_one(ws: Path, load: Load) -> None:
+    (ws / "a.yaml").write_text("lr: 0.1\n")
+    (ws / "b.yaml").write_text("lr: 0.5\n")
+    pipeline = load(
+        """
+        version: 1
+        params: [b.yaml, a.yaml]
+        targets:
+          a:
+            cmd: echo ${params.lr}
+        """
+    )
+    assert pipeline.targets["a"].params == {"lr": 0.1}
+    assert pipeline.targets["a"].cmd == ("echo 0.1",)
+
+
+def test_params_yaml_next_to_config_is_read_by_default(ws: Path, load: Load) -> None:
+    (ws / "params.yaml").write_text("rows: 1000\n")
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          a:
+            cmd: echo ${params.rows}
+        """
+    )
+    assert pipeline.targets["a"].cmd == ("echo 1000",)
+
+
+def test_inline_params_mapping_is_used(load: Load) -> None:
+    pipeline = load(
+        """
+        version: 1
+        params: {data: {rows: 5}}
+        targets:
+          a:
+            cmd: echo
+            params: [data.rows]
+        """
+    )
+    assert pipeline.targets["a"].params == {"data.rows": 5}
+
+
+@pytest.mark.parametrize(
+    ("literal", "value", "rendered"),
+    [("false", False, "false"), ("0", 0, "0"), ('""', "", "''"), ("null", None, "null")],
+)
+def test_falsy_param_values_are_real_values(
+    ws: Path, load: Load, literal: str, value: object, rendered: str
+) -> None:
+    (ws / "params.yaml").write_text(f"flag: {literal}\n")
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          declared:
+            cmd: echo
+            params: [flag]
+          used:
+            cmd: echo ${params.flag}
+        """
+    )
+    assert pipeline.targets["declared"].params == {"flag": value}
+    assert pipeline.targets["used"].params == {"flag": value}
+    assert pipeline.targets["used"].cmd == (f"echo {rendered}",)
+
+
+def test_param_used_in_cmd_is_tracked_without_being_declared(ws: Path, load: Load) -> None:
+    (ws / "params.yaml").write_text("data:\n  rows: 100\n  cols: 3\nseed: 7\n")
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          a:
+            cmd: gen --rows ${params.data.rows}
+            params: [seed]
+        """
+    )
+    assert pipeline.targets["a"].params == {"seed": 7, "data.rows": 100}
+
+
+def test_param_indexing_into_a_list(ws: Path, load: Load) -> None:
+    (ws / "params.yaml").write_text("layers: [64, 32]\n")
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          a:
+            cmd: echo ${params.layers.1}
+        """
+    )
+    assert pipeline.targets["a"].cmd == ("echo 32",)
+
+
+def test_declared_env_is_merged_and_usable_in_cmd(load: Load) -> None:
+    pipeline = load(
+        """
+        version: 1
+        env: {SEED: "0", MODE: fast}
+        targets:
+          a:
+            cmd: run ${env.SEED} ${env.MODE}
+            env: {MODE: slow}
+        """
+    )
+    spec = pipeline.targets["a"]
+    assert dict(spec.env) == {"SEED": "0", "MODE": "slow"}
+    assert spec.cmd == ("run 0 slow",)
+
+
+# --------------------------------------------------------------------------- matrix
+
+
+def test_matrix_expands_to_the_cartesian_product_with_interpolated_outs(load: Load) -> None:
+    pipeline = load(
+        """
+        version: 1
+        vars: {d: models}
+        targets:
+          model:{algo}-{size}:
+            matrix: {algo: [logreg, forest], size: [1, 2, 3]}
+            cmd: train ${algo} ${size} ${outs}
+            outs: ["${vars.d}/${algo}-${size}.joblib"]
+        """
+    )
+    expected = {
+        f"model:{a}-{s}": (a, s) for a in ("logreg", "forest") for s in (1, 2, 3)
+    }
+    assert set(pipeline.targets) == set(expected)
+    for name, (algo, size) in expected.items():
+        spec = pipeline.targets[name]
+        assert spec.outs == (f"models/{algo}-{size}.joblib",)
+        assert spec.cmd == (f"train {algo} {size} models/{algo}-{size}.joblib",)
+        assert dict(spec.matrix) == {"algo": algo, "size": size}
+        assert spec.kind == "model"
+
+
+def test_matrix_members_can_be_named_as_deps(load: Load) -> None:
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          model:{algo}:
+            matrix: {algo: [a, b]}
+            cmd: train
+            outs: ["m/${algo}"]
+          report:
+            cmd: report ${deps}
+            deps: ["model:a", "model:b"]
+        """
+    )
+    spec = pipeline.targets["report"]
+    assert spec.dep_targets == ("model:a", "model:b")
+    assert spec.cmd == ("report m/a m/b",)
+
+
+# --------------------------------------------------------------------------- deps and paths
+
+
+def test_dep_on_a_path_another_target_produces_is_a_target_dep(load: Load) -> None:
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          data:raw:
+            cmd: make
+            outs: [data/raw.csv]
+          features:
+            cmd: featurize
+            deps: [./data/raw.csv]
+        """
+    )
+    assert pipeline.targets["features"].deps == (DepSpec(DepKind.TARGET, "data:raw"),)
+    assert pipeline.targets["features"].dep_targets == ("data:raw",)
+
+
+def test_dep_inside_another_targets_directory_out_depends_on_that_target(load: Load) -> None:
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          data:raw:
+            cmd: make
+            outs: [data]
+          features:
+            cmd: featurize ${deps}
+            deps: [data/part-0.csv]
+        """
+    )
+    assert pipeline.targets["features"].dep_targets == ("data:raw",)
+    assert pipeline.targets["features"].cmd == ("featurize data/part-0.csv",)
+    assert pipeline.owner_of("data/part-0.csv") == "data:raw"
+    assert pipeline.owner_of("other.csv") is None
+
+
+def test_existing_file_dep_is_a_path_dep(ws: Path, load: Load) -> None:
+    (ws / "scripts").mkdir()
+    (ws / "scripts" / "make.py").write_text("")
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          a:
+            cmd: python scripts/make.py
+            deps: [scripts/make.py]
+        """
+    )
+    assert pipeline.targets["a"].deps == (DepSpec(DepKind.PATH, "scripts/make.py"),)
+
+
+def test_glob_dep_records_the_sorted_matching_files(ws: Path, load: Load) -> None:
+    (ws / "src" / "sub").mkdir(parents=True)
+    for rel in ("src/b.py", "src/a.py", "src/sub/c.py", "src/readme.md"):
+        (ws / rel).write_text(rel)
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          a:
+            cmd: echo
+            deps: ["src/**/*.py"]
+        """
+    )
+    (dep,) = pipeline.targets["a"].deps
+    assert dep.kind is DepKind.GLOB
+    assert dep.paths == ("src/a.py", "src/b.py", "src/sub/c.py")
+
+
+def test_paths_are_normalized(ws: Path, load: Load) -> None:
+    (ws / "b").mkdir()
+    (ws / "b" / "in.csv").write_text("x")
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          a:
+            cmd: echo ${deps} ${outs}
+            deps: [./a/../b/in.csv]
+            outs: [./out//x/../y.txt]
+        """
+    )
+    spec = pipeline.targets["a"]
+    assert spec.deps == (DepSpec(DepKind.PATH, "b/in.csv"),)
+    assert spec.outs == ("out/y.txt",)
+    assert spec.cmd == ("echo b/in.csv out/y.txt",)
+
+
+def test_targets_keep_file_order_and_default_is_read(load: Load) -> None:
+    pipeline = load(
+        """
+        version: 1
+        default: [zeta]
+        targets:
+          zeta: {cmd: echo}
+          alpha: {cmd: echo}
+        """
+    )
+    assert list(pipeline.targets) == ["zeta", "alpha"]
+    assert pipeline.default == ("zeta",)
+
+
+def test_target_without_outs_is_allowed(load: Load) -> None:
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          test:
+            cmd: pytest
+        """
+    )
+    assert pipeline.targets["test"].outs == ()
+
+
+def test_comments_and_reformatting_do_not_change_the_loaded_target(
+    write_config: Callable[[str], Path],
+) -> None:
+    from mlbuild.pipeline import load_pipeline
+
+    a = load_pipeline(
+        str(
+            write_config(
+                """
+                version: 1
+                targets:
+                  a: {cmd: "echo hi", outs: [x, y]}
+                """
+            )
+        )
+    ).targets["a"]
+    b = load_pipeline(
+        str(
+            write_config(
+                """
+                # a comment
+                version: 1
+                targets:
+                  a:
+                    cmd: echo hi   # same command
+                    outs:
+                      - x
+                      - y
+                """
+            )
+        )
+    ).targets["a"]
+    assert (a.cmd, a.outs, a.deps, dict(a.params)) == (b.cmd, b.outs, b.deps, dict(b.params))
+
+
+def test_python_target_has_no_cmd(load: Load) -> None:
+    pipeline = load(
+        """
+        version: 1
+        targets:
+          model:
+            python: project.train:fit
+            outs: [m.joblib]
+        """
+    )
+    spec = pipeline.targets["model"]
+    assert spec.cmd is None
+    assert spec.python == "project.train:fit"
+
+
+def test_executor_jobs_is_read(load: Load) -> None:
+    pipeline = load(
+        """
+        version: 1
+        executor: {type: local, jobs: 3}
+        targets:
+          a: {cmd: echo}
+        """
+    )
+    assert pipeline.jobs == 3
