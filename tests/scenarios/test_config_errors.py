@@ -12,11 +12,7 @@ Workspace = Callable[..., Project]
 
 def test_typo_in_key_reports_line_and_suggestion(workspace: Workspace) -> None:
     p = workspace(
-        "version: 1\n"
-        "targets:\n"
-        "  data:raw:\n"
-        "    cmd: echo hi > ${outs[0]}\n"
-        "    outz: [a.txt]\n"
+        "version: 1\ntargets:\n  data:raw:\n    cmd: echo hi > ${outs[0]}\n    outz: [a.txt]\n"
     )
     run = p.mlbuild()
     assert run.code == 2
@@ -50,9 +46,7 @@ def test_unknown_target_on_command_line_exits_4_with_suggestion(
 
 def test_unknown_dep_target_is_found_before_anything_runs(workspace: Workspace) -> None:
     p = workspace(
-        "targets:\n"
-        "  a:x:\n    cmd: touch ran.txt\n"
-        "  b:y:\n    cmd: 'true'\n    deps: [a:z]\n"
+        "targets:\n  a:x:\n    cmd: touch ran.txt\n  b:y:\n    cmd: 'true'\n    deps: [a:z]\n"
     )
     run = p.mlbuild("a:x")
     assert run.code == 2
@@ -68,10 +62,7 @@ def test_duplicate_yaml_key_is_an_error(workspace: Workspace) -> None:
 
 
 def test_undefined_param_reference(workspace: Workspace) -> None:
-    p = workspace(
-        "params: {train: {lr: 1}}\n"
-        "targets:\n  m:\n    cmd: echo ${params.train.rl}\n"
-    )
+    p = workspace("params: {train: {lr: 1}}\ntargets:\n  m:\n    cmd: echo ${params.train.rl}\n")
     run = p.mlbuild("validate")
     assert run.code == 2
     assert "mlbuild.yaml:4:10: undefined param ${params.train.rl}" in run.err
@@ -102,7 +93,11 @@ def test_out_symlinked_out_of_the_workspace_after_load_is_refused_at_write_time(
     outside = p.root.parent / "outside"
     outside.mkdir()
     # The command itself replaces its out dir by a symlink leading out of the workspace.
-    p.replace("mlbuild.yaml", "cmd: echo x > out/f.txt", f"cmd: rm -r out; ln -s {outside} out; echo x > out/f.txt")
+    p.replace(
+        "mlbuild.yaml",
+        "cmd: echo x > out/f.txt",
+        f"cmd: rm -r out; ln -s {outside} out; echo x > out/f.txt",
+    )
     run = p.mlbuild()
     assert run.code == 1
     assert "leads outside the workspace" in run.err

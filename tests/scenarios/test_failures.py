@@ -53,7 +53,9 @@ def test_missing_declared_out_fails_the_target(project: Callable[[str], Project]
     assert p.mlbuild("-q", "bad:missing").code == 1  # still stale: nothing was recorded
 
 
-def test_python_callable_exception_fails_with_its_message(project: Callable[[str], Project]) -> None:
+def test_python_callable_exception_fails_with_its_message(
+    project: Callable[[str], Project],
+) -> None:
     p = project("faults")
     run = p.mlbuild("bad:python")
     assert run.code == 1

@@ -12,7 +12,9 @@ from tests.conftest import Project
 ALL = ["data:raw", "features:even", "model:depth", "model:lr"]
 
 
-def test_first_build_runs_everything_and_noop_runs_nothing(project: Callable[[str], Project]) -> None:
+def test_first_build_runs_everything_and_noop_runs_nothing(
+    project: Callable[[str], Project],
+) -> None:
     p = project("basic")
     assert p.build().ran == ALL
     again = p.build()
@@ -30,7 +32,9 @@ def test_touching_inputs_and_outputs_runs_nothing(project: Callable[[str], Proje
     assert p.build().ran == []
 
 
-def test_content_change_reruns_downstream_with_early_cutoff(project: Callable[[str], Project]) -> None:
+def test_content_change_reruns_downstream_with_early_cutoff(
+    project: Callable[[str], Project],
+) -> None:
     p = project("basic")
     p.build()
     # An odd number changes data/raw.txt but not the even-only features: the models are
@@ -43,7 +47,9 @@ def test_content_change_reruns_downstream_with_early_cutoff(project: Callable[[s
     assert "12" in p.read("models/depth.txt").split()
 
 
-def test_param_change_reruns_only_targets_reading_that_key(project: Callable[[str], Project]) -> None:
+def test_param_change_reruns_only_targets_reading_that_key(
+    project: Callable[[str], Project],
+) -> None:
     p = project("basic")
     p.build()
     p.replace("params.yaml", "lr: 0.1", "lr: 0.2")
@@ -68,7 +74,9 @@ def test_reverting_a_param_restores_from_cache_instead_of_rerunning(
     assert p.read("models/lr.txt") == before
 
 
-def test_deleted_or_modified_output_is_restored_not_rerun(project: Callable[[str], Project]) -> None:
+def test_deleted_or_modified_output_is_restored_not_rerun(
+    project: Callable[[str], Project],
+) -> None:
     p = project("basic")
     p.build()
     original = p.read("data/even.txt")
@@ -83,7 +91,9 @@ def test_deleted_or_modified_output_is_restored_not_rerun(project: Callable[[str
     assert os.stat(p.path("models/lr.txt")).st_nlink == 1
 
 
-def test_editing_an_imported_workspace_module_reruns_its_user(project: Callable[[str], Project]) -> None:
+def test_editing_an_imported_workspace_module_reruns_its_user(
+    project: Callable[[str], Project],
+) -> None:
     p = project("basic")
     p.build()
     p.replace("scripts/helpers.py", '"# numbers"', '"# numbers, v3"')
