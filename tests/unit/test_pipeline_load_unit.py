@@ -13,7 +13,7 @@ from mlbuild.pipeline import DepKind, DepSpec, Pipeline
 
 Load = Callable[[str], Pipeline]
 
-HOSTILE = ["a; rm -rf /", "it's \"quoted\"", "$(touch pwned)", "`touch pwned`", "x && y | z", ""]
+HOSTILE = ["a; rm -rf /", 'it\'s "quoted"', "$(touch pwned)", "`touch pwned`", "x && y | z", ""]
 
 
 def _run_shell(cmd: str, cwd: Path) -> str:
@@ -168,7 +168,7 @@ def test_cmd_list_keeps_order_and_interpolates_each(load: Load) -> None:
 def test_params_files_merge_in_order_yaml_json_toml(ws: Path, load: Load) -> None:
     (ws / "base.yaml").write_text("train:\n  lr: 0.1\n  epochs: 10\nseed: 1\n")
     (ws / "over.json").write_text('{"train": {"lr": 0.2}, "extra": "j"}')
-    (ws / "last.toml").write_text('seed = 3\n[train]\nbatch = 32\n')
+    (ws / "last.toml").write_text("seed = 3\n[train]\nbatch = 32\n")
     pipeline = load(
         """
         version: 1
@@ -312,9 +312,7 @@ def test_matrix_expands_to_the_cartesian_product_with_interpolated_outs(load: Lo
             outs: ["${vars.d}/${algo}-${size}.joblib"]
         """
     )
-    expected = {
-        f"model:{a}-{s}": (a, s) for a in ("logreg", "forest") for s in (1, 2, 3)
-    }
+    expected = {f"model:{a}-{s}": (a, s) for a in ("logreg", "forest") for s in (1, 2, 3)}
     assert set(pipeline.targets) == set(expected)
     for name, (algo, size) in expected.items():
         spec = pipeline.targets[name]

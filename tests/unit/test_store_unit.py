@@ -274,18 +274,14 @@ def _store_file(cache: Cache, path: Path) -> OutRecord:
 
 
 def _store_dir(cache: Cache, root: Path, rel: str) -> OutRecord:
-    entries = [
-        (r, hash_file(full, want_sha256=True), ex) for r, full, ex in walk_tree(str(root))
-    ]
+    entries = [(r, hash_file(full, want_sha256=True), ex) for r, full, ex in walk_tree(str(root))]
     digest = hash_tree(entries)
     tree = cache.store_tree(str(root), entries)
     assert tree == digest.xxh
     return OutRecord(rel, "dir", digest.xxh, digest.sha256, digest.size)
 
 
-def test_stored_file_restores_with_identical_bytes_as_a_copy(
-    tmp_path: Path, cache: Cache
-) -> None:
+def test_stored_file_restores_with_identical_bytes_as_a_copy(tmp_path: Path, cache: Cache) -> None:
     src = tmp_path / "model.bin"
     src.write_bytes(b"weights" * 1000)
     rec = _store_file(cache, src)
@@ -424,9 +420,7 @@ def _evil_tree(cache: Cache, rel: str) -> OutRecord:
     return OutRecord("d", "dir", tree, None, 10)
 
 
-@pytest.mark.parametrize(
-    "rel", ["../evil", "sub/../../evil", "/ABS/evil", "a/./b", "a//b", ""]
-)
+@pytest.mark.parametrize("rel", ["../evil", "sub/../../evil", "/ABS/evil", "a/./b", "a//b", ""])
 def test_tree_entry_escaping_its_directory_is_refused_and_writes_nothing(
     tmp_path: Path, cache: Cache, rel: str
 ) -> None:
@@ -517,7 +511,12 @@ def test_lock_file_holds_no_timestamps_hosts_or_users(tmp_path: Path) -> None:
     assert set(doc) == {"version", "targets"}
     assert set(doc["targets"]["t"]) == {"key", "components", "outs"}
     assert set(doc["targets"]["t"]["outs"][0]) == {
-        "path", "type", "xxh", "sha256", "size", "executable"
+        "path",
+        "type",
+        "xxh",
+        "sha256",
+        "size",
+        "executable",
     }
 
 

@@ -1,0 +1,170 @@
+"""The rest of the command line: queries, output formats, env, retries, always, the demo."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import Project
+
+Workspace = Callable[..., Project]
+REPO = Path(__file__).parent.parent.parent
+
+
+def test_list_show_and_graph_formats(project: Callable[[str], Project]) -> None:
+    p = project("basic")
+    listed = json.loads(p.mlbuild("list", "--json").out)
+    assert [t["name"] for t in listed["targets"]] == [
+        "data:raw",
+        "features:even",
+        "model:depth",
+        "model:lr",
+    ]
+    shown = json.loads(p.mlbuild("show", "model:lr", "--json").out)
+    assert shown["cmd"] == ["(cat data/even.txt; echo lr=0.1) > models/lr.txt"]
+    assert shown["params"] == {"train.lr": 0.1}
+    dot = p.mlbuild("graph", "--format", "dot").out
+    assert '"features:even" -> "model:lr";' in dot
+    mermaid = p.mlbuild("graph", "--format", "mermaid", "model:lr").out
+    assert mermaid.startswith("graph LR")
+    assert "model:depth" not in mermaid
+    tree = p.mlbuild("graph").out
+    assert tree.splitlines()[0] == "model:depth"
+    assert "└── features:even" in tree
+
+
+def test_status_json_is_one_document(project: Callable[[str], Project]) -> None:
+    p = project("basic")
+    p.build("data:raw")
+    doc = json.loads(p.mlbuild("status", "--json").out)
+    by_name = {t["target"]: t for t in doc["targets"]}
+    assert by_name["data:raw"]["status"] == "fresh"
+    assert by_name["features:even"]["status"] == "never-built"
+    assert by_name["model:lr"]["reasons"][0]["kind"] == "upstream"
+
+
+def test_declared_env_joins_the_key_and_caller_env_is_inherited(workspace: Workspace) -> None:
+    p = workspace(
+        "env: {MODE: fast}\n"
+        "targets:\n"
+        "  t:\n"
+        "    cmd: echo $MODE $MLBUILD_TARGET $MLBUILD_OUTS $CALLER > ${outs[0]}\n"
+        "    outs: [out.txt]\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlbuild", "--json"],
+        cwd=p.root,
+        capture_output=True,
+        text=True,
+        env={**_env(), "CALLER": "me"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert p.read("out.txt") == "fast t out.txt me\n"
+    # The caller's environment is not part of the key (as in make): no rebuild.
+    assert p.build().ran == []
+    p.replace("mlbuild.yaml", "MODE: fast", "MODE: slow")
+    run = p.build()
+    assert run.ran == ["t"]
+    started = [e for e in run.events if e["event"] == "target_started"][0]
+    assert started["reasons"][0]["text"] == "env MODE: fast → slow"
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def test_retries_and_always(workspace: Workspace) -> None:
+    p = workspace(
+        "targets:\n"
+        "  flaky:\n"
+        "    cmd: n=$(cat count 2>/dev/null || echo 0); echo $((n+1)) > count; [ $n -ge 2 ]"
+        " && echo ok > ${outs[0]}\n"
+        "    retries: 2\n"
+        "    outs: [out.txt]\n"
+        "  clock:\n"
+        "    cmd: date +%s%N > ${outs[0]}\n"
+        "    always: true\n"
+        "    outs: [clock.txt]\n"
+    )
+    assert p.build("flaky").ran == ["flaky"]
+    assert p.read("count") == "3\n"
+    assert p.build("clock").ran == ["clock"]
+    assert p.build("clock").ran == ["clock"]
+
+
+def test_input_changed_during_the_run_is_not_recorded(workspace: Workspace) -> None:
+    p = workspace(
+        "targets:\n"
+        "  t:\n"
+        "    cmd: cat src.txt > ${outs[0]}; echo changed >> src.txt\n"
+        "    deps: [src.txt]\n"
+        "    outs: [out.txt]\n",
+        {"src.txt": "one\n"},
+    )
+    run = p.mlbuild("--json")
+    assert run.code == 0
+    warnings = [e["message"] for e in run.events if e["event"] == "warning"]
+    assert any("src.txt" in w and "changed while it ran" in w for w in warnings)
+    assert p.mlbuild("-q").code == 1  # not recorded: the next build runs it again
+
+
+def test_init_writes_a_pipeline_that_builds(tmp_path: Path) -> None:
+    ws = tmp_path / "new"
+    ws.mkdir()
+    p = Project(ws)
+    assert p.mlbuild("init").code == 0
+    assert p.mlbuild("init").code == 2  # never overwrites silently
+    assert p.build().ran == ["data:raw", "model:train"]
+    assert p.read("models/model.txt") == "100\n99\n98\n"
+
+
+def test_directory_option_and_missing_workspace(
+    project: Callable[[str], Project], tmp_path: Path
+) -> None:
+    p = project("basic")
+    outside = Project(tmp_path)
+    run = outside.mlbuild("-C", str(p.root), "status")
+    assert run.code == 0 and "never-built" in run.out
+    lost = tmp_path / "empty"
+    lost.mkdir()
+    run = Project(lost).mlbuild("status")
+    assert run.code == 2
+    assert "no mlbuild.yaml" in run.err
+
+
+def test_verbose_streams_command_output(project: Callable[[str], Project]) -> None:
+    p = project("faults")
+    run = p.mlbuild("-v", "bad:exit")
+    assert "[bad:exit] line 1 of the failing command" in run.out
+
+
+def test_demo_pipeline_builds_then_noop(tmp_path: Path) -> None:
+    """The README's first command: the demo builds model:prod, and a rerun runs nothing."""
+    root = tmp_path / "demo"
+    root.mkdir()
+    shutil.copy(REPO / "mlbuild.yaml", root)
+    shutil.copy(REPO / "params.yaml", root)
+    shutil.copytree(REPO / "examples", root / "examples")
+    p = Project(root)
+    first = p.build("model:prod")
+    assert first.ran == [
+        "data:raw",
+        "eval:forest",
+        "eval:logreg",
+        "features:test",
+        "features:train",
+        "model:forest",
+        "model:logreg",
+        "model:prod",
+    ]
+    report = json.loads(p.read("metrics/prod.json"))
+    assert report["scores"][report["winner"]] >= 0.9
+    assert p.build("model:prod").ran == []
+    p.replace("params.yaml", "max_depth: 6", "max_depth: 4")
+    assert p.build("model:prod").ran[:2] == ["eval:forest", "model:forest"]
