@@ -31,6 +31,8 @@ def entry_points(cmds: tuple[str, ...] | None, python: str | None) -> list[tuple
     if python is not None:
         found.append(("module", python.split(":", 1)[0]))
     for cmd in cmds or ():
+        if "python" not in cmd:
+            continue  # cheap filter: most commands of a big pipeline are not Python
         for segment in _segments(cmd):
             try:
                 argv = shlex.split(segment)

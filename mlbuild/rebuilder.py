@@ -178,7 +178,7 @@ class Rebuilder:
 
                 self.memo.remember(rec.path, FileDigest(rec.size, rec.xxh, rec.sha256))
         outs = tuple(recs)
-        self.lock.entries[spec.name] = LockEntry(decision.key, decision.components, outs)
+        self.lock.record(spec.name, LockEntry(decision.key, decision.components, outs))
         return outs
 
     def ensure_inside(self, spec: TargetSpec, rel: str) -> None:
@@ -274,7 +274,7 @@ class Rebuilder:
             )
         if self.options.store:
             self.cache.put_run(decision.key, spec.name, list(outs))
-        self.lock.entries[spec.name] = LockEntry(decision.key, decision.components, outs)
+        self.lock.record(spec.name, LockEntry(decision.key, decision.components, outs))
         return CommitResult(outs, recorded=True)
 
     # ----------------------------------------------------------------- explain support

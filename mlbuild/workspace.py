@@ -25,14 +25,13 @@ from .events import BuildEvents, NullEvents
 from .graph import BuildGraph
 from .model import Action, BuildResult, Decision, Reason, TargetStatus
 from .options import BuildOptions
-from .pipeline import CONFIG_NAME, Pipeline, find_config, load_pipeline
+from .pipeline import CONFIG_NAME, STATE_DIR, Pipeline, find_config, load_pipeline
 from .rebuilder import Rebuilder
 from .scheduler import Scheduler, plan
 from .store import Cache, LockFile, StateMemo, WorkspaceLock
 
 __all__ = ["Explanation", "StatusEntry", "Workspace"]
 
-STATE_DIR = ".mlbuild"
 LOCK_NAME = "mlbuild.lock"
 
 

@@ -22,7 +22,6 @@ its outs' digests match the entry.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +52,7 @@ class LockFile:
     def __init__(self, path: str) -> None:
         self.path = path
         self.entries: dict[str, LockEntry] = {}
+        self.dirty = False
         try:
             with open(path, "rb") as f:
                 raw = f.read()
@@ -74,6 +74,12 @@ class LockFile:
                 hint="restore it from git, or delete it to rebuild from the cache",
             ) from None
 
+    def record(self, name: str, entry: LockEntry) -> None:
+        """Set a target's entry; the file is rewritten only if something changed."""
+        if self.entries.get(name) != entry:
+            self.entries[name] = entry
+            self.dirty = True
+
     def render(self) -> bytes:
         body = {
             "version": LOCK_VERSION,
@@ -82,8 +88,8 @@ class LockFile:
         return (json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
     def save(self) -> None:
-        if not self.entries and not os.path.exists(self.path):
-            return  # nothing built yet: do not litter the workspace
+        if not self.dirty:
+            return  # a no-op build must not pay for rendering (or touch the file)
         data = self.render()
         try:
             with open(self.path, "rb") as f:
@@ -92,3 +98,4 @@ class LockFile:
         except FileNotFoundError:
             pass
         atomic_write(self.path, data)
+        self.dirty = False

@@ -90,14 +90,15 @@ def test_cycle_is_a_config_error_naming_every_target_on_it(load: Load) -> None:
     with pytest.raises(ConfigError) as info:
         BuildGraph.from_pipeline(pipeline)
     msg = str(info.value)
-    assert msg.startswith("mlbuild.yaml:")
+    line = int(msg.split(":")[1])
+    assert line in (4, 5, 6), "the error points at a target on the cycle"
     assert "cycle" in msg
     chain = msg.split("cycle: ", 1)[1].split(" (", 1)[0].split(" -> ")
     assert set(chain) == {"a", "b", "c"}
     assert chain[0] == chain[-1]
     # The chain follows real dependency edges, all in one direction.
     depends_on = {("a", "c"), ("b", "a"), ("c", "b")}
-    pairs = set(zip(chain, chain[1:]))
+    pairs = set(zip(chain, chain[1:], strict=False))
     assert pairs == depends_on or pairs == {(y, x) for x, y in depends_on}
     assert "start" not in chain and "after" not in chain
 

@@ -284,6 +284,52 @@ def test_declared_param_missing_from_params_points_at_the_list_entry(load: Load)
     assert "'train.epochs'" in msg
 
 
+def test_invalid_json_params_file_reports_its_own_line_and_column(ws: Path, load: Load) -> None:
+    (ws / "params.json").write_text('{\n  "a": 1,\n  "b": \n}\n')
+    msg = config_error(
+        load,
+        """
+        version: 1
+        params: [params.json]
+        targets:
+          a: {cmd: echo}
+        """,
+    )
+    assert msg.startswith("params.json:4:1:")
+    assert "invalid JSON" in msg
+
+
+@pytest.mark.xfail(
+    reason="BUG: a TOML params error is always reported at line 1, col 1",
+    strict=True,
+)
+def test_invalid_toml_params_file_reports_the_line_of_the_error(ws: Path, load: Load) -> None:
+    (ws / "params.toml").write_text("a = 1\nb = 2\nc = = 3\n")
+    msg = config_error(
+        load,
+        """
+        version: 1
+        params: [params.toml]
+        targets:
+          a: {cmd: echo}
+        """,
+    )
+    assert msg.startswith("params.toml:3:")
+
+
+def test_params_file_that_is_not_a_mapping_is_an_error(ws: Path, load: Load) -> None:
+    (ws / "params.yaml").write_text("- 1\n- 2\n")
+    msg = config_error(
+        load,
+        """
+        version: 1
+        targets:
+          a: {cmd: echo}
+        """,
+    )
+    assert msg.startswith("params.yaml:1:1:")
+
+
 def test_missing_params_file_is_a_config_error(load: Load) -> None:
     msg = config_error(
         load,
@@ -532,6 +578,30 @@ def test_out_through_symlink_that_stays_inside_workspace_is_allowed(ws: Path, lo
         """
     )
     assert pipeline.targets["a"].outs == ("alias/x.csv",)
+
+
+@pytest.mark.xfail(
+    reason="BUG: an out that is itself a symlink leaving the workspace is not a load-time error",
+    strict=True,
+)
+def test_out_that_is_a_symlink_leaving_the_workspace_is_an_error(
+    ws: Path, tmp_path: Path, load: Load
+) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("do not overwrite")
+    os.symlink(victim, ws / "model.bin")
+    msg = config_error(
+        load,
+        """
+        version: 1
+        targets:
+          a:
+            cmd: echo
+            outs: [model.bin]
+        """,
+    )
+    assert msg.startswith("mlbuild.yaml:5:12:")
+    assert victim.read_text() == "do not overwrite"
 
 
 def test_params_file_outside_the_workspace_is_refused(load: Load) -> None:

@@ -247,15 +247,18 @@ def test_memo_digest_of_directory_equals_tree_digest(tmp_path: Path) -> None:
     assert digest == expected
 
 
-def test_memo_remember_records_a_known_digest(tmp_path: Path) -> None:
+def test_memo_remembered_digest_is_used_without_rereading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"restored")
     _age(path, 10)
     memo = StateMemo(str(tmp_path), None)
     known = hash_file(path, want_sha256=True)
+    counter = HashCounter(monkeypatch)
     memo.remember("f", known)
-    assert memo.files["f"][5] == known.xxh
-    assert memo.dirty
+    assert memo.file_digest("f", want_sha256=True) == known
+    assert counter.calls == []
 
 
 # --------------------------------------------------------------------------- Cache: objects
@@ -494,16 +497,16 @@ def test_lock_file_render_does_not_depend_on_insertion_order(tmp_path: Path) -> 
     two = LockFile(str(tmp_path / "two.lock"))
     comps_a = {"params": {"lr": 0.1, "epochs": 3}, "cmd": ["x"]}
     comps_b = {"cmd": ["x"], "params": {"epochs": 3, "lr": 0.1}}
-    one.entries["model:b"] = _entry(b"b", comps_a)
-    one.entries["data:a"] = _entry(b"a", comps_a)
-    two.entries["data:a"] = _entry(b"a", comps_b)
-    two.entries["model:b"] = _entry(b"b", comps_b)
+    one.record("model:b", _entry(b"b", comps_a))
+    one.record("data:a", _entry(b"a", comps_a))
+    two.record("data:a", _entry(b"a", comps_b))
+    two.record("model:b", _entry(b"b", comps_b))
     assert one.render() == two.render()
 
 
 def test_lock_file_holds_no_timestamps_hosts_or_users(tmp_path: Path) -> None:
     lock = LockFile(str(tmp_path / "mlbuild.lock"))
-    lock.entries["t"] = _entry(b"t", {"cmd": ["x"]})
+    lock.record("t", _entry(b"t", {"cmd": ["x"]}))
     first = lock.render()
     time.sleep(0.01)
     assert lock.render() == first
@@ -522,7 +525,7 @@ def test_lock_file_holds_no_timestamps_hosts_or_users(tmp_path: Path) -> None:
 
 def test_lock_file_is_diff_friendly_text_ending_in_newline(tmp_path: Path) -> None:
     lock = LockFile(str(tmp_path / "mlbuild.lock"))
-    lock.entries["t"] = _entry(b"t", {"cmd": ["x"]})
+    lock.record("t", _entry(b"t", {"cmd": ["x"]}))
     text = lock.render().decode()
     assert text.endswith("}\n")
     assert len(text.splitlines()) > 5
@@ -531,7 +534,7 @@ def test_lock_file_is_diff_friendly_text_ending_in_newline(tmp_path: Path) -> No
 def test_lock_file_save_and_reload_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "mlbuild.lock"
     lock = LockFile(str(path))
-    lock.entries["t"] = _entry(b"t", {"cmd": ["x"], "params": {"p": None}})
+    lock.record("t", _entry(b"t", {"cmd": ["x"], "params": {"p": None}}))
     lock.save()
     again = LockFile(str(path))
     assert again.entries == lock.entries
@@ -541,11 +544,30 @@ def test_lock_file_save_and_reload_round_trip(tmp_path: Path) -> None:
 def test_lock_file_save_without_change_does_not_rewrite(tmp_path: Path) -> None:
     path = tmp_path / "mlbuild.lock"
     lock = LockFile(str(path))
-    lock.entries["t"] = _entry(b"t", {})
+    lock.record("t", _entry(b"t", {}))
     lock.save()
     inode = path.stat().st_ino
-    LockFile(str(path)).save()
+    again = LockFile(str(path))
+    again.record("t", _entry(b"t", {}))  # a no-op build records the same entry again
+    again.save()
     assert path.stat().st_ino == inode
+
+
+def test_lock_file_with_nothing_recorded_is_not_written(tmp_path: Path) -> None:
+    path = tmp_path / "mlbuild.lock"
+    LockFile(str(path)).save()
+    assert not path.exists()
+
+
+def test_lock_file_rerecorded_with_a_new_key_is_saved(tmp_path: Path) -> None:
+    path = tmp_path / "mlbuild.lock"
+    lock = LockFile(str(path))
+    lock.record("t", _entry(b"old", {}))
+    lock.save()
+    again = LockFile(str(path))
+    again.record("t", _entry(b"new", {}))
+    again.save()
+    assert LockFile(str(path)).entries["t"].key == hash_bytes(b"new")
 
 
 def test_corrupt_lock_file_is_a_config_error_with_a_hint(tmp_path: Path) -> None:
