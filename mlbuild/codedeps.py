@@ -16,6 +16,7 @@ from __future__ import annotations
 import ast
 import os
 import posixpath
+import re
 import shlex
 
 from .store.state import StateMemo
@@ -23,6 +24,8 @@ from .store.state import StateMemo
 __all__ = ["CodeScanner", "entry_points"]
 
 _PYTHONS = {"python", "python3", "python3.10", "python3.11", "python3.12", "python3.13"}
+_VALUE_OPTS = {"-W", "-X", "--check-hash-based-pycs"}
+_ENV_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 
 
 def entry_points(cmds: tuple[str, ...] | None, python: str | None) -> list[tuple[str, str]]:
@@ -38,10 +41,17 @@ def entry_points(cmds: tuple[str, ...] | None, python: str | None) -> list[tuple
                 argv = shlex.split(segment)
             except ValueError:
                 continue
+            while argv and _ENV_ASSIGN.match(argv[0]):
+                argv = argv[1:]  # PYTHONHASHSEED=0 python train.py
+            if argv and os.path.basename(argv[0]) == "env":
+                argv = [a for a in argv[1:] if not _ENV_ASSIGN.match(a)]
             if not argv or os.path.basename(argv[0]) not in _PYTHONS:
                 continue
             args = iter(argv[1:])
             for arg in args:
+                if arg in _VALUE_OPTS:
+                    next(args, None)  # python -W ignore train.py: skip the option's value
+                    continue
                 if arg == "-m":
                     module = next(args, None)
                     if module:

@@ -128,6 +128,7 @@ def walk_tree(root: str) -> list[tuple[str, str, bool]]:
 
 def hash_tree(entries: list[tuple[str, FileDigest, bool]]) -> FileDigest:
     """Digest of a directory from its files' digests (see the module docstring)."""
+    entries = sorted(entries, key=lambda e: e[0])
     xtree = [[rel, d.xxh, "x" if ex else "f"] for rel, d, ex in entries]
     size = sum(d.size for _, d, _ in entries)
     sha: str | None = None

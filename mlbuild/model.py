@@ -56,6 +56,7 @@ class Reason:
     old: Any = None
     new: Any = None
     detail: str = ""
+    change: str = "changed"  # "added" / "removed" / "changed": None is a value (YAML null)
 
     def describe(self) -> str:
         k, s = self.kind, self.subject
@@ -73,9 +74,9 @@ class Reason:
             return f"out {s} was modified"
         if k is ReasonKind.KEY_SCHEMA:
             return "recorded by another mlbuild key schema"
-        if self.old is None and self.new is not None:
+        if self.change == "added":
             return f"{k.value} {s} added" + (f": {_short(self.new)}" if k in _VALUED else "")
-        if self.new is None and self.old is not None:
+        if self.change == "removed":
             return f"{k.value} {s} removed"
         if k in _VALUED:
             return f"{k.value} {s}: {_short(self.old)} → {_short(self.new)}"
@@ -83,9 +84,9 @@ class Reason:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind.value, "subject": self.subject}
-        if self.old is not None:
+        if self.change != "added" and (self.old is not None or self.change == "changed"):
             data["old"] = self.old
-        if self.new is not None:
+        if self.change != "removed" and (self.new is not None or self.change == "changed"):
             data["new"] = self.new
         if self.detail:
             data["detail"] = self.detail

@@ -33,7 +33,8 @@ def parse_resources(text: str) -> dict[str, int]:
     pools: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.partition("=")
-        if not sep or not name.strip() or not value.strip().isdigit():
+        value = value.strip()
+        if not sep or not name.strip() or not (value.isascii() and value.isdigit()):
             raise UsageError(f"bad --resources entry {part!r}", hint="use NAME=INT[,NAME=INT]")
         pools[name.strip()] = int(value)
     return pools

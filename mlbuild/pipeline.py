@@ -335,7 +335,9 @@ def _load_params_file(root: str, rel: str, pos: SourcePos) -> dict[str, Any]:
         try:
             value = tomllib.loads(data.decode())
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"invalid TOML: {exc}", pos=SourcePos(rel, 1, 1)) from None
+            where = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
+            at = SourcePos(rel, int(where[1]), int(where[2])) if where else SourcePos(rel, 1, 1)
+            raise ConfigError(f"invalid TOML: {exc}", pos=at) from None
     else:
         value = _Doc(rel, data.decode(), os.path.join(root, STATE_DIR, "cache")).value
     if not isinstance(value, dict):
@@ -664,7 +666,10 @@ class _Loader:
                 rel = normalize_path(
                     self.root, interpolate(raw, scope, pos, shell=False), pos, "out"
                 )
-                if not self.parent_inside(rel):
+                full = os.path.join(self.root, rel)
+                if not self.parent_inside(rel) or (
+                    os.path.islink(full) and not check_inside(self.root, rel)
+                ):
                     raise ConfigError(
                         f"out {raw!r} is outside the workspace (through a symlink)", pos=pos
                     )
@@ -868,7 +873,7 @@ class _Loader:
                 raise ConfigError(
                     f"dep {rel!r} of {name!r} does not exist and no target produces it",
                     pos=pos,
-                    hint=_did_you_mean(rel, sorted(out_owner)),
+                    hint=_did_you_mean(rel, [*names, *sorted(out_owner)]),
                 )
             deps.append(DepSpec(DepKind.PATH, rel))
             dep_paths.append(rel)

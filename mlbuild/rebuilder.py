@@ -320,9 +320,9 @@ def diff_components(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Reas
         n_map: Mapping[str, Any] = new.get(field_name) or {}
         for key in sorted(set(o_map) | set(n_map)):
             if key not in o_map:
-                reasons.append(Reason(kind, key, None, n_map[key]))
+                reasons.append(Reason(kind, key, None, n_map[key], change="added"))
             elif key not in n_map:
-                reasons.append(Reason(kind, key, o_map[key], None))
+                reasons.append(Reason(kind, key, o_map[key], None, change="removed"))
             elif o_map[key] != n_map[key]:
                 reasons.append(Reason(kind, key, o_map[key], n_map[key]))
     if sorted(old.get("outs") or []) != sorted(new.get("outs") or []):

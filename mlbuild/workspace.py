@@ -23,7 +23,7 @@ from functools import cached_property
 
 from .events import BuildEvents, NullEvents
 from .graph import BuildGraph
-from .model import Action, BuildResult, Decision, Reason, TargetStatus
+from .model import Action, BuildResult, Decision, Reason, ReasonKind, TargetStatus
 from .options import BuildOptions
 from .pipeline import CONFIG_NAME, STATE_DIR, Pipeline, find_config, load_pipeline
 from .rebuilder import Rebuilder
@@ -129,6 +129,7 @@ class Workspace:
         order = self.graph.closure(selected)
         with WorkspaceLock(os.path.join(self.state_dir, "lock"), wait=options.wait):
             rebuilder = self._rebuilder(options)
+            rebuilder.lock.prune(self.pipeline.targets)
             scheduler = Scheduler(
                 self.pipeline, self.graph, rebuilder, options, events or NullEvents()
             )
@@ -141,19 +142,17 @@ class Workspace:
 
     def status(self, targets: Iterable[str] | None = None) -> list[StatusEntry]:
         entries: list[StatusEntry] = []
-        rebuilder = None
         decisions = self.plan(targets)
         for d in decisions:
             if d.action is Action.FRESH:
                 status = TargetStatus.FRESH
             elif d.action is Action.RESTORE:
                 status = TargetStatus.RESTORABLE
-            elif any(r.kind.value == "never-built" for r in d.reasons):
+            elif any(r.kind is ReasonKind.NEVER_BUILT for r in d.reasons):
                 status = TargetStatus.NEVER_BUILT
             else:
                 status = TargetStatus.STALE
             entries.append(StatusEntry(d.target, status, d.reasons))
-        del rebuilder
         return entries
 
     def explain(self, target: str) -> Explanation:
@@ -169,7 +168,7 @@ class Workspace:
             diffs: dict[str, str] = {}
             entry = lock.entries.get(n)
             for r in d.reasons:
-                if r.kind.value == "code" and entry is not None and isinstance(r.old, str):
+                if r.kind is ReasonKind.CODE and entry is not None and isinstance(r.old, str):
                     diffs[r.subject] = rebuilder.code_diff(r.subject, r.old)
             ups = tuple(
                 node(u) for u in self.graph.deps[n] if decisions[u].action is not Action.FRESH

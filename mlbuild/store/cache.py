@@ -120,7 +120,8 @@ class Cache:
         """Store every file of a directory and its tree object; returns the tree digest."""
         for rel, digest, _ in entries:
             self.store_file(os.path.join(full, rel), digest.xxh)
-        body = canonical_json([[rel, d.xxh, "x" if ex else "f"] for rel, d, ex in entries]).encode()
+        ordered = sorted(entries, key=lambda e: e[0])  # the same order as digest.hash_tree
+        body = canonical_json([[rel, d.xxh, "x" if ex else "f"] for rel, d, ex in ordered]).encode()
         tree_digest = hash_bytes(body)
         dest = self.object_path(tree_digest)
         if not os.path.exists(dest):

@@ -22,6 +22,7 @@ its outs' digests match the entry.
 from __future__ import annotations
 
 import json
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +79,12 @@ class LockFile:
         """Set a target's entry; the file is rewritten only if something changed."""
         if self.entries.get(name) != entry:
             self.entries[name] = entry
+            self.dirty = True
+
+    def prune(self, keep: Container[str]) -> None:
+        """Forget targets that no longer exist in mlbuild.yaml (their objects stay cached)."""
+        for name in [n for n in self.entries if n not in keep]:
+            del self.entries[name]
             self.dirty = True
 
     def render(self) -> bytes:

@@ -155,3 +155,13 @@ def test_selection_by_glob_and_kind_prefix(project: Callable[[str], Project]) ->
     p = project("basic")
     assert p.build("features:").ran == ["data:raw", "features:even"]
     assert p.build("model:*").ran == ["model:depth", "model:lr"]
+
+
+def test_removed_target_leaves_the_lock_file(project: Callable[[str], Project]) -> None:
+    p = project("basic")
+    p.build()
+    text = p.read("mlbuild.yaml")
+    p.write("mlbuild.yaml", text[: text.index("  model:depth:")].replace(", model:depth", ""))
+    assert p.build().ran == []
+    assert "model:depth" not in p.read("mlbuild.lock")
+    assert "model:lr" in p.read("mlbuild.lock")

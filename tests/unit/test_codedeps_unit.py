@@ -54,18 +54,10 @@ def test_python_callable_is_a_module_entry_point() -> None:
     assert entry_points(None, "project.train:fit") == [("module", "project.train")]
 
 
-@pytest.mark.xfail(
-    reason="BUG: an interpreter option taking a value (-W ignore, -X dev) hides the script",
-    strict=True,
-)
 def test_entry_points_skip_interpreter_options_that_take_a_value() -> None:
     assert entry_points(("python -W ignore train.py",), None) == [("script", "train.py")]
 
 
-@pytest.mark.xfail(
-    reason="BUG: a leading VAR=value env assignment hides the python script",
-    strict=True,
-)
 def test_entry_points_see_through_leading_env_assignments() -> None:
     assert entry_points(("PYTHONHASHSEED=0 python train.py",), None) == [("script", "train.py")]
 

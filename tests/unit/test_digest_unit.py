@@ -10,7 +10,6 @@ import stat
 import tempfile
 from pathlib import Path
 
-import pytest
 import xxhash
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -126,10 +125,6 @@ def test_tree_digest_does_not_depend_on_file_creation_order(tmp_path: Path) -> N
     assert _tree_digest(one) == _tree_digest(two)
 
 
-@pytest.mark.xfail(
-    reason="BUG: hash_tree hashes entries in the order given instead of sorting them",
-    strict=True,
-)
 def test_tree_digest_does_not_depend_on_entry_list_order(tmp_path: Path) -> None:
     root = tmp_path / "t"
     _make_tree(root)

@@ -54,10 +54,6 @@ def test_build_options_are_immutable() -> None:
         opts.jobs = 4  # type: ignore[misc]
 
 
-@pytest.mark.xfail(
-    reason="BUG: a non-ASCII digit passes isdigit() and int() raises ValueError, not UsageError",
-    strict=True,
-)
 def test_resources_with_non_ascii_digit_is_a_usage_error() -> None:
     with pytest.raises(UsageError):
         parse_resources("gpu=²")

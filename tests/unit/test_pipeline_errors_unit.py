@@ -299,10 +299,6 @@ def test_invalid_json_params_file_reports_its_own_line_and_column(ws: Path, load
     assert "invalid JSON" in msg
 
 
-@pytest.mark.xfail(
-    reason="BUG: a TOML params error is always reported at line 1, col 1",
-    strict=True,
-)
 def test_invalid_toml_params_file_reports_the_line_of_the_error(ws: Path, load: Load) -> None:
     (ws / "params.toml").write_text("a = 1\nb = 2\nc = = 3\n")
     msg = config_error(
@@ -394,10 +390,6 @@ def test_dep_on_misspelled_target_suggests_the_existing_target(load: Load) -> No
     assert "did you mean 'data:raw'" in msg
 
 
-@pytest.mark.xfail(
-    reason="BUG: a dep on a misspelled bare (kind-less) target name gets no did-you-mean",
-    strict=True,
-)
 def test_dep_on_misspelled_bare_target_suggests_the_existing_target(load: Load) -> None:
     msg = config_error(
         load,
@@ -580,10 +572,6 @@ def test_out_through_symlink_that_stays_inside_workspace_is_allowed(ws: Path, lo
     assert pipeline.targets["a"].outs == ("alias/x.csv",)
 
 
-@pytest.mark.xfail(
-    reason="BUG: an out that is itself a symlink leaving the workspace is not a load-time error",
-    strict=True,
-)
 def test_out_that_is_a_symlink_leaving_the_workspace_is_an_error(
     ws: Path, tmp_path: Path, load: Load
 ) -> None:
