@@ -168,3 +168,31 @@ def test_demo_pipeline_builds_then_noop(tmp_path: Path) -> None:
     assert p.build("model:prod").ran == []
     p.replace("params.yaml", "max_depth: 6", "max_depth: 4")
     assert p.build("model:prod").ran[:2] == ["eval:forest", "model:forest"]
+
+
+def test_glob_dep_tracks_the_matched_set_and_no_out_target_runs_on_change(
+    workspace: Workspace,
+) -> None:
+    p = workspace(
+        "targets:\n"
+        "  check:all:\n"
+        "    cmd: cat ${deps} >> log.txt\n"
+        "    deps: ['src/*.txt']\n",
+        {"src/a.txt": "a\n", "src/b.txt": "b\n"},
+    )
+    assert p.build().ran == ["check:all"]
+    assert p.build().ran == []
+    p.write("src/c.txt", "c\n")
+    assert p.build().ran == ["check:all"]
+    p.path("src/a.txt").unlink()
+    assert p.build().ran == ["check:all"]
+    assert p.read("log.txt") == "a\nb\na\nb\nc\nb\nc\n"
+
+
+def test_empty_directory_out_is_valid_and_restored(workspace: Workspace) -> None:
+    p = workspace("targets:\n  d:\n    cmd: mkdir -p ${outs[0]}\n    outs: [out/empty]\n")
+    assert p.build().ran == ["d"]
+    p.path("out/empty").rmdir()
+    run = p.build()
+    assert run.restored == ["d"]
+    assert p.path("out/empty").is_dir()
