@@ -27,7 +27,7 @@ from .graph import BuildGraph
 from .jobs import Job, tail_lines
 from .model import Action, BuildResult, Decision, Outcome, Reason, ReasonKind, TargetResult
 from .options import BuildOptions
-from .pipeline import Pipeline, TargetSpec
+from .pipeline import DepKind, Pipeline, TargetSpec
 from .rebuilder import Rebuilder
 from .store import OutRecord
 
@@ -305,8 +305,7 @@ class Scheduler:
 
 
 def _dep_paths(spec: TargetSpec, upstream: Mapping[str, tuple[OutRecord, ...]]) -> list[str]:
-    from .pipeline import DepKind
-
+    """The paths a python callable receives as ``deps`` (target deps → their outs)."""
     paths: list[str] = []
     for dep in spec.deps:
         if dep.kind is DepKind.TARGET:

@@ -157,7 +157,7 @@ class Workspace:
 
     def explain(self, target: str) -> Explanation:
         """Every reason ``target`` is stale, with the stale upstream as a tree."""
-        [name] = self.graph.select([target])[:1] or [target]
+        name = self.graph.select([target])[0]  # a pattern explains its first match
         order = self.graph.closure([name])
         rebuilder = self._rebuilder(BuildOptions())
         decisions = {d.target: d for d in plan(self.graph, self.pipeline, rebuilder, order, set())}
