@@ -21,8 +21,8 @@ Interpolation (``${...}``) happens here too, because its errors are config error
 =====================  ==========================================================
 
 In a shell ``cmd`` every substituted value is shell-quoted, so hostile param values cannot
-inject commands; ``${raw:...}`` opts out. In paths (deps, outs) and env values nothing is
-quoted.
+inject commands; ``${raw:...}`` opts out. In deps, outs and param keys nothing is quoted.
+Env values are taken literally (no interpolation): they are part of the key as written.
 """
 
 from __future__ import annotations
@@ -116,6 +116,7 @@ class TargetSpec:
     cmd: tuple[str, ...] | None
     python: str | None
     deps: tuple[DepSpec, ...]
+    dep_paths: tuple[str, ...]  # what ${deps} and a callable's ``deps`` list: files, in order
     outs: tuple[str, ...]
     params: Mapping[str, Any]
     env: Mapping[str, str]
@@ -302,6 +303,35 @@ class _Doc:
     def key_at(self, path: tuple[Any, ...]) -> SourcePos:
         found = self.kpos.get(path)
         return self._pos(found) if found is not None else self.at(path)
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """The regex of a glob with Python's ``glob(recursive=True)`` meaning: ``*`` and ``?``
+    stay within one path segment, ``**/`` spans any number of directories."""
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:[^/]+/)*")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
+            end = pattern.index("]", i + 2)
+            body = pattern[i + 1 : end]
+            out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))
 
 
 def _did_you_mean(word: str, choices: Iterator[str] | list[str] | tuple[str, ...]) -> str | None:
@@ -586,7 +616,7 @@ class _Loader:
                 continue
             if key in LATER_KEYS:
                 raise ConfigError(
-                    f"{key!r}: {LATER_KEYS[key]} are not supported by this mlbuild version yet",
+                    f"{key!r} ({LATER_KEYS[key]}) is not supported by this mlbuild version yet",
                     pos=self.doc.key_at(path + (key,)),
                 )
             raise ConfigError(
@@ -854,13 +884,27 @@ class _Loader:
                 )
             rel = normalize_path(self.root, text, pos, "dep")
             if GLOB_CHARS.search(rel):
-                matched = sorted(
-                    p.replace(os.sep, "/")
-                    for p in globmod.glob(rel, root_dir=self.root, recursive=True)
-                    if os.path.isfile(os.path.join(self.root, p))
-                )
-                deps.append(DepSpec(DepKind.GLOB, rel, tuple(matched)))
-                dep_paths.extend(matched)
+                # Outs of other targets that the glob matches make those targets deps (even
+                # before the outs exist); source files on disk are tracked by content.
+                regex = _glob_regex(rel)
+                produced = {
+                    o for o, owner in out_owner.items() if owner != name and regex.fullmatch(o)
+                }
+                sources: list[str] = []
+                for found in globmod.glob(rel, root_dir=self.root, recursive=True):
+                    found = found.replace(os.sep, "/")
+                    if not os.path.isfile(os.path.join(self.root, found)):
+                        continue
+                    owner = self.owner(out_owner, found)
+                    if owner is None:
+                        sources.append(found)
+                    elif owner != name:
+                        produced.add(found)
+                producers = {self.owner(out_owner, o) for o in produced}
+                for upstream in sorted(p for p in producers if p is not None):
+                    deps.append(DepSpec(DepKind.TARGET, upstream))
+                deps.append(DepSpec(DepKind.GLOB, rel, tuple(sorted(sources))))
+                dep_paths.extend(sorted(produced | set(sources)))
                 continue
             producer = self.owner(out_owner, rel)
             if producer is not None:
@@ -947,6 +991,7 @@ class _Loader:
             cmd=cmd,
             python=python,
             deps=tuple(deps),
+            dep_paths=tuple(dep_paths),
             outs=tuple(outs_of[name]),
             params=declared,
             env=scope.env,

@@ -27,7 +27,7 @@ from .graph import BuildGraph
 from .jobs import Job, tail_lines
 from .model import Action, BuildResult, Decision, Outcome, Reason, ReasonKind, TargetResult
 from .options import BuildOptions
-from .pipeline import DepKind, Pipeline, TargetSpec
+from .pipeline import Pipeline, TargetSpec
 from .rebuilder import Rebuilder
 from .store import OutRecord
 
@@ -249,7 +249,7 @@ class Scheduler:
             cmds=spec.cmd,
             python=spec.python,
             env={**spec.env, "MLBUILD_TARGET": spec.name, "MLBUILD_OUTS": " ".join(spec.outs)},
-            deps=tuple(_dep_paths(spec, upstream)),
+            deps=spec.dep_paths,
             outs=spec.outs,
             params=dict(spec.params),
             matrix=dict(spec.matrix),
@@ -302,16 +302,3 @@ class Scheduler:
             ),
             commit.outs,
         )
-
-
-def _dep_paths(spec: TargetSpec, upstream: Mapping[str, tuple[OutRecord, ...]]) -> list[str]:
-    """The paths a python callable receives as ``deps`` (target deps → their outs)."""
-    paths: list[str] = []
-    for dep in spec.deps:
-        if dep.kind is DepKind.TARGET:
-            paths.extend(r.path for r in upstream.get(dep.value, ()))
-        elif dep.kind is DepKind.GLOB:
-            paths.extend(dep.paths)
-        else:
-            paths.append(dep.value)
-    return paths

@@ -174,10 +174,7 @@ def test_glob_dep_tracks_the_matched_set_and_no_out_target_runs_on_change(
     workspace: Workspace,
 ) -> None:
     p = workspace(
-        "targets:\n"
-        "  check:all:\n"
-        "    cmd: cat ${deps} >> log.txt\n"
-        "    deps: ['src/*.txt']\n",
+        "targets:\n  check:all:\n    cmd: cat ${deps} >> log.txt\n    deps: ['src/*.txt']\n",
         {"src/a.txt": "a\n", "src/b.txt": "b\n"},
     )
     assert p.build().ran == ["check:all"]
@@ -196,3 +193,40 @@ def test_empty_directory_out_is_valid_and_restored(workspace: Workspace) -> None
     run = p.build()
     assert run.restored == ["d"]
     assert p.path("out/empty").is_dir()
+
+
+def test_glob_over_other_targets_outs_depends_on_them(workspace: Workspace) -> None:
+    p = workspace(
+        "targets:\n"
+        "  part:{i}:\n"
+        "    matrix: {i: [1, 2]}\n"
+        "    cmd: echo ${i} > ${outs[0]}\n"
+        "    outs: ['parts/${i}.txt']\n"
+        "  all:\n"
+        "    cmd: cat ${deps} > ${outs[0]}\n"
+        "    deps: ['parts/*.txt', 'extra/*.txt']\n"
+        "    outs: [all.txt]\n",
+        {"extra/e.txt": "e\n"},
+    )
+    listed = p.mlbuild("show", "all", "--json")
+    deps = json.loads(listed.out)["deps"]
+    assert {"kind": "target", "value": "part:1"} in deps
+    assert p.build("all").ran == ["all", "part:1", "part:2"]
+    assert p.read("all.txt") == "1\n2\ne\n"  # declared order, each glob sorted
+    assert p.build("all").ran == []
+
+
+def test_callable_gets_the_same_deps_as_the_command_line(workspace: Workspace) -> None:
+    p = workspace(
+        "targets:\n"
+        "  shards:\n"
+        "    cmd: mkdir -p data/shards/sub && echo b > data/shards/sub/b.csv\n"
+        "    outs: [data/shards]\n"
+        "  use:\n"
+        "    python: steps:use\n"
+        "    deps: [data/shards/sub/b.csv]\n"
+        "    outs: [got.txt]\n",
+        {"steps.py": "def use(deps, outs, params):\n    open(outs[0], 'w').write(repr(deps))\n"},
+    )
+    p.build()
+    assert p.read("got.txt") == "['data/shards/sub/b.csv']"
