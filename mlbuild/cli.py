@@ -27,6 +27,24 @@ EXIT_BUG = 70
 
 _GROUP_VALUE_OPTS = {"-C", "--directory", "-f", "--file"}
 _GROUP_FLAGS = {"--debug", "--version", "--help", "-h"}
+#: Subcommands of SPEC §3 that later versions add; named so they are not taken for targets.
+_LATER_COMMANDS = {
+    "audit",
+    "cache",
+    "card",
+    "diff",
+    "gc",
+    "history",
+    "lineage",
+    "manifest",
+    "metrics",
+    "params",
+    "pull",
+    "push",
+    "report",
+    "rollback",
+    "key",
+}
 
 
 class _State:
@@ -38,12 +56,21 @@ class _State:
 STATE = _State()
 
 
+def _base_dir() -> str:
+    """The -C directory (as make -C: everything else is relative to it), checked."""
+    base = STATE.directory or "."
+    if not os.path.isdir(base):
+        raise UsageError(f"-C {base}: no such directory")
+    return base
+
+
 def _workspace() -> Workspace:
     from .workspace import Workspace
 
+    base = _base_dir()
     if STATE.file:
-        return Workspace(config=STATE.file)
-    return Workspace(STATE.directory or ".")
+        return Workspace(config=os.path.join(base, STATE.file))
+    return Workspace(base)
 
 
 def _emit_json(data: Any) -> None:
@@ -224,14 +251,14 @@ def status(targets: tuple[str, ...], as_json: bool) -> None:
     width = max((len(e.target) for e in entries), default=0)
     for e in entries:
         reason = f"  {e.first_reason}" if e.reasons else ""
-        click.echo(f"{e.target:<{width}}  {e.status.value:<11}{reason}")
+        click.echo(f"{e.target:<{width}}  {e.status.value:<11}{reason}".rstrip())
 
 
 @cli.command()
 @click.argument("target")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 def explain(target: str, as_json: bool) -> None:
-    """Every reason TARGET is stale, as a cause tree (alias: why)."""
+    """Every reason TARGET is stale, as a cause tree (`explain` and `why` are the same)."""
     tree = _workspace().explain(target)
     if as_json:
         _emit_json(_explanation_json(tree))
@@ -297,12 +324,15 @@ def show(target: str, as_json: bool) -> None:
     """One target, fully resolved (interpolated command, deps, params, env)."""
     ws = _workspace()
     names = ws.graph.select([target])
-    for name in names:
-        spec = ws.pipeline.targets[name]
-        data = _spec_json(spec, full=True)
-        if as_json:
-            _emit_json(data)
-            continue
+    if len(names) > 1:
+        raise UsageError(
+            f"{target!r} matches {len(names)} targets; show takes one",
+            hint="use `mlbuild list` for several",
+        )
+    data = _spec_json(ws.pipeline.targets[names[0]], full=True)
+    if as_json:
+        _emit_json(data)
+    else:
         for key, value in data.items():
             if value in (None, [], {}, "", 0, False) and key not in ("name",):
                 continue
@@ -399,7 +429,7 @@ def init(force: bool) -> None:
     """Write a starter mlbuild.yaml in the current (or -C) directory."""
     from .schema import STARTER
 
-    path = os.path.join(STATE.directory or ".", "mlbuild.yaml")
+    path = os.path.join(_base_dir(), STATE.file or "mlbuild.yaml")
     if os.path.exists(path) and not force:
         raise UsageError(f"{path} already exists", hint="use --force to overwrite it")
     with open(path, "w", encoding="utf-8") as f:
@@ -429,6 +459,11 @@ def _route(argv: list[str]) -> list[str]:
             i += 1
             continue
         break
+    if i < len(argv) and argv[i] in _LATER_COMMANDS:
+        raise UsageError(
+            f"`mlbuild {argv[i]}` is not available in this mlbuild version yet",
+            hint=f"see docs/cli.md; to build a target named {argv[i]!r}: mlbuild build {argv[i]}",
+        )
     if i < len(argv) and argv[i] in cli.commands:
         return argv
     return [*argv[:i], "build", *argv[i:]]
@@ -436,8 +471,8 @@ def _route(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point: maps every outcome to the documented exit code."""
-    args = _route(list(sys.argv[1:] if argv is None else argv))
     try:
+        args = _route(list(sys.argv[1:] if argv is None else argv))
         cli.main(args=args, prog_name="mlbuild", standalone_mode=False)
     except MlbuildError as exc:
         if STATE.debug:

@@ -115,10 +115,8 @@ class JsonReporter:
 
     def _emit(self, event: str, **data: Any) -> None:
         with self._lock:
-            self.out.write(
-                json.dumps({"event": event, "time": round(time.time(), 3), **data}, sort_keys=True)
-                + "\n"
-            )
+            record = {"event": event, "time": round(time.time(), 3), **data}
+            self.out.write(json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n")
             self.out.flush()
 
     def build_started(self, targets: list[str], jobs: int) -> None:

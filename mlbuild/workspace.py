@@ -32,8 +32,6 @@ from .store import Cache, LockFile, StateMemo, WorkspaceLock
 
 __all__ = ["Explanation", "StatusEntry", "Workspace"]
 
-LOCK_NAME = "mlbuild.lock"
-
 
 @dataclass(frozen=True)
 class StatusEntry:
@@ -68,6 +66,10 @@ class Workspace:
                 os.path.abspath(direct) if os.path.isfile(direct) else find_config(start)
             )
         self.root = os.path.dirname(self.config_path)
+        # One lock file per config file, beside it: mlbuild.yaml → mlbuild.lock, so two
+        # pipelines in one directory never prune each other's entries.
+        stem = os.path.splitext(os.path.basename(self.config_path))[0]
+        self.lock_path = os.path.join(self.root, stem + ".lock")
         self.state_dir = os.path.join(self.root, STATE_DIR)
 
     @cached_property
@@ -90,7 +92,7 @@ class Workspace:
             self.pipeline,
             StateMemo(self.root, os.path.join(self.state_dir, "state.json")),
             Cache(os.path.join(self.state_dir, "cache")),
-            LockFile(os.path.join(self.root, LOCK_NAME)),
+            LockFile(self.lock_path),
             options,
             self.state_dir,
         )

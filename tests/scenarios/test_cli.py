@@ -230,3 +230,37 @@ def test_callable_gets_the_same_deps_as_the_command_line(workspace: Workspace) -
     )
     p.build()
     assert p.read("got.txt") == "['data/shards/sub/b.csv']"
+
+
+def test_file_option_is_relative_to_directory_and_has_its_own_lock(
+    project: Callable[[str], Project], tmp_path: Path
+) -> None:
+    p = project("basic")
+    p.write("alt.yaml", "targets:\n  alt:\n    cmd: echo alt > ${outs[0]}\n    outs: [alt.txt]\n")
+    p.build()
+    outside = Project(tmp_path)
+    run = outside.mlbuild("-C", str(p.root), "-f", "alt.yaml", "--json")
+    assert run.code == 0, run.err
+    assert run.ran == ["alt"]
+    assert "alt" in p.read("alt.lock")
+    # The main pipeline's lock is untouched: nothing of it is stale afterwards.
+    assert p.mlbuild("-q").code == 0
+    missing = outside.mlbuild("-C", str(tmp_path / "nope"), "status")
+    assert missing.code == 2
+    assert "no such directory" in missing.err
+    init = outside.mlbuild("-C", str(tmp_path / "nope"), "init")
+    assert init.code == 2 and "Traceback" not in init.err
+
+
+def test_later_subcommands_are_not_taken_for_targets(project: Callable[[str], Project]) -> None:
+    p = project("basic")
+    run = p.mlbuild("audit", "model:lr")
+    assert run.code == 2
+    assert "`mlbuild audit` is not available in this mlbuild version yet" in run.err
+
+
+def test_show_takes_one_target(project: Callable[[str], Project]) -> None:
+    p = project("basic")
+    run = p.mlbuild("show", "model:*")
+    assert run.code == 2
+    assert "matches 2 targets; show takes one" in run.err
