@@ -79,7 +79,8 @@ class Reason:
         if self.change == "removed":
             return f"{k.value} {s} removed"
         if k in _VALUED:
-            return f"{k.value} {s}: {_short(self.old)} → {_short(self.new)}"
+            old, new = _short_pair(self.old, self.new)
+            return f"{k.value} {s}: {old} → {new}"
         return f"{k.value} {s} changed" + (f" ({self.detail})" if self.detail else "")
 
     def to_json(self) -> dict[str, Any]:
@@ -95,6 +96,27 @@ class Reason:
 
 
 _VALUED = {ReasonKind.PARAM, ReasonKind.ENV, ReasonKind.PACKAGE, ReasonKind.COMMAND}
+
+
+def _short_pair(old: Any, new: Any, width: int = 80) -> tuple[str, str]:
+    """Both values shortened around their first difference, so a change late in a long
+    command stays visible: ``…--lr 0.1 --out m.pkl`` → ``…--lr 0.2 --out m.pkl``."""
+    import json
+
+    a = old if isinstance(old, str) else json.dumps(old, sort_keys=True)
+    b = new if isinstance(new, str) else json.dumps(new, sort_keys=True)
+    if len(a) <= width and len(b) <= width:
+        return a, b
+    first = next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+    start = max(0, first - width // 4)
+
+    def cut(text: str) -> str:
+        piece = text[start : start + width - 6]
+        return ("..." if start else "") + piece + ("..." if start + width - 6 < len(text) else "")
+
+    return cut(a), cut(b)
 
 
 def _short(value: Any) -> str:

@@ -170,6 +170,7 @@ class Rebuilder:
         recs = self.cache.get_run(decision.key)
         if recs is None:
             raise BuildFailed(f"run-cache entry for {spec.name!r} vanished during the build")
+        self.move_aside(spec)  # a hand-edited out is kept, never overwritten
         for rec in recs:
             self.ensure_inside(spec, rec.path)
             self.cache.restore_out(rec, os.path.join(self.root, rec.path))
@@ -195,7 +196,14 @@ class Rebuilder:
         return os.path.join(self.state_dir, "logs", safe_name(name) + ".log")
 
     def prepare(self, spec: TargetSpec) -> None:
-        """Move existing outs aside (nothing is deleted) and create their parent dirs."""
+        """Before a run: move existing outs aside and create their parent dirs."""
+        self.move_aside(spec)
+        for rel in spec.outs:
+            os.makedirs(os.path.dirname(os.path.join(self.root, rel)) or self.root, exist_ok=True)
+
+    def move_aside(self, spec: TargetSpec) -> None:
+        """Move the workspace copies of ``spec``'s outs to .mlbuild/aside/<target>/ (the
+        previous aside copy is dropped): nothing a user wrote is ever deleted outright."""
         aside = os.path.join(self.state_dir, "aside", safe_name(spec.name))
         shutil.rmtree(aside, ignore_errors=True)
         for rel in spec.outs:
@@ -205,7 +213,6 @@ class Rebuilder:
                 dest = os.path.join(aside, rel)
                 os.makedirs(os.path.dirname(dest), exist_ok=True)
                 os.replace(full, dest)
-            os.makedirs(os.path.dirname(full) or self.root, exist_ok=True)
 
     def keep_failed(self, spec: TargetSpec) -> str | None:
         """Move a failed run's partial outs to .mlbuild/failed/<target>/ for debugging."""
@@ -231,9 +238,7 @@ class Rebuilder:
         assert decision.key is not None
         missing = [rel for rel in spec.outs if not os.path.lexists(os.path.join(self.root, rel))]
         if missing:
-            raise BuildFailed(
-                f"{spec.name}: the command did not write declared out(s): {', '.join(missing)}"
-            )
+            raise BuildFailed(f"the command did not write declared out(s): {', '.join(missing)}")
         records: list[OutRecord] = []
         for rel in spec.outs:
             self.ensure_inside(spec, rel)

@@ -15,6 +15,7 @@ no rich here: results go out through `BuildEvents`.
 from __future__ import annotations
 
 import heapq
+import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 from .errors import MlbuildError, UsageError
 from .events import BuildEvents
-from .executors import LocalExecutor
+from .executors.local import LocalExecutor, reap_orphans
 from .graph import BuildGraph
 from .jobs import Job, tail_lines
 from .model import Action, BuildResult, Decision, Outcome, Reason, ReasonKind, TargetResult
@@ -59,6 +60,8 @@ def plan(
         unknown = [d for d in graph.deps[name] if d not in known]
         if unknown:
             reasons = tuple(Reason(ReasonKind.UPSTREAM, d) for d in unknown)
+            if name not in rebuilder.lock.entries:
+                reasons = (Reason(ReasonKind.NEVER_BUILT, name), *reasons)
             decisions.append(Decision(name, Action.RUN, None, reasons))
             continue
         decision = rebuilder.decide(spec, known, force=name in forced)
@@ -89,7 +92,10 @@ class Scheduler:
         self.jobs = options.effective_jobs(pipeline.jobs)
         self.capacity = dict(options.resources)
         self.in_use = {name: 0 for name in self.capacity}
-        self.executor = LocalExecutor(self.jobs, stream=options.verbose)
+        self.running_dir = os.path.join(rebuilder.state_dir, "running")
+        self.executor = LocalExecutor(
+            self.jobs, stream=options.verbose, running_dir=self.running_dir
+        )
 
     def _check_resources(self, order: list[str]) -> None:
         for name in order:
@@ -115,6 +121,8 @@ class Scheduler:
 
     def run(self, order: list[str], forced: set[str]) -> BuildResult:
         self._check_resources(order)
+        for leftover in reap_orphans(self.running_dir):
+            self.events.warning(f"stopped {leftover}, left running by an mlbuild that was killed")
         started = time.monotonic()
         index = {name: i for i, name in enumerate(order)}
         in_build = set(order)

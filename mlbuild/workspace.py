@@ -17,13 +17,23 @@ State lives under ``<workspace>/.mlbuild/``::
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from .events import BuildEvents, NullEvents
 from .graph import BuildGraph
-from .model import Action, BuildResult, Decision, Reason, ReasonKind, TargetStatus
+from .model import (
+    Action,
+    BuildResult,
+    Decision,
+    Outcome,
+    Reason,
+    ReasonKind,
+    TargetResult,
+    TargetStatus,
+)
 from .options import BuildOptions
 from .pipeline import CONFIG_NAME, STATE_DIR, Pipeline, find_config, load_pipeline
 from .rebuilder import Rebuilder
@@ -127,6 +137,8 @@ class Workspace:
         options = options or BuildOptions()
         if jobs is not None:
             options = replace(options, jobs=jobs)
+        if options.dry_run:
+            return self._dry_run(targets, options)
         selected = self.select(targets)
         order = self.graph.closure(selected)
         with WorkspaceLock(os.path.join(self.state_dir, "lock"), wait=options.wait):
@@ -141,6 +153,20 @@ class Workspace:
                 # Finished targets are recorded even when the build failed or was interrupted.
                 rebuilder.lock.save()
                 rebuilder.memo.save()
+
+    def _dry_run(self, targets: Iterable[str] | None, options: BuildOptions) -> BuildResult:
+        """A build that only decides: WOULD_RUN / WOULD_RESTORE / FRESH, nothing changed."""
+        started = time.monotonic()
+        outcome = {
+            Action.FRESH: Outcome.FRESH,
+            Action.RESTORE: Outcome.WOULD_RESTORE,
+            Action.RUN: Outcome.WOULD_RUN,
+        }
+        results = tuple(
+            TargetResult(d.target, outcome[d.action], reasons=d.reasons)
+            for d in self.plan(targets, options)
+        )
+        return BuildResult(results, time.monotonic() - started)
 
     def status(self, targets: Iterable[str] | None = None) -> list[StatusEntry]:
         entries: list[StatusEntry] = []

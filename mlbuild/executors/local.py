@@ -25,9 +25,18 @@ __all__ = ["LocalExecutor"]
 
 
 class LocalExecutor:
-    def __init__(self, jobs: int, *, stream: bool) -> None:
+    """Runs jobs on this machine; see the module docstring.
+
+    Every running command is registered as ``<running_dir>/<pid>`` (holding the process's
+    start time) while it runs. A command outlives a kill -9 of mlbuild (it has its own
+    session); `reap_orphans`, called by the next build while it holds the workspace lock,
+    stops such leftovers before they can race with the new build's writes.
+    """
+
+    def __init__(self, jobs: int, *, stream: bool, running_dir: str) -> None:
         self.jobs = jobs
         self.stream = stream
+        self.running_dir = running_dir
         self._procs: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
         self._pool: Any = None
@@ -44,7 +53,10 @@ class LocalExecutor:
             if attempt:
                 with open(job.log_path, "ab") as log:
                     log.write(f"\n--- mlbuild: retry {attempt} of {job.retries} ---\n".encode())
-            result = self._run_python(job) if job.python else self._run_shell(job, on_output)
+            if job.python:
+                result = self._run_python(job, on_output)
+            else:
+                result = self._run_shell(job, on_output)
             if result.ok:
                 break
         return result
@@ -64,6 +76,7 @@ class LocalExecutor:
                 )
                 with self._lock:
                     self._procs.add(proc)
+                marker = self._register(proc.pid)
                 try:
                     if self.stream:
                         assert proc.stdout is not None
@@ -75,22 +88,41 @@ class LocalExecutor:
                 finally:
                     with self._lock:
                         self._procs.discard(proc)
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(marker)
             if code != 0:
                 what = f"killed by signal {-code}" if code < 0 else f"exited with {code}"
                 return JobResult(ok=False, exit_code=code, error=f"command {what}: {cmd}")
         return JobResult(ok=True, exit_code=0)
 
-    def _run_python(self, job: Job) -> JobResult:
+    def _register(self, pid: int) -> str:
+        os.makedirs(self.running_dir, exist_ok=True)
+        marker = os.path.join(self.running_dir, str(pid))
+        with open(marker, "w") as f:
+            f.write(_start_time(pid) or "")
+        return marker
+
+    def _run_python(self, job: Job, on_output: Callable[[str, str], None]) -> JobResult:
+        from concurrent.futures import TimeoutError as FutureTimeout
+
         with self._lock:
             if self._pool is None:
                 from joblib.externals.loky import get_reusable_executor
 
                 self._pool = get_reusable_executor(max_workers=self.jobs, timeout=60)
             pool = self._pool
-        try:
-            result: JobResult = pool.submit(call_python, job).result()
-        except Exception as exc:  # a worker died (killed, segfault): the target fails
-            return JobResult(ok=False, exit_code=None, error=f"python worker failed: {exc}")
+        future = pool.submit(call_python, job)
+        offset = 0
+        while True:
+            try:
+                result: JobResult = future.result(timeout=0.1 if self.stream else None)
+                break
+            except FutureTimeout:
+                offset = _follow(job.log_path, offset, job.target, on_output)
+            except Exception as exc:  # a worker died (killed, segfault): the target fails
+                return JobResult(ok=False, exit_code=None, error=f"python worker failed: {exc}")
+        if self.stream:
+            _follow(job.log_path, offset, job.target, on_output, final=True)
         return result
 
     def kill_all(self) -> None:
@@ -117,16 +149,80 @@ class LocalExecutor:
 def command_env(declared: Mapping[str, str]) -> dict[str, str]:
     """The caller's environment plus the declared env, with mlbuild's own interpreter first
     on PATH: ``python`` in a command means the Python mlbuild runs under (its venv), even
-    when the venv is not activated (``.venv/bin/mlbuild model:prod``)."""
+    when the venv is not activated (``.venv/bin/mlbuild model:prod``) or comes later on
+    PATH than another Python (pyenv shims)."""
     env = dict(os.environ)
     bindir = os.path.dirname(sys.executable)
-    path = env.get("PATH", "")
-    if bindir and bindir not in path.split(os.pathsep):
-        env["PATH"] = bindir + (os.pathsep + path if path else "")
+    if bindir:
+        rest = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != bindir]
+        env["PATH"] = os.pathsep.join([bindir, *rest])
     env.update(declared)
     return env
 
 
+def _follow(
+    path: str,
+    offset: int,
+    target: str,
+    on_output: Callable[[str, str], None],
+    *,
+    final: bool = False,
+) -> int:
+    """Emit the complete new lines of a log from ``offset``; returns the new offset."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return offset
+    end = len(data) if final else data.rfind(b"\n") + 1
+    for line in data[:end].decode("utf-8", "replace").splitlines():
+        on_output(target, line)
+    return offset + end
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (field 22 of /proc/PID/stat): with the pid, it
+    names one process for good, even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def reap_orphans(running_dir: str) -> list[str]:
+    """Stop commands left running by an mlbuild that was killed; returns what was stopped."""
+    stopped: list[str] = []
+    try:
+        names = sorted(os.listdir(running_dir))
+    except FileNotFoundError:
+        return stopped
+    for name in names:
+        marker = os.path.join(running_dir, name)
+        try:
+            with open(marker) as f:
+                recorded = f.read().strip()
+            pid = int(name)
+        except (OSError, ValueError):
+            recorded, pid = "", 0
+        if pid and recorded and _start_time(pid) == recorded:
+            _signal_group_pid(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 2.0
+            while _start_time(pid) == recorded and time.monotonic() < deadline:
+                time.sleep(0.02)
+            _signal_group_pid(pid, signal.SIGKILL)
+            stopped.append(f"process group {pid}")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(marker)
+    return stopped
+
+
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    _signal_group_pid(proc.pid, sig)
+
+
+def _signal_group_pid(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, sig)
+        os.killpg(pid, sig)

@@ -44,7 +44,8 @@ def test_status_json_is_one_document(project: Callable[[str], Project]) -> None:
     by_name = {t["target"]: t for t in doc["targets"]}
     assert by_name["data:raw"]["status"] == "fresh"
     assert by_name["features:even"]["status"] == "never-built"
-    assert by_name["model:lr"]["reasons"][0]["kind"] == "upstream"
+    assert by_name["model:lr"]["status"] == "never-built"
+    assert [r["kind"] for r in by_name["model:lr"]["reasons"]] == ["never-built", "upstream"]
 
 
 def test_declared_env_joins_the_key_and_caller_env_is_inherited(workspace: Workspace) -> None:
@@ -264,3 +265,39 @@ def test_show_takes_one_target(project: Callable[[str], Project]) -> None:
     run = p.mlbuild("show", "model:*")
     assert run.code == 2
     assert "matches 2 targets; show takes one" in run.err
+
+
+def test_python_in_commands_is_mlbuilds_interpreter(workspace: Workspace, tmp_path: Path) -> None:
+    impostor = tmp_path / "bin"
+    impostor.mkdir()
+    (impostor / "python").write_text("#!/bin/sh\necho impostor\n")
+    (impostor / "python").chmod(0o755)
+    p = workspace(
+        "targets:\n  t:\n    cmd: python -c 'import sys; print(sys.prefix)' > ${outs[0]}\n"
+        "    outs: [which.txt]\n"
+    )
+    env = {**_env(), "PATH": f"{impostor}:{_env()['PATH']}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlbuild"], cwd=p.root, capture_output=True, text=True, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert p.read("which.txt").strip() == sys.prefix
+
+
+def test_python_api_dry_run_changes_nothing(project: Callable[[str], Project]) -> None:
+    from mlbuild import BuildOptions, Outcome
+    from mlbuild import Workspace as Ws
+
+    p = project("basic")
+    result = Ws(p.root).build(options=BuildOptions(dry_run=True))
+    assert {t.outcome for t in result.targets} == {Outcome.WOULD_RUN}
+    assert not p.path("data").exists()
+
+
+def test_long_command_change_shows_the_difference(workspace: Workspace) -> None:
+    prefix = "echo " + "x" * 120
+    p = workspace(f"targets:\n  t:\n    cmd: {prefix} --lr 1 > ${{outs[0]}}\n    outs: [o]\n")
+    p.build()
+    p.replace("mlbuild.yaml", "--lr 1", "--lr 2")
+    out = p.mlbuild("explain", "t").out
+    assert "--lr 1" in out and "--lr 2" in out

@@ -82,3 +82,25 @@ def test_python_callable_with_directory_out_is_cached_and_restored(
     p.replace("params.yaml", "hello", "bonjour")
     assert p.build("ok:python").ran == ["ok:python"]
     assert p.read(".mlbuild/aside/ok__python/out/py.txt") == "hello first pid=True\n"
+
+
+def test_restore_keeps_a_hand_edited_out_aside(project: Callable[[str], Project]) -> None:
+    p = project("faults")
+    p.build("ok:first")
+    p.write("out/first.txt", "my precious edit\n")
+    assert p.build("ok:first").restored == ["ok:first"]
+    assert p.read("out/first.txt") == "first\n"
+    assert p.read(".mlbuild/aside/ok__first/out/first.txt") == "my precious edit\n"
+
+
+def test_verbose_streams_python_callable_output(project: Callable[[str], Project]) -> None:
+    p = project("faults")
+    run = p.mlbuild("-v", "bad:python")
+    assert "[bad:python] about to fail" in run.out
+
+
+def test_missing_out_message_names_the_target_once(project: Callable[[str], Project]) -> None:
+    p = project("faults")
+    run = p.mlbuild("bad:missing")
+    assert "bad:missing: the command did not write declared out(s): out/two.txt" in run.err
+    assert "bad:missing: bad:missing" not in run.err
