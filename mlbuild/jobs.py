@@ -31,6 +31,7 @@ class Job:
     params: Mapping[str, Any]
     matrix: Mapping[str, Any]
     log_path: str
+    running_dir: str  # where a running job registers itself (see register_running)
     retries: int = 0
 
 
@@ -39,6 +40,27 @@ class JobResult:
     ok: bool
     exit_code: int | None
     error: str = ""
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (field 22 of /proc/PID/stat): with the pid, it
+    names one process for good, even after the pid is reused. None where there is no /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def register_running(running_dir: str, pid: int) -> str:
+    """Record ``pid`` as running a job (``<running_dir>/<pid>`` holds its start time), so a
+    build after a kill -9 of mlbuild can stop it; the caller removes the file when done."""
+    os.makedirs(running_dir, exist_ok=True)
+    marker = os.path.join(running_dir, str(pid))
+    with open(marker, "w") as f:
+        f.write(process_start_time(pid) or "")
+    return marker
 
 
 def tail_lines(path: str, n: int = 20) -> tuple[str, ...]:
@@ -95,6 +117,15 @@ def call_python(job: Job) -> JobResult:
     """
     assert job.python is not None
     module_name, func_name = job.python.split(":", 1)
+    marker = register_running(job.running_dir, os.getpid())
+    try:
+        return _call(job, module_name, func_name)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(marker)
+
+
+def _call(job: Job, module_name: str, func_name: str) -> JobResult:
     with _redirected(job.log_path, job.env, job.root):
         try:
             module = importlib.import_module(module_name)

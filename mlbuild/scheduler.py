@@ -262,6 +262,7 @@ class Scheduler:
             params=dict(spec.params),
             matrix=dict(spec.matrix),
             log_path=log,
+            running_dir=self.running_dir,
             retries=spec.retries,
         )
         result = self.executor.run(job, self.events.target_output)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..jobs import Job, JobResult, call_python
+from ..jobs import Job, JobResult, call_python, process_start_time, register_running
 
 __all__ = ["LocalExecutor"]
 
@@ -76,7 +76,7 @@ class LocalExecutor:
                 )
                 with self._lock:
                     self._procs.add(proc)
-                marker = self._register(proc.pid)
+                marker = register_running(self.running_dir, proc.pid)
                 try:
                     if self.stream:
                         assert proc.stdout is not None
@@ -94,13 +94,6 @@ class LocalExecutor:
                 what = f"killed by signal {-code}" if code < 0 else f"exited with {code}"
                 return JobResult(ok=False, exit_code=code, error=f"command {what}: {cmd}")
         return JobResult(ok=True, exit_code=0)
-
-    def _register(self, pid: int) -> str:
-        os.makedirs(self.running_dir, exist_ok=True)
-        marker = os.path.join(self.running_dir, str(pid))
-        with open(marker, "w") as f:
-            f.write(_start_time(pid) or "")
-        return marker
 
     def _run_python(self, job: Job, on_output: Callable[[str, str], None]) -> JobResult:
         from concurrent.futures import TimeoutError as FutureTimeout
@@ -181,17 +174,6 @@ def _follow(
     return offset + end
 
 
-def _start_time(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (field 22 of /proc/PID/stat): with the pid, it
-    names one process for good, even after the pid is reused."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read().decode()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
 def reap_orphans(running_dir: str) -> list[str]:
     """Stop commands left running by an mlbuild that was killed; returns what was stopped."""
     stopped: list[str] = []
@@ -207,13 +189,19 @@ def reap_orphans(running_dir: str) -> list[str]:
             pid = int(name)
         except (OSError, ValueError):
             recorded, pid = "", 0
-        if pid and recorded and _start_time(pid) == recorded:
-            _signal_group_pid(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 2.0
-            while _start_time(pid) == recorded and time.monotonic() < deadline:
-                time.sleep(0.02)
-            _signal_group_pid(pid, signal.SIGKILL)
-            stopped.append(f"process group {pid}")
+        if pid and recorded and process_start_time(pid) == recorded:
+            # A shell command leads its own process group (start_new_session); a python
+            # worker does not: signal the group where there is one, and the process.
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                _signal_group_pid(pid, sig)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
+                deadline = time.monotonic() + 2.0
+                while process_start_time(pid) == recorded and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                if process_start_time(pid) != recorded:
+                    break
+            stopped.append(f"process {pid}")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(marker)
     return stopped

@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Project
 
 
@@ -54,29 +56,31 @@ def test_lock_file_is_byte_identical_across_two_clean_builds(
     assert "time" not in first.read("mlbuild.lock")
 
 
+@pytest.mark.parametrize("target", ["slow:job", "slow:py"])
 def test_kill_9_mid_command_records_nothing_and_the_rebuild_is_correct(
-    project: Callable[[str], Project],
+    project: Callable[[str], Project], target: str
 ) -> None:
     p = project("slow")
-    proc = p.popen("slow:job")
+    out = "out/result.txt" if target == "slow:job" else "out/py.txt"
+    proc = p.popen(target)
     _wait_for(p.path("started"))
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     orphan = int(p.read("started"))
     assert _alive(orphan)  # the command outlives mlbuild (its own session) ...
-    assert p.read("out/result.txt") == "partial\n"
+    assert p.read(out) == "partial\n"
     assert not p.path("mlbuild.lock").exists()
     p.path("started").unlink()
-    second = p.popen("--json", "slow:job")
+    second = p.popen("--json", target)
     _wait_for(p.path("started"))
     # ... until the next build stops it, before running the target again.
     assert not _alive(orphan)
     p.write("release", "")
-    out, err = second.communicate(timeout=60)
+    stdout, err = second.communicate(timeout=60)
     assert second.returncode == 0, err
-    assert "left running by an mlbuild that was killed" in out
-    assert p.read("out/result.txt") == "partial\ndone\n"
-    assert p.build().ran == []
+    assert "left running by an mlbuild that was killed" in stdout
+    assert p.read(out) == "partial\ndone\n"
+    assert p.build(target).ran == []
 
 
 def test_second_invocation_waits_or_exits_5(project: Callable[[str], Project]) -> None:
