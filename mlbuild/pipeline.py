@@ -890,6 +890,13 @@ class _Loader:
                 produced = {
                     o for o, owner in out_owner.items() if owner != name and regex.fullmatch(o)
                 }
+                # A glob reaching into another target's directory out (shards/*.csv, with
+                # shards/ an out) depends on it even before the directory exists.
+                first_wild = GLOB_CHARS.search(rel)
+                fixed = posixpath.dirname(rel[: first_wild.start()]) if first_wild else ""
+                container = self.owner(out_owner, fixed) if fixed else None
+                if container is not None and container != name:
+                    produced.add(fixed)
                 sources: list[str] = []
                 for found in globmod.glob(rel, root_dir=self.root, recursive=True):
                     found = found.replace(os.sep, "/")

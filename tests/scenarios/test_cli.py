@@ -301,3 +301,27 @@ def test_long_command_change_shows_the_difference(workspace: Workspace) -> None:
     p.replace("mlbuild.yaml", "--lr 1", "--lr 2")
     out = p.mlbuild("explain", "t").out
     assert "--lr 1" in out and "--lr 2" in out
+
+
+def test_glob_into_another_targets_directory_out_depends_on_it(workspace: Workspace) -> None:
+    p = workspace(
+        "targets:\n"
+        "  shards:\n"
+        "    cmd: mkdir -p shards && echo 1 > shards/a.csv && echo 2 > shards/b.csv\n"
+        "    outs: [shards]\n"
+        "  merge:\n"
+        "    cmd: find ${deps} -name '*.csv' | sort | xargs cat > ${outs[0]}\n"
+        "    deps: ['shards/*.csv']\n"
+        "    outs: [merged.csv]\n"
+    )
+    first = p.build("merge")
+    assert first.ran == ["merge", "shards"]
+    assert [e["target"] for e in first.events if e["event"] == "target_started"] == [
+        "shards",
+        "merge",
+    ]
+    assert p.read("merged.csv") == "1\n2\n"
+    # Before shards/ existed, ${deps} held the directory; now it holds the files, so the
+    # command text changed once (documented in docs/mlbuild-yaml.md). Then it is stable.
+    assert p.build("merge").ran == ["merge"]
+    assert p.build("merge").ran == []
