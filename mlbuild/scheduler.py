@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from .errors import MlbuildError, UsageError
 from .events import BuildEvents
+from .executors import Executor
 from .executors.local import LocalExecutor, reap_orphans
 from .graph import BuildGraph
 from .jobs import Job, tail_lines
@@ -83,6 +84,7 @@ class Scheduler:
         rebuilder: Rebuilder,
         options: BuildOptions,
         events: BuildEvents,
+        executor: Executor | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.graph = graph
@@ -93,7 +95,7 @@ class Scheduler:
         self.capacity = dict(options.resources)
         self.in_use = {name: 0 for name in self.capacity}
         self.running_dir = os.path.join(rebuilder.state_dir, "running")
-        self.executor = LocalExecutor(
+        self.executor: Executor = executor or LocalExecutor(
             self.jobs, stream=options.verbose, running_dir=self.running_dir
         )
 

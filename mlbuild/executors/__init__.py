@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Protocol
+
+from ..jobs import Job, JobResult
 from .local import LocalExecutor
 
-__all__ = ["LocalExecutor"]
+__all__ = ["Executor", "LocalExecutor"]
+
+
+class Executor(Protocol):
+    """What the scheduler needs from an executor (tests use an in-memory fake)."""
+
+    def run(self, job: Job, on_output: Callable[[str, str], None]) -> JobResult:
+        """Run one job to its end, from a scheduler worker thread."""
+        ...
+
+    def kill_all(self) -> None:
+        """Ctrl-C: stop every running job now."""
+        ...
+
+    def shutdown(self) -> None:
+        """The build is over: release workers."""
+        ...
