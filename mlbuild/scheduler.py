@@ -268,38 +268,25 @@ class Scheduler:
             retries=spec.retries,
         )
         result = self.executor.run(job, self.events.target_output)
-        seconds = time.monotonic() - t0
-        if not result.ok:
+        error = result.error
+        commit = None
+        if result.ok:
+            try:
+                commit = rb.commit(spec, decision, upstream)
+            except (OSError, MlbuildError) as exc:
+                error = exc.message if isinstance(exc, MlbuildError) else str(exc)
+        if commit is None:
             rb.keep_failed(spec)
-            return _Done(
-                TargetResult(
-                    spec.name,
-                    Outcome.FAILED,
-                    seconds,
-                    decision.reasons,
-                    result.error,
-                    log,
-                    tail_lines(log),
-                ),
-                None,
+            failed = TargetResult(
+                spec.name,
+                Outcome.FAILED,
+                time.monotonic() - t0,
+                decision.reasons,
+                error,
+                log,
+                tail_lines(log),
             )
-        try:
-            commit = rb.commit(spec, decision, upstream)
-        except (OSError, MlbuildError) as exc:
-            rb.keep_failed(spec)
-            message = exc.message if isinstance(exc, MlbuildError) else str(exc)
-            return _Done(
-                TargetResult(
-                    spec.name,
-                    Outcome.FAILED,
-                    seconds,
-                    decision.reasons,
-                    message,
-                    log,
-                    tail_lines(log),
-                ),
-                None,
-            )
+            return _Done(failed, None)
         if commit.warning:
             self.events.warning(commit.warning)
         return _Done(
