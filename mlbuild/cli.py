@@ -7,6 +7,7 @@ A bare ``mlbuild [OPTIONS] [TARGETS]`` is ``mlbuild build ...``: `main` inserts 
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -471,6 +472,9 @@ def _route(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point: maps every outcome to the documented exit code."""
+    # A short-lived process that builds large acyclic structures: the cyclic GC would scan
+    # them over and over (16-20% of a 10,000-target no-op) for nothing to free.
+    gc.set_threshold(100_000, 50, 50)
     try:
         args = _route(list(sys.argv[1:] if argv is None else argv))
         cli.main(args=args, prog_name="mlbuild", standalone_mode=False)

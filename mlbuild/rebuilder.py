@@ -150,10 +150,6 @@ class Rebuilder:
         """Reasons an out in the workspace no longer matches its record (empty: intact)."""
         reasons: list[Reason] = []
         for rec in outs:
-            full = os.path.join(self.root, rec.path)
-            if not os.path.lexists(full):
-                reasons.append(Reason(ReasonKind.OUT_MISSING, rec.path))
-                continue
             try:
                 digest, is_dir = self.memo.digest(rec.path)
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):

@@ -7,15 +7,22 @@ Format of ``.mlbuild/state.json`` (version 1; discarded and rebuilt on any other
      "imports": {"<xxh of a .py file>": ["module", ...]}}
 
 An entry is trusted only if the file's (ino, size, mtime_ns, ctime_ns) are unchanged *and*
-its mtime was at least `RACY_NS` older than the moment it was hashed (``seen_ns``): a file
-modified within the filesystem's timestamp granularity of being hashed could change again
-without its stat changing ("racy git"). Untrusted entries are simply re-hashed.
+its mtime was older than the moment it was hashed (``seen_ns``) by more than one timestamp
+tick: a file modified within the same tick as it was hashed could change again without its
+stat changing ("racy git"). Untrusted entries are simply re-hashed.
+
+The tick is not known, so it is bounded: a timestamp with a sub-millisecond part comes from
+a nanosecond filesystem (ext4, xfs, btrfs, tmpfs), whose kernel clock ticks at most every
+10 ms, so `FINE_RACY_NS` (50 ms) is safe; a timestamp in whole milliseconds or seconds may
+come from a coarse filesystem (FAT: 2 s), so `RACY_NS` (2 s) applies. With the short window
+an out written by a build is trusted by the next one, not hashed again.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import time
 from typing import Any
 
@@ -24,6 +31,12 @@ from .atomic import atomic_write
 
 STATE_VERSION = 1
 RACY_NS = 2_000_000_000
+FINE_RACY_NS = 50_000_000
+
+
+def racy_window(mtime_ns: int) -> int:
+    """How long after its mtime a file's hash stays untrusted (see the module docstring)."""
+    return RACY_NS if mtime_ns % 1_000_000 == 0 else FINE_RACY_NS
 
 
 class StateMemo:
@@ -52,10 +65,13 @@ class StateMemo:
         atomic_write(self.path, json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
         self.dirty = False
 
-    def file_digest(self, rel: str, *, want_sha256: bool = False) -> FileDigest:
+    def file_digest(
+        self, rel: str, *, want_sha256: bool = False, st: os.stat_result | None = None
+    ) -> FileDigest:
         """Digest of one regular file, from the memo when its stat proves it unchanged."""
         full = os.path.join(self.root, rel)
-        st = os.stat(full)
+        if st is None:
+            st = os.stat(full)
         entry = self.files.get(rel)
         if (
             entry is not None
@@ -63,7 +79,7 @@ class StateMemo:
             and entry[1] == st.st_size
             and entry[2] == st.st_mtime_ns
             and entry[3] == st.st_ctime_ns
-            and st.st_mtime_ns + RACY_NS < entry[4]
+            and st.st_mtime_ns + racy_window(st.st_mtime_ns) < entry[4]
             and (entry[6] is not None or not want_sha256)
         ):
             return FileDigest(size=entry[1], xxh=entry[5], sha256=entry[6])
@@ -84,10 +100,13 @@ class StateMemo:
         return digest
 
     def digest(self, rel: str, *, want_sha256: bool = False) -> tuple[FileDigest, bool]:
-        """Digest of a file or directory (a tree); the bool is True for a directory."""
-        if os.path.isdir(os.path.join(self.root, rel)):
+        """Digest of a file or directory (a tree); the bool is True for a directory.
+
+        One stat decides both the kind and the memo lookup (this is the no-op hot path)."""
+        st = os.stat(os.path.join(self.root, rel))
+        if stat.S_ISDIR(st.st_mode):
             return hash_tree(self.tree_entries(rel, want_sha256=want_sha256)), True
-        return self.file_digest(rel, want_sha256=want_sha256), False
+        return self.file_digest(rel, want_sha256=want_sha256, st=st), False
 
     def tree_entries(self, rel: str, *, want_sha256: bool) -> list[tuple[str, FileDigest, bool]]:
         """Per-file digests of a directory, sorted by relative path."""
