@@ -37,7 +37,6 @@ _LATER_COMMANDS = {
     "gc",
     "history",
     "lineage",
-    "manifest",
     "metrics",
     "params",
     "pull",
@@ -406,6 +405,51 @@ def graph(targets: tuple[str, ...], fmt: str) -> None:
         for r in roots:
             click.echo(r)
             walk(r, "", seen)
+
+
+@cli.group()
+def manifest() -> None:
+    """Provenance records: one per build or restore of a target."""
+
+
+@manifest.command(name="show")
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="The manifest itself, with its id.")
+def manifest_show(target: str, as_json: bool) -> None:
+    """TARGET's current manifest: how its outs were made, from what, by whom."""
+    mid, doc = _workspace().manifest(target)
+    if as_json:
+        _emit_json({"id": mid, "manifest": doc})
+        return
+    for line in _manifest_lines(mid, doc):
+        click.echo(line)
+
+
+def _manifest_lines(mid: str, doc: dict[str, Any]) -> list[str]:
+    git = doc["environment"]["git"]
+    lines = [
+        f"manifest  {mid}",
+        f"target    {doc['target']} ({doc['status']})",
+        f"key       {doc['key']}",
+        f"when      {doc['started']} .. {doc['finished']} ({doc['seconds']:.2f}s)",
+        f"who       {doc['user']}@{doc['host']}, mlbuild {doc['mlbuild']}",
+        f"git       {git.get('commit') or '-'}" + (" (dirty)" if git.get("dirty") else ""),
+    ]
+    if doc.get("restored_from"):
+        lines.append(f"restored  from {doc['restored_from']}")
+    lines.extend(f"command   {c}" for c in doc["command"] or ())
+    if doc["python"]:
+        lines.append(f"python    {doc['python']}")
+    lines.extend(f"code      {p}  {d}" for p, d in sorted(doc["code"].items()))
+    for dep in doc["deps"]:
+        link = ""
+        if "target" in dep:
+            link = f"  <- {dep['target']} {dep.get('manifest') or '(no manifest)'}"
+        lines.append(f"dep       {dep['path']}  {dep['xxh3']}{link}")
+    lines.extend(f"param     {k} = {json.dumps(v)}" for k, v in sorted(doc["params"].items()))
+    lines.extend(f"env       {k} = {v}" for k, v in sorted(doc["env"].items()))
+    lines.extend(f"out       {o['path']}  {o['sha256']}  ({o['size']} bytes)" for o in doc["outs"])
+    return lines
 
 
 @cli.command()

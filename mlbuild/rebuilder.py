@@ -22,13 +22,15 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .codedeps import CodeScanner, entry_points
-from .digest import build_key, hash_tree
+from .digest import build_key, hash_file, hash_tree
 from .errors import BuildFailed, MlbuildError
+from .manifest import Identity, ManifestStore, build_manifest, environment
 from .model import Action, Decision, Reason, ReasonKind
 from .options import BuildOptions
 from .pipeline import DepKind, Pipeline, TargetSpec, check_inside
@@ -68,6 +70,8 @@ class Rebuilder:
         self.state_dir = state_dir
         self.scanner = CodeScanner(self.root, memo)
         self._packages: dict[str, str] = {}
+        self.manifests = ManifestStore(os.path.join(state_dir, "manifests"))
+        self._identity: Identity | None = None
 
     # ----------------------------------------------------------------- key components
     def package_version(self, name: str) -> str:
@@ -160,7 +164,9 @@ class Rebuilder:
         return reasons
 
     # ----------------------------------------------------------------- restore
-    def restore(self, spec: TargetSpec, decision: Decision) -> tuple[OutRecord, ...]:
+    def restore(
+        self, spec: TargetSpec, decision: Decision, started: float
+    ) -> tuple[OutRecord, ...]:
         """Copy a cached build's outs into the workspace and record it as the current one."""
         assert decision.key is not None
         recs = self.cache.get_run(decision.key)
@@ -175,8 +181,60 @@ class Rebuilder:
 
                 self.memo.remember(rec.path, FileDigest(rec.size, rec.xxh, rec.sha256))
         outs = tuple(recs)
+        self.write_manifest(
+            spec.name,
+            decision,
+            "restored",
+            outs,
+            started,
+            restored_from=self.cache.run_manifest(decision.key),
+        )
         self.lock.record(spec.name, LockEntry(decision.key, decision.components, outs))
         return outs
+
+    def write_manifest(
+        self,
+        target: str,
+        decision: Decision,
+        status: str,
+        outs: tuple[OutRecord, ...],
+        started: float,
+        *,
+        log: str | None = None,
+        restored_from: str | None = None,
+    ) -> str:
+        """Record the provenance of a build or restore; returns the manifest id."""
+        assert decision.key is not None
+        if self._identity is None:
+            self._identity = environment(self.root)  # git is asked once per build
+        deps: list[dict[str, Any]] = []
+        for path, digest in sorted(decision.components["deps"].items()):
+            link: dict[str, Any] = {"path": path, "xxh3": digest}
+            producer = self.pipeline.owner_of(path)
+            if producer is not None:
+                link["target"] = producer
+                link["manifest"] = self.manifests.current(producer)
+            deps.append(link)
+        log_digest = None
+        if log is not None and os.path.exists(log):
+            log_digest = hash_file(log, want_sha256=True).sha256
+        manifest = build_manifest(
+            target=target,
+            status=status,
+            key=decision.key,
+            components=decision.components,
+            started=started,
+            finished=time.time(),
+            identity=self._identity,
+            deps=deps,
+            outs=[
+                {"path": o.path, "type": o.type, "size": o.size, "xxh3": o.xxh, "sha256": o.sha256}
+                for o in outs
+            ],
+            log_digest=log_digest,
+            restored_from=restored_from,
+        )
+        return self.manifests.put(manifest)
 
     def ensure_inside(self, spec: TargetSpec, rel: str) -> None:
         """Outs are checked again at write time: a symlink made since load must not lead out."""
@@ -228,7 +286,11 @@ class Rebuilder:
         return failed if moved else None
 
     def commit(
-        self, spec: TargetSpec, decision: Decision, upstream: Mapping[str, tuple[OutRecord, ...]]
+        self,
+        spec: TargetSpec,
+        decision: Decision,
+        upstream: Mapping[str, tuple[OutRecord, ...]],
+        started: float,
     ) -> CommitResult:
         """Hash and store the outs of a successful run, then record it (see module doc)."""
         assert decision.key is not None
@@ -273,8 +335,11 @@ class Rebuilder:
                 warning=f"{spec.name}: input(s) changed while it ran "
                 f"({', '.join(sorted(changed))}); not recorded; the next build runs it again",
             )
+        mid = self.write_manifest(
+            spec.name, decision, "built", outs, started, log=self.log_path(spec.name)
+        )
         if self.options.store:
-            self.cache.put_run(decision.key, spec.name, list(outs))
+            self.cache.put_run(decision.key, spec.name, list(outs), mid)
         self.lock.record(spec.name, LockEntry(decision.key, decision.components, outs))
         return CommitResult(outs, recorded=True)
 

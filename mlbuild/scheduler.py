@@ -234,10 +234,11 @@ class Scheduler:
     ) -> _Done:
         """Runs in a worker thread: restore, or run the job and commit its outs."""
         t0 = time.monotonic()
+        wall = time.time()
         rb = self.rebuilder
         if decision.action is Action.RESTORE:
             try:
-                recs = rb.restore(spec, decision)
+                recs = rb.restore(spec, decision, wall)
                 return _Done(
                     TargetResult(
                         spec.name, Outcome.RESTORED, time.monotonic() - t0, decision.reasons
@@ -272,7 +273,7 @@ class Scheduler:
         commit = None
         if result.ok:
             try:
-                commit = rb.commit(spec, decision, upstream)
+                commit = rb.commit(spec, decision, upstream, wall)
             except (OSError, MlbuildError) as exc:
                 error = exc.message if isinstance(exc, MlbuildError) else str(exc)
         if commit is None:

@@ -21,9 +21,12 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
+from .errors import UsageError
 from .events import BuildEvents, NullEvents
 from .graph import BuildGraph
+from .manifest import ManifestStore
 from .model import (
     Action,
     BuildResult,
@@ -167,6 +170,19 @@ class Workspace:
             for d in self.plan(targets, options)
         )
         return BuildResult(results, time.monotonic() - started)
+
+    def manifest(self, target: str) -> tuple[str, dict[str, Any]]:
+        """The id and content of ``target``'s current manifest (its latest build or restore)."""
+        name = self.graph.select([target])[0]
+        store = ManifestStore(os.path.join(self.state_dir, "manifests"))
+        mid = store.current(name)
+        manifest = store.get(mid) if mid is not None else None
+        if mid is None or manifest is None:
+            raise UsageError(
+                f"{name} has no manifest here: it was never built in this workspace",
+                hint=f"run `mlbuild {name}` first",
+            )
+        return mid, manifest
 
     def status(self, targets: Iterable[str] | None = None) -> list[StatusEntry]:
         entries: list[StatusEntry] = []

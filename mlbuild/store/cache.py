@@ -180,6 +180,15 @@ class Cache:
         hexd = key.split(":", 1)[1]
         return os.path.join(self.runs, hexd[:2], hexd[2:] + ".json")
 
+    def run_manifest(self, key: str) -> str | None:
+        """The id of the manifest of the build that made the run-cache entry ``key``."""
+        try:
+            with open(self._run_path(key), "rb") as f:
+                value = json.loads(f.read()).get("manifest")
+        except (FileNotFoundError, ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) else None
+
     def get_run(self, key: str) -> list[OutRecord] | None:
         try:
             with open(self._run_path(key), "rb") as f:
@@ -190,12 +199,15 @@ class Cache:
             return None
         return [OutRecord.from_json(o) for o in data["outs"]]
 
-    def put_run(self, key: str, target: str, outs: list[OutRecord]) -> None:
+    def put_run(
+        self, key: str, target: str, outs: list[OutRecord], manifest: str | None = None
+    ) -> None:
         body = {
             "version": CACHE_VERSION,
             "key": key,
             "target": target,
             "outs": [o.to_json() for o in outs],
+            "manifest": manifest,
         }
         atomic_write(self._run_path(key), canonical_json(body).encode())
 

@@ -44,7 +44,7 @@ class FakeRebuilder:
     def keep_failed(self, spec: Any) -> None:
         pass
 
-    def commit(self, spec: Any, decision: Decision, upstream: Any) -> CommitResult:
+    def commit(self, spec: Any, decision: Decision, upstream: Any, started: float) -> CommitResult:
         outs = tuple(OutRecord(o, "file", "xxh3-128:" + "1" * 32, None, 1) for o in spec.outs)
         return CommitResult(outs, recorded=True)
 

@@ -1,0 +1,231 @@
+"""Provenance manifests: one JSON record per build (or restore) of a target.
+
+Format (``"schema": "mlbuild.manifest/v1"``; manifests are never discarded on a version
+change, so a reader must handle every version it ever wrote)::
+
+    {
+      "schema": "mlbuild.manifest/v1",
+      "target": "model:lr",
+      "status": "built" | "restored",
+      "key": "xxh3-128:…",  "components": {… the build key's inputs …},
+      "started": "2026-11-27T00:25:00.123456Z", "finished": "…", "seconds": 1.234,
+      "user": "alice", "host": "build-01", "mlbuild": "0.1.0",
+      "command": ["…"] | null, "python": "pkg.mod:fn" | null,
+      "code": {"path": "xxh3-128:…"},
+      "deps": [{"path", "xxh3", "target"?, "manifest"?}],   # target deps link upstream
+      "params": {…}, "env": {…},
+      "environment": {"python", "platform", "packages": {…}, "git": {"commit", "dirty"}},
+      "outs": [{"path", "type", "size", "xxh3", "sha256"}],
+      "metrics": null, "checks": [],
+      "profile": {"schema": "mlbuild.profile/v1", "tables": {}},
+      "executor": {"type": "local", "host": "…"},
+      "exit_code": 0, "log": "sha256:…" | null,
+      "restored_from": "sha256:…"            # restores only
+    }
+
+The id is ``sha256:`` of the canonical JSON (digest.canonical_json) of the whole record; the
+id is not stored inside it, so anyone can recompute it. Target deps carry the upstream
+manifest's id, so manifests form a Merkle DAG: changing one upstream byte changes every id
+downstream of it.
+
+Store layout under ``.mlbuild/manifests/``::
+
+    ab/cdef….json           the manifest with id sha256:abcdef…, written once, atomically
+    index/<target>.jsonl     one id per line, oldest first: the target's build history
+
+Manifests are append-only: nothing but an explicit ``gc`` removes one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+from dataclasses import dataclass
+from typing import Any
+
+from .digest import canonical_json
+from .store.atomic import atomic_write, fsync_dir
+
+__all__ = [
+    "MANIFEST_SCHEMA",
+    "PROFILE_SCHEMA",
+    "ManifestStore",
+    "environment",
+    "manifest_id",
+    "timestamp",
+]
+
+MANIFEST_SCHEMA = "mlbuild.manifest/v1"
+PROFILE_SCHEMA = "mlbuild.profile/v1"
+
+
+def manifest_id(manifest: dict[str, Any]) -> str:
+    """``sha256:`` of the canonical encoding: the manifest's content address."""
+    return "sha256:" + hashlib.sha256(canonical_json(manifest).encode()).hexdigest()
+
+
+def timestamp(epoch: float) -> str:
+    """UTC ISO 8601 with microseconds and a ``Z``: sortable, unambiguous."""
+    moment = dt.datetime.fromtimestamp(epoch, tz=dt.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _git(root: str) -> dict[str, Any]:
+    """Commit and dirty flag of the workspace's git checkout (``{"commit": null}`` without)."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        if commit.returncode != 0:
+            return {"commit": None, "dirty": None, "note": "not a git checkout"}
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return {"commit": None, "dirty": None, "note": "git is not available"}
+    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+
+
+@dataclass
+class Identity:
+    """Who and where: computed once per build, only when a manifest is written."""
+
+    user: str
+    host: str
+    python: str
+    platform: str
+    git: dict[str, Any]
+
+
+def environment(root: str) -> Identity:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return Identity(
+        user=user,
+        host=socket.gethostname(),
+        python=platform.python_version(),
+        platform=platform.platform(),
+        git=_git(root),
+    )
+
+
+class ManifestStore:
+    """Append-only manifests plus a per-target history index."""
+
+    def __init__(self, directory: str) -> None:
+        self.dir = directory
+
+    def path(self, mid: str) -> str:
+        hexd = mid.split(":", 1)[1]
+        return os.path.join(self.dir, hexd[:2], hexd[2:] + ".json")
+
+    def _index(self, target: str) -> str:
+        return os.path.join(
+            self.dir, "index", target.replace(":", "__").replace("/", "_") + ".jsonl"
+        )
+
+    def put(self, manifest: dict[str, Any]) -> str:
+        """Store a manifest (never overwriting one) and append it to its target's history."""
+        mid = manifest_id(manifest)
+        path = self.path(mid)
+        if not os.path.exists(path):
+            atomic_write(
+                path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode(), mode=0o444
+            )
+        index = self._index(manifest["target"])
+        os.makedirs(os.path.dirname(index), exist_ok=True)
+        # One short line per O_APPEND write: concurrent appends never interleave.
+        fd = os.open(index, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, (mid + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fsync_dir(os.path.dirname(index))
+        return mid
+
+    def get(self, mid: str) -> dict[str, Any] | None:
+        try:
+            with open(self.path(mid), "rb") as f:
+                data: dict[str, Any] = json.loads(f.read())
+        except (FileNotFoundError, ValueError):
+            return None
+        return data
+
+    def history(self, target: str) -> list[str]:
+        """Manifest ids of ``target``, oldest first."""
+        try:
+            with open(self._index(target), encoding="ascii") as f:
+                return [line.strip() for line in f if line.strip()]
+        except FileNotFoundError:
+            return []
+
+    def current(self, target: str) -> str | None:
+        ids = self.history(target)
+        return ids[-1] if ids else None
+
+
+def build_manifest(
+    *,
+    target: str,
+    status: str,
+    key: str,
+    components: dict[str, Any],
+    started: float,
+    finished: float,
+    identity: Identity,
+    deps: list[dict[str, Any]],
+    outs: list[dict[str, Any]],
+    log_digest: str | None,
+    restored_from: str | None = None,
+) -> dict[str, Any]:
+    """The manifest of one build or restore (see the module docstring for the format)."""
+    from . import __version__
+
+    manifest: dict[str, Any] = {
+        "schema": MANIFEST_SCHEMA,
+        "target": target,
+        "status": status,
+        "key": key,
+        "components": components,
+        "started": timestamp(started),
+        "finished": timestamp(finished),
+        "seconds": round(finished - started, 6),
+        "user": identity.user,
+        "host": identity.host,
+        "mlbuild": __version__,
+        "command": components.get("cmd"),
+        "python": components.get("python"),
+        "code": components.get("code", {}),
+        "deps": deps,
+        "params": components.get("params", {}),
+        "env": components.get("env", {}),
+        "environment": {
+            "python": identity.python,
+            "platform": identity.platform,
+            "packages": components.get("packages", {}),
+            "git": identity.git,
+        },
+        "outs": outs,
+        "metrics": None,
+        "checks": [],
+        "profile": {"schema": PROFILE_SCHEMA, "tables": {}},
+        "executor": {"type": "local", "host": identity.host},
+        "exit_code": 0 if status == "built" else None,
+        "log": log_digest,
+    }
+    if restored_from is not None:
+        manifest["restored_from"] = restored_from
+    return manifest

@@ -1,0 +1,108 @@
+"""Provenance manifests: one per build or restore, content-addressed, linked upstream."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+from mlbuild.digest import canonical_json
+from tests.conftest import Project
+
+
+def _show(p: Project, target: str) -> tuple[str, dict[str, Any]]:
+    run = p.mlbuild("manifest", "show", target, "--json")
+    assert run.code == 0, run.err
+    doc = json.loads(run.out)
+    return doc["id"], doc["manifest"]
+
+
+def test_every_build_writes_a_manifest_whose_id_recomputes(
+    project: Callable[[str], Project],
+) -> None:
+    p = project("basic")
+    p.build()
+    mid, doc = _show(p, "model:lr")
+    assert mid == "sha256:" + hashlib.sha256(canonical_json(doc).encode()).hexdigest()
+    assert doc["schema"] == "mlbuild.manifest/v1"
+    assert doc["status"] == "built"
+    assert doc["target"] == "model:lr"
+    assert doc["command"] == ["(cat data/even.txt; echo lr=0.1) > models/lr.txt"]
+    assert doc["params"] == {"train.lr": 0.1}
+    assert doc["exit_code"] == 0
+    assert doc["profile"]["schema"] == "mlbuild.profile/v1"
+    [out] = doc["outs"]
+    data = p.path("models/lr.txt").read_bytes()
+    assert out["sha256"] == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert out["size"] == len(data)
+    lock = json.loads(p.read("mlbuild.lock"))["targets"]["model:lr"]
+    assert doc["key"] == lock["key"]
+    assert doc["log"].startswith("sha256:")
+
+
+def test_target_deps_link_to_the_upstream_manifest(project: Callable[[str], Project]) -> None:
+    p = project("basic")
+    p.build()
+    upstream_id, _ = _show(p, "features:even")
+    _, doc = _show(p, "model:lr")
+    [dep] = doc["deps"]
+    assert dep == {
+        "path": "data/even.txt",
+        "xxh3": dep["xxh3"],
+        "target": "features:even",
+        "manifest": upstream_id,
+    }
+    _, raw = _show(p, "data:raw")
+    code = raw["code"]
+    assert sorted(code) == ["scripts/gen.py", "scripts/helpers.py"]
+
+
+def test_restore_writes_a_restored_manifest_pointing_to_the_build(
+    project: Callable[[str], Project],
+) -> None:
+    p = project("basic")
+    p.build()
+    built_id, _ = _show(p, "model:lr")
+    assert p.build().ran == []  # a no-op writes no manifest
+    assert _show(p, "model:lr")[0] == built_id
+    p.path("models/lr.txt").unlink()
+    assert p.build().restored == ["model:lr"]
+    restored_id, doc = _show(p, "model:lr")
+    assert restored_id != built_id
+    assert doc["status"] == "restored"
+    assert doc["restored_from"] == built_id
+    assert doc["exit_code"] is None
+    history = p.read(".mlbuild/manifests/index/model__lr.jsonl").split()
+    assert history == [built_id, restored_id]
+
+
+def test_failed_build_writes_no_manifest(project: Callable[[str], Project]) -> None:
+    p = project("faults")
+    assert p.mlbuild("bad:exit").code == 1
+    run = p.mlbuild("manifest", "show", "bad:exit")
+    assert run.code == 2
+    assert "bad:exit has no manifest here: it was never built in this workspace" in run.err
+
+
+def test_git_commit_and_dirty_flag_are_recorded(project: Callable[[str], Project]) -> None:
+    p = project("basic")
+    p.build("data:raw")
+    _, doc = _show(p, "data:raw")
+    assert doc["environment"]["git"] == {
+        "commit": None,
+        "dirty": None,
+        "note": "not a git checkout",
+    }
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "x"]):
+        subprocess.run([*git, *args], cwd=p.root, check=True, capture_output=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=p.root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    p.replace("params.yaml", "lr: 0.1", "lr: 0.7")
+    p.build()
+    _, doc = _show(p, "model:lr")
+    assert doc["environment"]["git"] == {"commit": head, "dirty": True}
+    assert doc["environment"]["python"]
