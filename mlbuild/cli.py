@@ -30,7 +30,6 @@ _GROUP_VALUE_OPTS = {"-C", "--directory", "-f", "--file"}
 _GROUP_FLAGS = {"--debug", "--version", "--help", "-h"}
 #: Subcommands of SPEC §3 that later versions add; named so they are not taken for targets.
 _LATER_COMMANDS = {
-    "audit",
     "cache",
     "card",
     "diff",
@@ -405,6 +404,35 @@ def graph(targets: tuple[str, ...], fmt: str) -> None:
         for r in roots:
             click.echo(r)
             walk(r, "", seen)
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "json", "md"]), default="table", help="Output."
+)
+@click.option("--allow-dirty", is_flag=True, help="Accept builds from a dirty git tree.")
+def audit(targets: tuple[str, ...], fmt: str, allow_dirty: bool) -> None:
+    """Verify TARGETS and their whole upstream against their manifests; exit 6 on a violation."""
+    report = _workspace().audit(targets, allow_dirty=allow_dirty)
+    if fmt == "json":
+        _emit_json(report.to_json())
+    else:
+        header = ("target", "check", "subject", "expected", "found")
+        rows = [(f.target, f.check, f.subject, f.expected, f.found) for f in report.findings]
+        if fmt == "md":
+            click.echo("| " + " | ".join(header) + " |")
+            click.echo("|" + "---|" * len(header))
+            for row in rows:
+                click.echo("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+        else:
+            for row in rows:
+                click.echo("  ".join(row))
+        verdict = "ok" if report.ok else f"{len(report.findings)} violation(s)"
+        suffix = "" if fmt == "table" else "\n"
+        click.echo(f"{suffix}audit: {len(report.targets)} target(s): {verdict}")
+    if not report.ok:
+        sys.exit(6)
 
 
 @cli.group()

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
 from .events import BuildEvents, NullEvents
@@ -42,6 +42,9 @@ from .pipeline import CONFIG_NAME, STATE_DIR, Pipeline, find_config, load_pipeli
 from .rebuilder import Rebuilder
 from .scheduler import Scheduler, plan
 from .store import Cache, LockFile, StateMemo, WorkspaceLock
+
+if TYPE_CHECKING:
+    from .audit import AuditReport
 
 __all__ = ["Explanation", "StatusEntry", "Workspace"]
 
@@ -170,6 +173,22 @@ class Workspace:
             for d in self.plan(targets, options)
         )
         return BuildResult(results, time.monotonic() - started)
+
+    def audit(
+        self, targets: Iterable[str] | None = None, *, allow_dirty: bool = False
+    ) -> AuditReport:
+        """Verify the targets and their upstream closure against their manifests."""
+        from .audit import audit
+
+        order = self.graph.closure(self.select(targets))
+        return audit(
+            self.pipeline,
+            order,
+            LockFile(self.lock_path),
+            Cache(os.path.join(self.state_dir, "cache")),
+            ManifestStore(os.path.join(self.state_dir, "manifests")),
+            allow_dirty=allow_dirty,
+        )
 
     def manifest(self, target: str) -> tuple[str, dict[str, Any]]:
         """The id and content of ``target``'s current manifest (its latest build or restore)."""

@@ -1,0 +1,212 @@
+"""`mlbuild audit`: prove that what is in the workspace is what the manifests say was built.
+
+For each target and its whole upstream closure, in build order:
+
+====================  ==================================================================
+check                 violation when
+====================  ==================================================================
+``built``             the lock file has no entry for the target
+``manifest``          no manifest for the lock entry's key, or its file is gone
+``manifest-id``       the manifest's content no longer hashes to its id (tampered)
+``schema``            the manifest's schema is not one this mlbuild reads
+``lock``              the lock's key, deps or params differ from the manifest's
+``out``               an out's sha256 differs from the manifest (and no cache object
+                      with the recorded digests exists to restore it from)
+``upstream``          a dep's upstream manifest is missing, or the upstream was rebuilt
+                      since (the dep links to an older manifest than the upstream's own)
+``restored-from``     a restore's original build manifest is missing or tampered
+``git-dirty``         built from a git tree with uncommitted changes (``--allow-dirty``)
+====================  ==================================================================
+
+Outs are re-read and hashed with sha256 for real (the stat memo is not trusted here: an
+auditor's question is exactly whether someone changed a file behind mlbuild's back).
+What the audit does not prove: that the build machine was honest. Manifests are written by
+the machine that built; until they are signed, anyone with write access can rewrite a
+manifest *and* its id consistently. See docs/provenance.md.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .digest import FileDigest, hash_file, hash_tree, walk_tree
+from .manifest import MANIFEST_SCHEMA, ManifestStore, manifest_id
+from .pipeline import Pipeline
+from .store import Cache, LockFile
+
+__all__ = ["AuditReport", "Finding", "audit"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One violation: which target, which check, the file or manifest, expected vs found."""
+
+    target: str
+    check: str
+    subject: str
+    expected: str
+    found: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "target": self.target,
+            "check": self.check,
+            "subject": self.subject,
+            "expected": self.expected,
+            "found": self.found,
+        }
+
+
+@dataclass
+class AuditReport:
+    targets: list[str]
+    manifests: dict[str, str | None] = field(default_factory=dict)  # target → audited id
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "targets": [{"target": t, "manifest": self.manifests.get(t)} for t in self.targets],
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def _sha256_of(full: str) -> str | None:
+    """sha256 of a file or directory (tree) as it is on disk now; None if it is missing."""
+    if os.path.isdir(full):
+        entries = [
+            (rel, hash_file(path, want_sha256=True), ex) for rel, path, ex in walk_tree(full)
+        ]
+        return hash_tree(entries).sha256
+    if not os.path.isfile(full):
+        return None
+    return hash_file(full, want_sha256=True).sha256
+
+
+def _cache_object_sha256(cache: Cache, out: dict[str, Any]) -> str | None:
+    """sha256 of the cache's copy of an out, from the object bytes themselves."""
+    xxh = out.get("xxh3", "")
+    if not cache.has(xxh):
+        return None
+    if out.get("type") == "dir":
+        try:
+            tree = cache.read_tree(xxh)
+        except (OSError, ValueError):
+            return None
+        entries: list[tuple[str, FileDigest, bool]] = []
+        for rel, obj, ex in tree:
+            if not cache.has(obj):
+                return None
+            entries.append((rel, hash_file(cache.object_path(obj), want_sha256=True), ex))
+        return hash_tree(entries).sha256
+    return hash_file(cache.object_path(xxh), want_sha256=True).sha256
+
+
+def audit(
+    pipeline: Pipeline,
+    order: list[str],
+    lock: LockFile,
+    cache: Cache,
+    store: ManifestStore,
+    *,
+    allow_dirty: bool,
+) -> AuditReport:
+    """Audit ``order`` (targets in build order, upstream closure included)."""
+    report = AuditReport(targets=list(order))
+    for name in order:
+        found = _audit_target(name, pipeline, lock, cache, store, allow_dirty, report)
+        report.manifests[name] = found
+    return report
+
+
+def _audit_target(
+    name: str,
+    pipeline: Pipeline,
+    lock: LockFile,
+    cache: Cache,
+    store: ManifestStore,
+    allow_dirty: bool,
+    report: AuditReport,
+) -> str | None:
+    def violation(check: str, subject: str, expected: str, found: str) -> None:
+        report.findings.append(Finding(name, check, subject, expected, found))
+
+    entry = lock.entries.get(name)
+    if entry is None:
+        violation("built", lock.path, "an entry for the target", "none: never built")
+        return None
+    # The manifest describing the recorded outs: the target's latest, if it is of the
+    # lock's key (the usual case), else the one the run cache names for that key.
+    mid = store.current(name)
+    doc = store.get(mid) if mid else None
+    if doc is None or doc.get("key") != entry.key:
+        mid = cache.run_manifest(entry.key)
+        doc = store.get(mid) if mid else None
+    if mid is None:
+        violation("manifest", name, f"a manifest for key {entry.key}", "none recorded")
+        return None
+    if doc is None:
+        violation("manifest", store.path(mid), f"manifest {mid}", "file missing or unreadable")
+        return mid
+    actual = manifest_id(doc)
+    if actual != mid:
+        violation("manifest-id", store.path(mid), mid, actual)
+    if doc.get("schema") != MANIFEST_SCHEMA:
+        violation("schema", store.path(mid), MANIFEST_SCHEMA, str(doc.get("schema")))
+        return mid
+    if doc.get("key") != entry.key:
+        violation("lock", lock.path, f"key {entry.key}", f"manifest key {doc.get('key')}")
+    components = doc.get("components", {})
+    for part in ("deps", "params"):
+        if components.get(part) != entry.components.get(part):
+            violation(
+                "lock",
+                lock.path,
+                f"{part} {entry.components.get(part)}",
+                f"manifest {part} {components.get(part)}",
+            )
+    for out in doc.get("outs", []):
+        full = os.path.join(pipeline.root, out["path"])
+        now = _sha256_of(full)
+        if now == out.get("sha256"):
+            continue
+        if now is None and _cache_object_sha256(cache, out) == out.get("sha256"):
+            continue  # not in the workspace, but the cache holds the exact bytes
+        violation("out", out["path"], str(out.get("sha256")), now or "missing")
+    for dep in doc.get("deps", []):
+        upstream = dep.get("target")
+        if upstream is None:
+            continue
+        linked = dep.get("manifest")
+        if linked is None or store.get(linked) is None:
+            violation("upstream", dep["path"], f"manifest of {upstream}", str(linked))
+            continue
+        # Rebuilt since? Compare content, not ids: a restore or an identical rebuild of
+        # the upstream (early cutoff) leaves this target valid.
+        current = report.manifests.get(upstream) or store.current(upstream)
+        current_doc = store.get(current) if current else None
+        upstream_outs = {o["path"]: o["xxh3"] for o in (current_doc or {}).get("outs", [])}
+        if dep["path"] in upstream_outs and upstream_outs[dep["path"]] != dep.get("xxh3"):
+            violation(
+                "upstream",
+                dep["path"],
+                f"{dep.get('xxh3')} ({upstream} as built then, {linked})",
+                f"{upstream_outs[dep['path']]} ({upstream} rebuilt since, {current})",
+            )
+    restored_from = doc.get("restored_from")
+    if restored_from is not None:
+        original = store.get(restored_from)
+        if original is None:
+            violation("restored-from", restored_from, "the original build manifest", "missing")
+        elif manifest_id(original) != restored_from:
+            violation("restored-from", restored_from, restored_from, manifest_id(original))
+    git = doc.get("environment", {}).get("git", {})
+    if git.get("dirty") and not allow_dirty:
+        violation("git-dirty", mid, "a clean git tree", f"dirty tree at {git.get('commit')}")
+    return mid
