@@ -16,6 +16,8 @@ check                 violation when
                       since (the dep links to an older manifest than the upstream's own)
 ``restored-from``     a restore's original build manifest is missing or tampered
 ``git-dirty``         built from a git tree with uncommitted changes (``--allow-dirty``)
+``signature``         a signature that does not verify, or by a key not trusted; with
+                      ``--require-signatures``, an unsigned manifest
 ====================  ==================================================================
 
 Outs are re-read and hashed with sha256 for real (the stat memo is not trusted here: an
@@ -31,9 +33,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .digest import FileDigest, hash_file, hash_tree, walk_tree
+from .digest import FileDigest, canonical_json, hash_file, hash_tree, walk_tree
 from .manifest import MANIFEST_SCHEMA, ManifestStore, manifest_id
 from .pipeline import Pipeline
+from .signing import TrustedKeys
 from .store import Cache, LockFile
 
 __all__ = ["AuditReport", "Finding", "audit"]
@@ -116,13 +119,36 @@ def audit(
     store: ManifestStore,
     *,
     allow_dirty: bool,
+    require_signatures: bool,
+    trusted: TrustedKeys,
 ) -> AuditReport:
     """Audit ``order`` (targets in build order, upstream closure included)."""
     report = AuditReport(targets=list(order))
     for name in order:
         found = _audit_target(name, pipeline, lock, cache, store, allow_dirty, report)
         report.manifests[name] = found
+        doc = store.get(found) if found else None
+        if found is not None and doc is not None:
+            problem = _signature_problem(store, found, doc, trusted, require_signatures)
+            if problem is not None:
+                report.findings.append(Finding(name, "signature", store.sig_path(found), *problem))
     return report
+
+
+def _signature_problem(
+    store: ManifestStore,
+    mid: str,
+    doc: dict[str, Any],
+    trusted: TrustedKeys,
+    required: bool,
+) -> tuple[str, str] | None:
+    """(expected, found) when a manifest's signature is missing (and required) or bad."""
+    sig = store.signature(mid)
+    if sig is None:
+        return ("a signature by a trusted key", "unsigned") if required else None
+    payload = canonical_json(doc).encode()
+    problem = trusted.verify(sig.get("keyid", ""), payload, sig.get("sig", ""))
+    return None if problem is None else ("a signature by a trusted key", problem)
 
 
 def _audit_target(

@@ -42,7 +42,6 @@ _LATER_COMMANDS = {
     "push",
     "report",
     "rollback",
-    "key",
 }
 
 
@@ -412,9 +411,24 @@ def graph(targets: tuple[str, ...], fmt: str) -> None:
     "--format", "fmt", type=click.Choice(["table", "json", "md"]), default="table", help="Output."
 )
 @click.option("--allow-dirty", is_flag=True, help="Accept builds from a dirty git tree.")
-def audit(targets: tuple[str, ...], fmt: str, allow_dirty: bool) -> None:
+@click.option("--require-signatures", is_flag=True, help="An unsigned manifest is a violation.")
+@click.option(
+    "--trusted-key", "trusted", multiple=True, metavar="FILE", help="A public key to accept."
+)
+def audit(
+    targets: tuple[str, ...],
+    fmt: str,
+    allow_dirty: bool,
+    require_signatures: bool,
+    trusted: tuple[str, ...],
+) -> None:
     """Verify TARGETS and their whole upstream against their manifests; exit 6 on a violation."""
-    report = _workspace().audit(targets, allow_dirty=allow_dirty)
+    report = _workspace().audit(
+        targets,
+        allow_dirty=allow_dirty,
+        require_signatures=require_signatures,
+        trusted_keys=trusted,
+    )
     if fmt == "json":
         _emit_json(report.to_json())
     else:
@@ -433,6 +447,22 @@ def audit(targets: tuple[str, ...], fmt: str, allow_dirty: bool) -> None:
         click.echo(f"{suffix}audit: {len(report.targets)} target(s): {verdict}")
     if not report.ok:
         sys.exit(6)
+
+
+@cli.group()
+def key() -> None:
+    """Ed25519 keys for signing manifests."""
+
+
+@key.command(name="generate")
+@click.argument("path")
+def key_generate(path: str) -> None:
+    """Write PATH.key (private, mode 0600) and PATH.pub (public)."""
+    from .signing import generate_keypair
+
+    private, public, keyid = generate_keypair(path)
+    click.echo(f"wrote {private} (keep it secret) and {public}; key id {keyid}")
+    click.echo(f"sign builds: export MLBUILD_SIGNING_KEY={private}")
 
 
 @cli.group()

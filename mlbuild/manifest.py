@@ -47,10 +47,13 @@ import platform
 import socket
 import subprocess
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .digest import canonical_json
 from .store.atomic import atomic_write, fsync_dir
+
+if TYPE_CHECKING:
+    from .signing import SigningKey
 
 __all__ = [
     "MANIFEST_SCHEMA",
@@ -136,14 +139,21 @@ class ManifestStore:
             self.dir, "index", target.replace(":", "__").replace("/", "_") + ".jsonl"
         )
 
-    def put(self, manifest: dict[str, Any]) -> str:
-        """Store a manifest (never overwriting one) and append it to its target's history."""
+    def sig_path(self, mid: str) -> str:
+        return self.path(mid)[: -len(".json")] + ".sig.json"
+
+    def put(self, manifest: dict[str, Any], signer: SigningKey | None = None) -> str:
+        """Store a manifest (never overwriting one), its signature if a key is configured,
+        and append it to its target's history."""
         mid = manifest_id(manifest)
         path = self.path(mid)
         if not os.path.exists(path):
-            atomic_write(
-                path, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode(), mode=0o444
-            )
+            if signer is not None:  # the signature first: a manifest is never seen unsigned
+                keyid, sig = signer.sign(canonical_json(manifest).encode())
+                body = json.dumps({"keyid": keyid, "sig": sig}, sort_keys=True) + "\n"
+                atomic_write(self.sig_path(mid), body.encode(), mode=0o444)
+            text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+            atomic_write(path, text.encode(), mode=0o444)
         index = self._index(manifest["target"])
         os.makedirs(os.path.dirname(index), exist_ok=True)
         # One short line per O_APPEND write: concurrent appends never interleave.
@@ -163,6 +173,17 @@ class ManifestStore:
         except (FileNotFoundError, ValueError):
             return None
         return data
+
+    def signature(self, mid: str) -> dict[str, str] | None:
+        """The stored ``{"keyid", "sig"}`` of a manifest, or None if it is unsigned."""
+        try:
+            with open(self.sig_path(mid), "rb") as f:
+                data = json.loads(f.read())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return {"keyid": "", "sig": ""}  # unreadable: reported as not verifying
+        return data if isinstance(data, dict) else {"keyid": "", "sig": ""}
 
     def history(self, target: str) -> list[str]:
         """Manifest ids of ``target``, oldest first."""

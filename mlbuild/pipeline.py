@@ -58,7 +58,18 @@ CONFIG_NAME = "mlbuild.yaml"
 STATE_DIR = ".mlbuild"  # per-workspace state: cache, memo, logs (see workspace.py)
 SCHEMA_VERSION = 1
 
-TOP_KEYS = ("version", "default", "params", "vars", "env", "packages", "executor", "targets")
+TOP_KEYS = (
+    "version",
+    "default",
+    "params",
+    "vars",
+    "env",
+    "packages",
+    "executor",
+    "signing",
+    "trusted_keys",
+    "targets",
+)
 TARGET_KEYS = (
     "cmd",
     "python",
@@ -82,8 +93,6 @@ LATER_KEYS = {
     "checks": "data checks",
     "promote": "promotion",
     "gate": "gates",
-    "signing": "signing",
-    "trusted_keys": "signing",
 }
 GLOB_CHARS = re.compile(r"[*?\[]")
 _INTERP = re.compile(r"\$\$\{|\$\{([^}]*)\}")
@@ -150,6 +159,8 @@ class Pipeline:
     jobs: int | None = None
     param_files: tuple[str, ...] = ()
     out_owner: Mapping[str, str] = field(default_factory=dict)
+    signing_key: str | None = None  # workspace-relative path of the Ed25519 private key
+    trusted_keys: tuple[str, ...] = ()  # workspace-relative paths of accepted public keys
 
     def owner_of(self, path: str) -> str | None:
         """The target whose out is ``path`` or contains it, if any."""
@@ -715,6 +726,21 @@ class _Loader:
                 name, path, body, scopes[name], names, outs_of, out_owner, packages
             )
         default = self.load_default(top.get("default"), names)
+        signing_key = None
+        signing = top.get("signing")
+        if signing is not None:
+            self.expect(signing, dict, ("signing",), "signing")
+            self.check_keys(signing, ("key",), ("signing",), "signing")
+            raw_key = self.expect(signing.get("key"), str, ("signing", "key"), "signing.key")
+            signing_key = normalize_path(
+                self.root, raw_key, self.doc.at(("signing", "key")), "signing key"
+            )
+        trusted = [
+            normalize_path(self.root, raw, self.doc.at(("trusted_keys", i)), "trusted key")
+            for i, raw in enumerate(
+                self.str_list(top.get("trusted_keys", []) or [], ("trusted_keys",), "trusted_keys")
+            )
+        ]
         return Pipeline(
             root=self.root,
             config_path=self.config_path,
@@ -723,6 +749,8 @@ class _Loader:
             jobs=jobs,
             param_files=tuple(param_files),
             out_owner=out_owner,
+            signing_key=signing_key,
+            trusted_keys=tuple(trusted),
         )
 
     def matrix_combos(

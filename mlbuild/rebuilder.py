@@ -25,7 +25,7 @@ import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .codedeps import CodeScanner, entry_points
 from .digest import build_key, hash_file, hash_tree
@@ -35,6 +35,9 @@ from .model import Action, Decision, Reason, ReasonKind
 from .options import BuildOptions
 from .pipeline import DepKind, Pipeline, TargetSpec, check_inside
 from .store import Cache, LockEntry, LockFile, OutRecord, StateMemo
+
+if TYPE_CHECKING:
+    from .signing import SigningKey
 
 __all__ = ["CommitResult", "Rebuilder", "safe_name"]
 
@@ -72,6 +75,7 @@ class Rebuilder:
         self._packages: dict[str, str] = {}
         self.manifests = ManifestStore(os.path.join(state_dir, "manifests"))
         self._identity: Identity | None = None
+        self.signer: SigningKey | None = None  # set by the workspace when a key is configured
 
     # ----------------------------------------------------------------- key components
     def package_version(self, name: str) -> str:
@@ -234,7 +238,7 @@ class Rebuilder:
             log_digest=log_digest,
             restored_from=restored_from,
         )
-        return self.manifests.put(manifest)
+        return self.manifests.put(manifest, self.signer)
 
     def ensure_inside(self, spec: TargetSpec, rel: str) -> None:
         """Outs are checked again at write time: a symlink made since load must not lead out."""

@@ -45,6 +45,7 @@ from .store import Cache, LockFile, StateMemo, WorkspaceLock
 
 if TYPE_CHECKING:
     from .audit import AuditReport
+    from .signing import SigningKey
 
 __all__ = ["Explanation", "StatusEntry", "Workspace"]
 
@@ -147,8 +148,10 @@ class Workspace:
             return self._dry_run(targets, options)
         selected = self.select(targets)
         order = self.graph.closure(selected)
+        signer = self.signing_key()  # a bad key fails here, before anything runs
         with WorkspaceLock(os.path.join(self.state_dir, "lock"), wait=options.wait):
             rebuilder = self._rebuilder(options)
+            rebuilder.signer = signer
             rebuilder.lock.prune(self.pipeline.targets)
             scheduler = Scheduler(
                 self.pipeline, self.graph, rebuilder, options, events or NullEvents()
@@ -174,12 +177,36 @@ class Workspace:
         )
         return BuildResult(results, time.monotonic() - started)
 
-    def audit(
-        self, targets: Iterable[str] | None = None, *, allow_dirty: bool = False
-    ) -> AuditReport:
-        """Verify the targets and their upstream closure against their manifests."""
-        from .audit import audit
+    def signing_key(self) -> SigningKey | None:
+        """The key manifests are signed with: $MLBUILD_SIGNING_KEY, else `signing.key`."""
+        from_env = os.environ.get("MLBUILD_SIGNING_KEY")
+        if not from_env and self.pipeline.signing_key is None:
+            return None
+        from .signing import load_private_key
 
+        if from_env:
+            return load_private_key(from_env, origin="$MLBUILD_SIGNING_KEY")
+        assert self.pipeline.signing_key is not None
+        path = os.path.join(self.root, self.pipeline.signing_key)
+        return load_private_key(path, origin="signing.key in mlbuild.yaml")
+
+    def audit(
+        self,
+        targets: Iterable[str] | None = None,
+        *,
+        allow_dirty: bool = False,
+        require_signatures: bool = False,
+        trusted_keys: Sequence[str] = (),
+    ) -> AuditReport:
+        """Verify the targets and their upstream closure against their manifests.
+
+        Trusted keys: the file's `trusted_keys:` (workspace-relative) plus ``trusted_keys``
+        (paths as given)."""
+        from .audit import audit
+        from .signing import TrustedKeys, load_public_key
+
+        paths = [os.path.join(self.root, p) for p in self.pipeline.trusted_keys]
+        keys = dict(load_public_key(p) for p in [*paths, *trusted_keys])
         order = self.graph.closure(self.select(targets))
         return audit(
             self.pipeline,
@@ -188,6 +215,8 @@ class Workspace:
             Cache(os.path.join(self.state_dir, "cache")),
             ManifestStore(os.path.join(self.state_dir, "manifests")),
             allow_dirty=allow_dirty,
+            require_signatures=require_signatures,
+            trusted=TrustedKeys(keys),
         )
 
     def manifest(self, target: str) -> tuple[str, dict[str, Any]]:

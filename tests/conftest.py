@@ -55,14 +55,14 @@ class Project:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def mlbuild(self, *args: str, timeout: float = 120) -> Run:
+    def mlbuild(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> Run:
         proc = subprocess.run(
             [sys.executable, "-m", "mlbuild", *args],
             cwd=self.root,
             capture_output=True,
             text=True,
             timeout=timeout,
-            env=_clean_env(),
+            env={**_clean_env(), **(env or {})},
         )
         return Run(proc.returncode, proc.stdout, proc.stderr)
 
