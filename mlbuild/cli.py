@@ -351,6 +351,7 @@ def _spec_json(spec: Any, *, full: bool) -> dict[str, Any]:
             python=spec.python,
             params=dict(spec.params),
             env=dict(spec.env),
+            secrets={name: f"${source}" for name, source in spec.secrets.items()},
             packages=list(spec.packages),
             resources=dict(spec.resources),
             always=spec.always,

@@ -210,6 +210,7 @@ def build_manifest(
     deps: list[dict[str, Any]],
     outs: list[dict[str, Any]],
     log_digest: str | None,
+    env: dict[str, Any],
     restored_from: str | None = None,
 ) -> dict[str, Any]:
     """The manifest of one build or restore (see the module docstring for the format)."""
@@ -232,7 +233,7 @@ def build_manifest(
         "code": components.get("code", {}),
         "deps": deps,
         "params": components.get("params", {}),
-        "env": components.get("env", {}),
+        "env": env,
         "environment": {
             "python": identity.python,
             "platform": identity.platform,

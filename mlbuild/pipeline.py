@@ -95,6 +95,7 @@ LATER_KEYS = {
     "gate": "gates",
 }
 GLOB_CHARS = re.compile(r"[*?\[]")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INTERP = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _INDEXED = re.compile(r"^(outs|deps)\[(\d+)\]$")
 _TARGET_NAME = re.compile(r"^[A-Za-z0-9_.\-]+(:[A-Za-z0-9_.\-{}]+)?$")
@@ -129,6 +130,7 @@ class TargetSpec:
     outs: tuple[str, ...]
     params: Mapping[str, Any]
     env: Mapping[str, str]
+    secrets: Mapping[str, str]  # secret env name → the caller's variable it is read from
     packages: tuple[str, ...]
     resources: Mapping[str, int]
     matrix: Mapping[str, Any]
@@ -471,6 +473,7 @@ class _Scope:
     vars: Mapping[str, Any]
     env: Mapping[str, str]
     matrix: Mapping[str, Any]
+    secrets: Mapping[str, str] = field(default_factory=dict)
     outs: list[str] | None = None
     deps: list[str] | None = None
     used_params: dict[str, Any] = field(default_factory=dict)
@@ -514,6 +517,12 @@ def _resolve(expr: str, scope: _Scope, pos: SourcePos) -> list[str]:
             )
         return [_render_value(scope.vars[rest])]
     if head == "env" and rest:
+        if rest in scope.secrets:
+            raise ConfigError(
+                f"${{env.{rest}}} is a secret: it cannot be written into a command",
+                pos=pos,
+                hint=f"let the command read ${rest} from its environment",
+            )
         if rest not in scope.env:
             raise ConfigError(
                 f"undefined env ${{env.{rest}}} (only declared env values can be used)",
@@ -653,7 +662,7 @@ class _Loader:
         for key, value in vars_.items():
             if isinstance(value, (dict, list)):
                 raise self.fail(f"vars.{key} must be a plain value", ("vars", key))
-        env = self.load_env(top.get("env"), ("env",))
+        env, secrets = self.load_env(top.get("env"), ("env",))
         packages = self.str_list(top.get("packages", []) or [], ("packages",), "packages")
         jobs = self.load_executor(top.get("executor"))
         raw_targets = top.get("targets")
@@ -695,9 +704,17 @@ class _Loader:
         out_owner: dict[str, str] = {}
         scopes: dict[str, _Scope] = {}
         for name, path, body, combo in expanded:
-            t_env = dict(env)
-            t_env.update(self.load_env(body.get("env"), path + ("env",)))
-            scope = _Scope(name=name, params=params, vars=vars_, env=t_env, matrix=combo)
+            t_env, t_secrets = dict(env), dict(secrets)
+            own_env, own_secrets = self.load_env(body.get("env"), path + ("env",))
+            for key, value in own_env.items():
+                t_env[key] = value
+                t_secrets.pop(key, None)
+            for key, source in own_secrets.items():
+                t_secrets[key] = source
+                t_env.pop(key, None)
+            scope = _Scope(
+                name=name, params=params, vars=vars_, env=t_env, matrix=combo, secrets=t_secrets
+            )
             scopes[name] = scope
             outs: list[str] = []
             for i, raw in enumerate(
@@ -805,20 +822,41 @@ class _Loader:
             _merge(params, _load_params_file(self.root, rel, pos))
         return params, files
 
-    def load_env(self, raw: Any, path: tuple[Any, ...]) -> dict[str, str]:
+    def load_env(self, raw: Any, path: tuple[Any, ...]) -> tuple[dict[str, str], dict[str, str]]:
+        """``(plain, secrets)``: plain values, and secret names → the caller's variable.
+
+        ``NAME: value`` is a plain value (part of the key, in manifests). A secret is
+        ``NAME: {from: VAR, secret: true}``: its value comes from the caller's $VAR when a
+        command runs and is never written anywhere (see docs/provenance.md)."""
         if raw is None:
-            return {}
+            return {}, {}
         self.expect(raw, dict, path, "env")
         env: dict[str, str] = {}
+        secrets: dict[str, str] = {}
         for key, value in raw.items():
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", key):
+            if not _ENV_NAME.match(key):
                 raise ConfigError(
                     f"invalid env variable name {key!r}", pos=self.doc.key_at(path + (key,))
                 )
-            if isinstance(value, (dict, list)) or value is None:
+            if isinstance(value, dict):
+                self.check_keys(value, ("from", "secret"), path + (key,), f"env.{key}")
+                source = value.get("from")
+                if not isinstance(source, str) or not _ENV_NAME.match(source):
+                    raise self.fail(
+                        f"env.{key}.from must name an environment variable", path + (key,)
+                    )
+                if value.get("secret") is not True:
+                    raise self.fail(
+                        f"env.{key}: a value taken from the environment must be marked "
+                        "secret: true (a plain value is written in the file)",
+                        path + (key,),
+                    )
+                secrets[key] = source
+                continue
+            if isinstance(value, list) or value is None:
                 raise self.fail(f"env.{key} must be a string", path + (key,))
             env[key] = _render_value(value)
-        return env
+        return env, secrets
 
     def load_executor(self, raw: Any) -> int | None:
         if raw is None:
@@ -1030,6 +1068,7 @@ class _Loader:
             outs=tuple(outs_of[name]),
             params=declared,
             env=scope.env,
+            secrets=scope.secrets,
             packages=tuple(packages),
             resources=resources,
             matrix=scope.matrix,

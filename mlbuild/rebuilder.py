@@ -120,7 +120,8 @@ class Rebuilder:
             "code": {path: self.memo.file_digest(path).xxh for path in self.code_files(spec)},
             "deps": self.dep_digests(spec, upstream),
             "params": dict(spec.params),
-            "env": dict(spec.env),
+            # A secret joins the key by name only: its value is never written anywhere.
+            "env": {**spec.env, **{name: {"secret": True} for name in spec.secrets}},
             "packages": {name: self.package_version(name) for name in spec.packages},
             "matrix": dict(spec.matrix),
             "outs": sorted(spec.outs),
@@ -222,6 +223,9 @@ class Rebuilder:
         log_digest = None
         if log is not None and os.path.exists(log):
             log_digest = hash_file(log, want_sha256=True).sha256
+        env = dict(decision.components["env"])
+        for name, source in self.pipeline.targets[target].secrets.items():
+            env[name] = {"secret": True, "set": source in os.environ}  # never the value
         manifest = build_manifest(
             target=target,
             status=status,
@@ -236,6 +240,7 @@ class Rebuilder:
                 for o in outs
             ],
             log_digest=log_digest,
+            env=env,
             restored_from=restored_from,
         )
         return self.manifests.put(manifest, self.signer)

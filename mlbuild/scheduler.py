@@ -31,9 +31,39 @@ from .model import Action, BuildResult, Decision, Outcome, Reason, ReasonKind, T
 from .options import BuildOptions
 from .pipeline import Pipeline, TargetSpec
 from .rebuilder import Rebuilder
-from .store import OutRecord
+from .store import OutRecord, atomic_write
 
 __all__ = ["Scheduler", "plan"]
+
+
+class Masker:
+    """Replaces secret values by ``***`` in text and log files (as CI systems do).
+
+    Values shorter than 4 characters are not masked: masking "1" would garble every log
+    and hide nothing worth hiding."""
+
+    def __init__(self, values: list[str]) -> None:
+        self.values = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def __call__(self, text: str) -> str:
+        for value in self.values:
+            text = text.replace(value, "***")
+        return text
+
+    def file(self, path: str) -> None:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return
+        masked = data
+        for value in self.values:
+            masked = masked.replace(value.encode(), b"***")
+        if masked != data:
+            atomic_write(path, masked)
 
 
 @dataclass(frozen=True)
@@ -248,6 +278,15 @@ class Scheduler:
             except (OSError, MlbuildError) as exc:
                 self.events.warning(f"{spec.name}: restore failed ({exc}); running it instead")
         log = rb.log_path(spec.name)
+        missing = sorted(n for n, source in spec.secrets.items() if source not in os.environ)
+        if missing:
+            sources = ", ".join(f"${spec.secrets[n]}" for n in missing)
+            error = f"secret env {', '.join(missing)} is read from {sources}, which is not set"
+            return _Done(
+                TargetResult(spec.name, Outcome.FAILED, 0.0, decision.reasons, error), None
+            )
+        secrets = {name: os.environ[source] for name, source in spec.secrets.items()}
+        mask = Masker(list(secrets.values()))
         try:
             rb.prepare(spec)
         except (OSError, MlbuildError) as exc:
@@ -259,7 +298,12 @@ class Scheduler:
             root=self.pipeline.root,
             cmds=spec.cmd,
             python=spec.python,
-            env={**spec.env, "MLBUILD_TARGET": spec.name, "MLBUILD_OUTS": " ".join(spec.outs)},
+            env={
+                **spec.env,
+                **secrets,
+                "MLBUILD_TARGET": spec.name,
+                "MLBUILD_OUTS": " ".join(spec.outs),
+            },
             deps=spec.dep_paths,
             outs=spec.outs,
             params=dict(spec.params),
@@ -268,8 +312,14 @@ class Scheduler:
             running_dir=self.running_dir,
             retries=spec.retries,
         )
-        result = self.executor.run(job, self.events.target_output)
-        error = result.error
+        if mask:
+            result = self.executor.run(
+                job, lambda t, line: self.events.target_output(t, mask(line))
+            )
+            mask.file(log)  # the command may have printed a secret: the log never keeps it
+        else:
+            result = self.executor.run(job, self.events.target_output)
+        error = mask(result.error)
         commit = None
         if result.ok:
             try:
