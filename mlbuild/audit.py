@@ -39,7 +39,7 @@ from .pipeline import Pipeline
 from .signing import TrustedKeys
 from .store import Cache, LockFile
 
-__all__ = ["AuditReport", "Finding", "audit"]
+__all__ = ["AuditReport", "Finding", "audit", "lineage"]
 
 
 @dataclass(frozen=True)
@@ -236,3 +236,35 @@ def _audit_target(
     if git.get("dirty") and not allow_dirty:
         violation("git-dirty", mid, "a clean git tree", f"dirty tree at {git.get('commit')}")
     return mid
+
+
+def lineage(store: ManifestStore, mid: str, seen: set[str] | None = None) -> dict[str, Any]:
+    """The recorded upstream tree of a manifest, following its deps' manifest links.
+
+    Each node: ``{target, manifest, status, who, when, outs: [{path, sha256}], sources:
+    [{path, xxh3}], code: [{path, xxh3}], upstream: [node]}``; a link that does not resolve
+    is a node with ``"missing": true``. Shared upstream appears once in full, then as
+    ``"seen": true``."""
+    seen = set() if seen is None else seen
+    doc = store.get(mid)
+    if doc is None:
+        return {"manifest": mid, "missing": True}
+    node: dict[str, Any] = {
+        "target": doc.get("target"),
+        "manifest": mid,
+        "status": doc.get("status"),
+        "who": f"{doc.get('user')}@{doc.get('host')}",
+        "when": doc.get("finished"),
+        "outs": [{"path": o["path"], "sha256": o.get("sha256")} for o in doc.get("outs", [])],
+    }
+    if mid in seen:
+        node["seen"] = True
+        return node
+    seen.add(mid)
+    node["sources"] = [
+        {"path": d["path"], "xxh3": d.get("xxh3")} for d in doc.get("deps", []) if "target" not in d
+    ]
+    node["code"] = [{"path": p, "xxh3": d} for p, d in sorted(doc.get("code", {}).items())]
+    links = sorted({d["manifest"] for d in doc.get("deps", []) if d.get("manifest")})
+    node["upstream"] = [lineage(store, link, seen) for link in links]
+    return node

@@ -34,8 +34,6 @@ _LATER_COMMANDS = {
     "card",
     "diff",
     "gc",
-    "history",
-    "lineage",
     "metrics",
     "params",
     "pull",
@@ -448,6 +446,68 @@ def audit(
         click.echo(f"{suffix}audit: {len(report.targets)} target(s): {verdict}")
     if not report.ok:
         sys.exit(6)
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def lineage(target: str, as_json: bool) -> None:
+    """The upstream tree of TARGET as recorded: digests, manifest ids, who and when."""
+    tree = _workspace().lineage(target)
+    if as_json:
+        _emit_json(tree)
+        return
+    if sys.stdout.isatty():
+        from .report import lineage_tree
+
+        lineage_tree(tree)
+        return
+    for line in _lineage_lines(tree, ""):
+        click.echo(line)
+
+
+def _lineage_label(node: dict[str, Any]) -> str:
+    if node.get("missing"):
+        return f"MISSING manifest {node['manifest']}"
+    head = f"{node['target']}  {node['manifest'][:19]}…  {node['status']} by {node['who']}"
+    return head + f" at {node['when']}" + ("  (see above)" if node.get("seen") else "")
+
+
+def _lineage_lines(node: dict[str, Any], indent: str) -> list[str]:
+    lines = [indent + _lineage_label(node)]
+    for out in node.get("outs", []):
+        lines.append(f"{indent}    out {out['path']}  {out['sha256']}")
+    for src in node.get("sources", []):
+        lines.append(f"{indent}    source {src['path']}  {src['xxh3']}")
+    for code in node.get("code", []):
+        lines.append(f"{indent}    code {code['path']}  {code['xxh3']}")
+    for up in node.get("upstream", []):
+        lines.extend(_lineage_lines(up, indent + "  "))
+    return lines
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def history(target: str, as_json: bool) -> None:
+    """Past builds and restores of TARGET, newest first."""
+    rows = _workspace().history(target)
+    if as_json:
+        _emit_json(
+            {"builds": [{"id": mid, "manifest": doc, "missing": doc is None} for mid, doc in rows]}
+        )
+        return
+    for mid, doc in rows:
+        if doc is None:
+            click.echo(f"{mid}  (manifest file missing)")
+            continue
+        params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(doc["params"].items()))
+        metrics = doc.get("metrics") or {}
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(metrics.items()))
+        click.echo(
+            f"{mid[:19]}…  {doc['finished']}  {doc['status']:8}  {params or '-'}"
+            + (f"  [{shown}]" if shown else "")
+        )
 
 
 @cli.group()

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 from .model import BuildResult, Decision, Outcome, TargetResult
 
-__all__ = ["JsonReporter", "PlainReporter", "RichReporter", "summary_line"]
+__all__ = ["JsonReporter", "PlainReporter", "RichReporter", "lineage_tree", "summary_line"]
 
 _VERB = {
     Outcome.RAN: "built",
@@ -258,3 +258,36 @@ class RichReporter:
             f"{result.seconds:.2f}s",
         )
         self.console.print(table)
+
+
+def lineage_tree(tree: dict[str, Any]) -> None:
+    """`mlbuild lineage` on a terminal: a rich Tree of the recorded upstream."""
+    from rich.console import Console
+    from rich.tree import Tree
+
+    def label(node: dict[str, Any]) -> str:
+        if node.get("missing"):
+            return f"[bold red]MISSING[/] manifest {node['manifest']}"
+        seen = " [dim](see above)[/]" if node.get("seen") else ""
+        return (
+            f"[bold]{node['target']}[/] [cyan]{node['manifest'][:19]}…[/] "
+            f"{node['status']} by {node['who']} at {node['when']}{seen}"
+        )
+
+    def add(parent: Any, node: dict[str, Any]) -> None:
+        branch = parent.add(label(node))
+        fill(branch, node)
+
+    def fill(branch: Any, node: dict[str, Any]) -> None:
+        for out in node.get("outs", []):
+            branch.add(f"[green]out[/] {out['path']} [dim]{out['sha256']}[/]")
+        for src in node.get("sources", []):
+            branch.add(f"[yellow]source[/] {src['path']} [dim]{src['xxh3']}[/]")
+        for code in node.get("code", []):
+            branch.add(f"[magenta]code[/] {code['path']} [dim]{code['xxh3']}[/]")
+        for up in node.get("upstream", []):
+            add(branch, up)
+
+    root = Tree(label(tree))
+    fill(root, tree)
+    Console().print(root)

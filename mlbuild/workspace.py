@@ -219,6 +219,19 @@ class Workspace:
             trusted=TrustedKeys(keys),
         )
 
+    def lineage(self, target: str) -> dict[str, Any]:
+        """The recorded upstream tree of ``target``'s current manifest (see audit.lineage)."""
+        from .audit import lineage
+
+        mid, _ = self.manifest(target)
+        return lineage(ManifestStore(os.path.join(self.state_dir, "manifests")), mid)
+
+    def history(self, target: str) -> list[tuple[str, dict[str, Any] | None]]:
+        """Every manifest of ``target``, newest first (None for one whose file is gone)."""
+        name = self.graph.select([target])[0]
+        store = ManifestStore(os.path.join(self.state_dir, "manifests"))
+        return [(mid, store.get(mid)) for mid in reversed(store.history(name))]
+
     def manifest(self, target: str) -> tuple[str, dict[str, Any]]:
         """The id and content of ``target``'s current manifest (its latest build or restore)."""
         name = self.graph.select([target])[0]
