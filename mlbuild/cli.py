@@ -571,6 +571,34 @@ def _manifest_lines(mid: str, doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+@manifest.command(name="export")
+@click.argument("target")
+@click.option(
+    "--format", "fmt", type=click.Choice(["in-toto", "json"]), default="in-toto", help="Format."
+)
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+def manifest_export(target: str, fmt: str, output: str | None) -> None:
+    """Export TARGET's provenance: an in-toto Statement v1 (SLSA Provenance v1), in a signed
+    DSSE envelope when a signing key is configured; or the raw manifest (json)."""
+    from .manifest import dsse_envelope, in_toto_statement
+
+    ws = _workspace()
+    mid, doc = ws.manifest(target)
+    if fmt == "json":
+        data: dict[str, Any] = {"id": mid, "manifest": doc}
+    else:
+        data = in_toto_statement(mid, doc)
+        signer = ws.signing_key()
+        if signer is not None:
+            data = dsse_envelope(data, signer)
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
 @cli.command()
 def validate() -> None:
     """Check mlbuild.yaml (syntax, references, cycles) and exit; for pre-commit hooks."""

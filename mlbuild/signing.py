@@ -1,7 +1,10 @@
 """Ed25519 signing of manifests; the only module that imports `cryptography`.
 
 Keys are PEM files: ``NAME.key`` (PKCS#8 private key, mode 0600) and ``NAME.pub``
-(SubjectPublicKeyInfo). A key id is ``sha256:`` of the raw 32-byte public key, hex.
+(SubjectPublicKeyInfo). A key id is the one in-toto / TUF tooling (securesystemslib)
+computes for the key: the sha256 hex of the canonical JSON
+``{"keytype": "ed25519", "keyval": {"public": "<raw key hex>"}, "scheme": "ed25519"}``, so
+the same id names the key in manifests' signatures and in exported DSSE envelopes.
 
 A signature is stored beside its manifest, never inside it, so the manifest's id stays the
 sha256 of its content::
@@ -16,17 +19,33 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError, UsageError
 
-__all__ = ["SigningKey", "TrustedKeys", "generate_keypair", "load_private_key", "load_public_key"]
+__all__ = [
+    "SigningKey",
+    "TrustedKeys",
+    "generate_keypair",
+    "load_private_key",
+    "load_public_key",
+    "pae",
+]
 
 
 def _key_id(raw_public: bytes) -> str:
-    return "sha256:" + hashlib.sha256(raw_public).hexdigest()
+    key = {"keytype": "ed25519", "keyval": {"public": raw_public.hex()}, "scheme": "ed25519"}
+    canonical = json.dumps(key, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE's pre-authentication encoding: what an envelope's signature covers."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %b %d %b" % (len(kind), kind, len(payload), payload)
 
 
 def _raw_public(public_key: Any) -> bytes:
