@@ -32,14 +32,12 @@ _GROUP_FLAGS = {"--debug", "--version", "--help", "-h"}
 _LATER_COMMANDS = {
     "cache",
     "card",
-    "diff",
     "gc",
     "metrics",
     "params",
     "pull",
     "push",
     "report",
-    "rollback",
 }
 
 
@@ -508,6 +506,39 @@ def history(target: str, as_json: bool) -> None:
             f"{mid[:19]}…  {doc['finished']}  {doc['status']:8}  {params or '-'}"
             + (f"  [{shown}]" if shown else "")
         )
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--to", "to", metavar="ID", help="The manifest to roll back to (id or prefix).")
+def rollback(target: str, to: str | None) -> None:
+    """Restore an earlier build of TARGET from the cache, running nothing."""
+    new, old = _workspace().rollback(target, to)
+    click.echo(f"rolled {target} back to {old}; recorded as {new}")
+    click.echo("the next build rebuilds it unless its inputs match that build again")
+
+
+@cli.command()
+@click.argument("a")
+@click.argument("b")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def diff(a: str, b: str, as_json: bool) -> None:
+    """What differs between two builds (manifest ids or unique prefixes)."""
+    from .manifest import diff_manifests
+
+    ws = _workspace()
+    id_a, doc_a = ws.resolve_manifest(a)
+    id_b, doc_b = ws.resolve_manifest(b)
+    changes = diff_manifests(doc_a, doc_b)
+    if as_json:
+        _emit_json({"a": id_a, "b": id_b, "differences": changes})
+        return
+    click.echo(f"a: {id_a} ({doc_a.get('target')}, {doc_a.get('finished')})")
+    click.echo(f"b: {id_b} ({doc_b.get('target')}, {doc_b.get('finished')})")
+    for c in changes:
+        click.echo(f"{c['field']:9} {c['key']}: {json.dumps(c['a'])} -> {json.dumps(c['b'])}")
+    if not changes:
+        click.echo("no differences in deps, params, code, env, packages, outs or metrics")
 
 
 @cli.group()

@@ -338,3 +338,32 @@ def dsse_envelope(statement: dict[str, Any], signer: SigningKey) -> dict[str, An
         "payload": base64.b64encode(payload).decode("ascii"),
         "signatures": [{"keyid": keyid, "sig": sig}],
     }
+
+
+def diff_manifests(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    """Differences between two manifests, field by field, deterministic.
+
+    Each: ``{"field", "key", "a", "b"}`` (``None`` where a side lacks the key)."""
+
+    def flat(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {
+            "command": {"command": doc.get("command"), "python": doc.get("python")},
+            "deps": {d["path"]: d.get("xxh3") for d in doc.get("deps", [])},
+            "params": dict(doc.get("params", {})),
+            "code": dict(doc.get("code", {})),
+            "env": dict(doc.get("env", {})),
+            "packages": dict(doc.get("environment", {}).get("packages", {})),
+            "python": {"version": doc.get("environment", {}).get("python")},
+            "git": dict(doc.get("environment", {}).get("git", {})),
+            "outs": {o["path"]: o.get("sha256") for o in doc.get("outs", [])},
+            "metrics": dict(doc.get("metrics") or {}),
+        }
+
+    fa, fb = flat(a), flat(b)
+    changes: list[dict[str, Any]] = []
+    for field_name in fa:
+        for key in sorted(set(fa[field_name]) | set(fb[field_name])):
+            va, vb = fa[field_name].get(key), fb[field_name].get(key)
+            if va != vb:
+                changes.append({"field": field_name, "key": key, "a": va, "b": vb})
+    return changes

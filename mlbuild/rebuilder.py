@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .codedeps import CodeScanner, entry_points
-from .digest import build_key, hash_file, hash_tree
-from .errors import BuildFailed, MlbuildError
+from .digest import FileDigest, build_key, hash_file, hash_tree
+from .errors import BuildFailed, MlbuildError, UsageError
 from .manifest import Identity, ManifestStore, build_manifest, environment
 from .model import Action, Decision, Reason, ReasonKind
 from .options import BuildOptions
@@ -177,15 +177,7 @@ class Rebuilder:
         recs = self.cache.get_run(decision.key)
         if recs is None:
             raise BuildFailed(f"run-cache entry for {spec.name!r} vanished during the build")
-        self.move_aside(spec)  # a hand-edited out is kept, never overwritten
-        for rec in recs:
-            self.ensure_inside(spec, rec.path)
-            self.cache.restore_out(rec, os.path.join(self.root, rec.path))
-            if rec.type == "file":
-                from .digest import FileDigest
-
-                self.memo.remember(rec.path, FileDigest(rec.size, rec.xxh, rec.sha256))
-        outs = tuple(recs)
+        outs = self.materialize(spec, recs)
         self.write_manifest(
             spec.name,
             decision,
@@ -196,6 +188,39 @@ class Rebuilder:
         )
         self.lock.record(spec.name, LockEntry(decision.key, decision.components, outs))
         return outs
+
+    def materialize(self, spec: TargetSpec, recs: list[OutRecord]) -> tuple[OutRecord, ...]:
+        """Put cached outs in the workspace (the current copies moved aside first)."""
+        self.move_aside(spec)  # a hand-edited out is kept, never overwritten
+        for rec in recs:
+            self.ensure_inside(spec, rec.path)
+            self.cache.restore_out(rec, os.path.join(self.root, rec.path))
+            if rec.type == "file":
+                self.memo.remember(rec.path, FileDigest(rec.size, rec.xxh, rec.sha256))
+        return tuple(recs)
+
+    def rollback(self, spec: TargetSpec, mid: str, doc: dict[str, Any]) -> str:
+        """Make the build recorded in manifest ``mid`` current again, from the cache alone.
+
+        Writes a ``rollback`` manifest pointing to ``mid``; the lock entry follows. Nothing
+        runs; if the cache no longer holds every object, nothing changes (clear error)."""
+        started = time.time()
+        recs = self.cache.get_run(doc["key"]) or [
+            OutRecord(o["path"], o["type"], o["xxh3"], o.get("sha256"), o["size"])
+            for o in doc.get("outs", [])
+        ]
+        missing = [r.path for r in recs if not self.cache.has_out(r)]
+        if missing:
+            raise UsageError(
+                f"cannot roll {spec.name} back to {mid}: the cache no longer holds "
+                f"{', '.join(missing)} (collected, or built with --no-cache)",
+                hint="rebuild that version instead (check out its sources and params)",
+            )
+        outs = self.materialize(spec, recs)
+        decision = Decision(spec.name, Action.RESTORE, doc["key"], (), doc["components"])
+        new = self.write_manifest(spec.name, decision, "rollback", outs, started, restored_from=mid)
+        self.lock.record(spec.name, LockEntry(doc["key"], doc["components"], outs))
+        return new
 
     def write_manifest(
         self,

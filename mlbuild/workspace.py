@@ -232,6 +232,60 @@ class Workspace:
         store = ManifestStore(os.path.join(self.state_dir, "manifests"))
         return [(mid, store.get(mid)) for mid in reversed(store.history(name))]
 
+    def resolve_manifest(self, ref: str) -> tuple[str, dict[str, Any]]:
+        """A manifest by id or unique id prefix (``sha256:3f2a…`` or ``3f2a…``)."""
+        store = ManifestStore(os.path.join(self.state_dir, "manifests"))
+        hexd = ref.split(":", 1)[1] if ref.startswith("sha256:") else ref
+        if len(hexd) < 6 or any(c not in "0123456789abcdef" for c in hexd):
+            raise UsageError(f"{ref!r} is not a manifest id", hint="use at least 6 hex digits")
+        try:
+            names = os.listdir(os.path.join(store.dir, hexd[:2]))
+        except FileNotFoundError:
+            names = []
+        found = sorted(
+            "sha256:" + hexd[:2] + n[: -len(".json")]
+            for n in names
+            if n.endswith(".json")
+            and not n.endswith(".sig.json")
+            and (hexd[:2] + n).startswith(hexd)
+        )
+        if len(found) != 1:
+            what = "no manifest" if not found else f"{len(found)} manifests"
+            raise UsageError(f"{what} match {ref!r}", hint="see `mlbuild history TARGET`")
+        doc = store.get(found[0])
+        if doc is None:
+            raise UsageError(f"manifest {found[0]} is unreadable")
+        return found[0], doc
+
+    def rollback(self, target: str, to: str | None = None) -> tuple[str, str]:
+        """Restore an earlier build of ``target`` from the cache (the previous distinct
+        build by default); returns (new rollback manifest id, the id rolled back to)."""
+        name = self.graph.select([target])[0]
+        spec = self.pipeline.targets[name]
+        store = ManifestStore(os.path.join(self.state_dir, "manifests"))
+        if to is not None:
+            mid, doc = self.resolve_manifest(to)
+            if doc.get("target") != name:
+                raise UsageError(f"manifest {mid} is of {doc.get('target')}, not {name}")
+        else:
+            current = LockFile(self.lock_path).entries.get(name)
+            candidates = [
+                (m, d)
+                for m in reversed(store.history(name))
+                if (d := store.get(m)) is not None and d.get("status") == "built"
+            ]
+            older = [(m, d) for m, d in candidates if current is None or d["key"] != current.key]
+            if not older:
+                raise UsageError(f"{name} has no earlier build to roll back to")
+            mid, doc = older[0]
+        with WorkspaceLock(os.path.join(self.state_dir, "lock"), wait=True):
+            rebuilder = self._rebuilder(BuildOptions())
+            rebuilder.signer = self.signing_key()
+            new = rebuilder.rollback(spec, mid, doc)
+            rebuilder.lock.save()
+            rebuilder.memo.save()
+        return new, mid
+
     def manifest(self, target: str) -> tuple[str, dict[str, Any]]:
         """The id and content of ``target``'s current manifest (its latest build or restore)."""
         name = self.graph.select([target])[0]
