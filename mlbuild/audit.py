@@ -242,7 +242,7 @@ def lineage(store: ManifestStore, mid: str, seen: set[str] | None = None) -> dic
     """The recorded upstream tree of a manifest, following its deps' manifest links.
 
     Each node: ``{target, manifest, status, who, when, outs: [{path, sha256}], sources:
-    [{path, xxh3}], code: [{path, xxh3}], upstream: [node]}``; a link that does not resolve
+    [{path, xxh3}], code: [{path, xxh3}], params, upstream: [node]}``; a link that does not resolve
     is a node with ``"missing": true``. Shared upstream appears once in full, then as
     ``"seen": true``."""
     seen = set() if seen is None else seen
@@ -265,6 +265,7 @@ def lineage(store: ManifestStore, mid: str, seen: set[str] | None = None) -> dic
         {"path": d["path"], "xxh3": d.get("xxh3")} for d in doc.get("deps", []) if "target" not in d
     ]
     node["code"] = [{"path": p, "xxh3": d} for p, d in sorted(doc.get("code", {}).items())]
+    node["params"] = doc.get("params", {})
     links = sorted({d["manifest"] for d in doc.get("deps", []) if d.get("manifest")})
     node["upstream"] = [lineage(store, link, seen) for link in links]
     return node

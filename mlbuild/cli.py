@@ -31,7 +31,6 @@ _GROUP_FLAGS = {"--debug", "--version", "--help", "-h"}
 #: Subcommands of SPEC §3 that later versions add; named so they are not taken for targets.
 _LATER_COMMANDS = {
     "cache",
-    "card",
     "gc",
     "metrics",
     "params",
@@ -539,6 +538,19 @@ def diff(a: str, b: str, as_json: bool) -> None:
         click.echo(f"{c['field']:9} {c['key']}: {json.dumps(c['a'])} -> {json.dumps(c['b'])}")
     if not changes:
         click.echo("no differences in deps, params, code, env, packages, outs or metrics")
+
+
+@cli.command()
+@click.argument("target")
+@click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
+def card(target: str, output: str | None) -> None:
+    """A Markdown model card for TARGET, generated from its provenance."""
+    text = _workspace().card(target)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
 
 
 @cli.group()

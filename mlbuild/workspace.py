@@ -286,6 +286,15 @@ class Workspace:
             rebuilder.memo.save()
         return new, mid
 
+    def card(self, target: str) -> str:
+        """A Markdown model card for ``target``, from its provenance and a fresh audit."""
+        from .card import model_card
+
+        mid, doc = self.manifest(target)
+        name = doc["target"]
+        report = self.audit([name], allow_dirty=True)
+        return model_card(mid, doc, self.lineage(name), report, self.pipeline.targets[name].desc)
+
     def manifest(self, target: str) -> tuple[str, dict[str, Any]]:
         """The id and content of ``target``'s current manifest (its latest build or restore)."""
         name = self.graph.select([target])[0]
