@@ -128,7 +128,8 @@ def audit(
         found = _audit_target(name, pipeline, lock, cache, store, allow_dirty, report)
         report.manifests[name] = found
         doc = store.get(found) if found else None
-        if found is not None and doc is not None:
+        # With no trusted key configured there is nothing to check a signature against.
+        if found is not None and doc is not None and (trusted.keys or require_signatures):
             problem = _signature_problem(store, found, doc, trusted, require_signatures)
             if problem is not None:
                 report.findings.append(Finding(name, "signature", store.sig_path(found), *problem))

@@ -207,6 +207,11 @@ class Workspace:
 
         paths = [os.path.join(self.root, p) for p in self.pipeline.trusted_keys]
         keys = dict(load_public_key(p) for p in [*paths, *trusted_keys])
+        if require_signatures and not keys:
+            raise UsageError(
+                "--require-signatures needs the public keys to trust",
+                hint="list them in trusted_keys: in mlbuild.yaml, or pass --trusted-key FILE",
+            )
         order = self.graph.closure(self.select(targets))
         return audit(
             self.pipeline,

@@ -65,9 +65,12 @@ def test_unsigned_manifests_fail_only_when_signatures_are_required(
     project: Callable[[str], Project],
 ) -> None:
     p = project("basic")
+    _, public = _keys(p, "ci")
     p.build("data:raw")
-    assert p.mlbuild("audit", "data:raw").code == 0
-    run = p.mlbuild("audit", "data:raw", "--require-signatures", "--format", "json")
+    assert p.mlbuild("audit", "data:raw", "--trusted-key", public).code == 0
+    run = p.mlbuild(
+        "audit", "data:raw", "--require-signatures", "--trusted-key", public, "--format", "json"
+    )
     assert run.code == 6
     [finding] = json.loads(run.out)["findings"]
     assert finding["found"] == "unsigned"
@@ -100,3 +103,15 @@ def test_truncated_signing_key_fails_before_anything_runs(
     assert "is not a valid unencrypted PEM private key" in run.err
     assert "Traceback" not in run.err
     assert not p.path("data").exists()
+
+
+def test_signatures_are_checked_only_against_configured_keys(
+    project: Callable[[str], Project],
+) -> None:
+    p = project("basic")
+    private, _ = _keys(p, "ci")
+    assert p.mlbuild(env={"MLBUILD_SIGNING_KEY": private}).code == 0
+    assert p.mlbuild("audit").code == 0  # no trusted keys: signatures are not judged
+    run = p.mlbuild("audit", "--require-signatures")
+    assert run.code == 2
+    assert "--require-signatures needs the public keys to trust" in run.err
