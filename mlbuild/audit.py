@@ -9,6 +9,8 @@ check                 violation when
 ``manifest``          no manifest for the lock entry's key, or its file is gone
 ``manifest-id``       the manifest's content no longer hashes to its id (tampered)
 ``schema``            the manifest's schema is not one this mlbuild reads
+``consistency``       the recorded components do not hash to the recorded key, or a
+                      readable field (params, command, code, env) disagrees with them
 ``lock``              the lock's key, deps or params differ from the manifest's
 ``out``               an out's sha256 differs from the manifest (and no cache object
                       with the recorded digests exists to restore it from)
@@ -33,7 +35,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .digest import FileDigest, canonical_json, hash_file, hash_tree, walk_tree
+from .digest import FileDigest, build_key, canonical_json, hash_file, hash_tree, walk_tree
 from .manifest import MANIFEST_SCHEMA, ManifestStore, manifest_id
 from .pipeline import Pipeline
 from .signing import TrustedKeys
@@ -66,6 +68,7 @@ class Finding:
 class AuditReport:
     targets: list[str]
     manifests: dict[str, str | None] = field(default_factory=dict)  # target → audited id
+    signatures_required: bool = False
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -123,7 +126,7 @@ def audit(
     trusted: TrustedKeys,
 ) -> AuditReport:
     """Audit ``order`` (targets in build order, upstream closure included)."""
-    report = AuditReport(targets=list(order))
+    report = AuditReport(targets=list(order), signatures_required=require_signatures)
     for name in order:
         found = _audit_target(name, pipeline, lock, cache, store, allow_dirty, report)
         report.manifests[name] = found
@@ -132,7 +135,8 @@ def audit(
         if found is not None and doc is not None and (trusted.keys or require_signatures):
             problem = _signature_problem(store, found, doc, trusted, require_signatures)
             if problem is not None:
-                report.findings.append(Finding(name, "signature", store.sig_path(found), *problem))
+                subject = os.path.relpath(store.sig_path(found), pipeline.root)
+                report.findings.append(Finding(name, "signature", subject, *problem))
     return report
 
 
@@ -164,9 +168,12 @@ def _audit_target(
     def violation(check: str, subject: str, expected: str, found: str) -> None:
         report.findings.append(Finding(name, check, subject, expected, found))
 
+    def rel(path: str) -> str:  # subjects are workspace-relative: reports are portable
+        return os.path.relpath(path, pipeline.root)
+
     entry = lock.entries.get(name)
     if entry is None:
-        violation("built", lock.path, "an entry for the target", "none: never built")
+        violation("built", rel(lock.path), "an entry for the target", "none: never built")
         return None
     # The manifest describing the recorded outs: the target's latest, if it is of the
     # lock's key (the usual case), else the one the run cache names for that key.
@@ -179,25 +186,56 @@ def _audit_target(
         violation("manifest", name, f"a manifest for key {entry.key}", "none recorded")
         return None
     if doc is None:
-        violation("manifest", store.path(mid), f"manifest {mid}", "file missing or unreadable")
+        violation("manifest", rel(store.path(mid)), f"manifest {mid}", "file missing or unreadable")
         return mid
     actual = manifest_id(doc)
     if actual != mid:
-        violation("manifest-id", store.path(mid), mid, actual)
+        violation("manifest-id", rel(store.path(mid)), mid, actual)
     if doc.get("schema") != MANIFEST_SCHEMA:
-        violation("schema", store.path(mid), MANIFEST_SCHEMA, str(doc.get("schema")))
+        violation("schema", rel(store.path(mid)), MANIFEST_SCHEMA, str(doc.get("schema")))
         return mid
     if doc.get("key") != entry.key:
-        violation("lock", lock.path, f"key {entry.key}", f"manifest key {doc.get('key')}")
+        violation("lock", rel(lock.path), f"key {entry.key}", f"manifest key {doc.get('key')}")
     components = doc.get("components", {})
+    if build_key(components) != doc.get("key"):
+        violation(
+            "consistency",
+            rel(store.path(mid)),
+            f"key {doc.get('key')}",
+            f"its components hash to {build_key(components)}",
+        )
     for part in ("deps", "params"):
         if components.get(part) != entry.components.get(part):
             violation(
                 "lock",
-                lock.path,
+                rel(lock.path),
                 f"{part} {entry.components.get(part)}",
                 f"manifest {part} {components.get(part)}",
             )
+    # The readable fields must say what the key components say (a forged manifest could
+    # otherwise show one value and hash another).
+    for shown, part in (
+        ("params", "params"),
+        ("command", "cmd"),
+        ("python", "python"),
+        ("code", "code"),
+        ("env", "env"),
+    ):
+        if shown == "env":
+            plain = {k: v for k, v in doc.get("env", {}).items() if not isinstance(v, dict)}
+            recorded = {
+                k: v for k, v in components.get("env", {}).items() if not isinstance(v, dict)
+            }
+            if plain == recorded:
+                continue
+        elif doc.get(shown) == components.get(part):
+            continue
+        violation(
+            "consistency",
+            rel(store.path(mid)),
+            f"{shown} as in the key components",
+            f"{shown} {doc.get(shown)!r} vs components {components.get(part)!r}",
+        )
     for out in doc.get("outs", []):
         full = os.path.join(pipeline.root, out["path"])
         now = _sha256_of(full)

@@ -100,7 +100,9 @@ def model_card(
     if report.ok:
         lines.append(
             f"`mlbuild audit` passed for this target and its {len(report.targets) - 1} "
-            "upstream target(s) when this card was generated."
+            "upstream target(s) when this card was generated (clean git tree required"
+            + ("; signatures by the trusted keys required" if report.signatures_required else "")
+            + ")."
         )
     else:
         lines.append(f"`mlbuild audit` found {len(report.findings)} violation(s):")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from . import __version__
-from .errors import MlbuildError, UsageError
+from .errors import MlbuildError, UsageError, VerificationError
 
 if TYPE_CHECKING:
     from .workspace import Explanation, Workspace
@@ -431,6 +431,10 @@ def audit(
         header = ("target", "check", "subject", "expected", "found")
         rows = [(f.target, f.check, f.subject, f.expected, f.found) for f in report.findings]
         if fmt == "md":
+            click.echo("| target | manifest |\n|---|---|")
+            for name in report.targets:
+                click.echo(f"| {name} | {report.manifests.get(name) or '-'} |")
+            click.echo("")
             click.echo("| " + " | ".join(header) + " |")
             click.echo("|" + "---|" * len(header))
             for row in rows:
@@ -623,10 +627,15 @@ def _manifest_lines(mid: str, doc: dict[str, Any]) -> list[str]:
 def manifest_export(target: str, fmt: str, output: str | None) -> None:
     """Export TARGET's provenance: an in-toto Statement v1 (SLSA Provenance v1), in a signed
     DSSE envelope when a signing key is configured; or the raw manifest (json)."""
-    from .manifest import dsse_envelope, in_toto_statement
+    from .manifest import dsse_envelope, in_toto_statement, manifest_id
 
     ws = _workspace()
     mid, doc = ws.manifest(target)
+    if manifest_id(doc) != mid:
+        raise VerificationError(
+            f"manifest {mid} of {target} was modified after it was written; refusing to export",
+            hint="run `mlbuild audit` to see what changed",
+        )
     if fmt == "json":
         data: dict[str, Any] = {"id": mid, "manifest": doc}
     else:

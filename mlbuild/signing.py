@@ -10,7 +10,7 @@ A signature is stored beside its manifest, never inside it, so the manifest's id
 sha256 of its content::
 
     .mlbuild/manifests/ab/cdef….json       the manifest (id sha256:abcdef…)
-    .mlbuild/manifests/ab/cdef….sig.json   {"keyid": "sha256:…", "sig": "<base64>"}
+    .mlbuild/manifests/ab/cdef….sig.json   {"keyid": "<64 hex>", "sig": "<base64>"}
 
 The signed bytes are exactly the manifest's canonical JSON: the bytes its id hashes.
 """

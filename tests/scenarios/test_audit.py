@@ -63,7 +63,7 @@ def test_one_flipped_byte_in_a_manifest_is_named(project: Callable[[str], Projec
     manifest.write_text(manifest.read_text().replace('"status": "built"', '"status": "bui1t"'))
     code, report = _audit(p, "model:lr")
     assert code == 6
-    assert ("features:even", "manifest-id", path) in _checks(report)
+    assert ("features:even", "manifest-id", os.path.relpath(path, p.root)) in _checks(report)
 
 
 def test_deleted_manifest_is_a_violation(project: Callable[[str], Project]) -> None:
@@ -74,7 +74,7 @@ def test_deleted_manifest_is_a_violation(project: Callable[[str], Project]) -> N
     code, report = _audit(p)
     assert code == 6
     checks = _checks(report)
-    assert ("data:raw", "manifest", path) in checks
+    assert ("data:raw", "manifest", os.path.relpath(path, p.root)) in checks
     # The downstream manifest's link to it no longer resolves either.
     assert ("features:even", "upstream", "data/raw.txt") in checks
 
@@ -127,7 +127,7 @@ def test_never_built_target_is_a_violation(project: Callable[[str], Project]) ->
     p.build("data:raw")
     code, report = _audit(p, "features:even")
     assert code == 6
-    assert _checks(report) == [("features:even", "built", str(p.path("mlbuild.lock")))]
+    assert _checks(report) == [("features:even", "built", "mlbuild.lock")]
 
 
 def test_dirty_git_tree_is_a_violation_unless_allowed(project: Callable[[str], Project]) -> None:
@@ -141,3 +141,48 @@ def test_dirty_git_tree_is_a_violation_unless_allowed(project: Callable[[str], P
     assert code == 6
     assert {f["check"] for f in report["findings"]} == {"git-dirty"}
     assert _audit(p, "model:lr", "--allow-dirty")[0] == 0
+
+
+def test_forged_display_field_that_disagrees_with_the_key_is_a_violation(
+    project: Callable[[str], Project],
+) -> None:
+    p = project("basic")
+    p.build("data:raw")
+    store = ManifestStore(str(p.path(".mlbuild/manifests")))
+    mid = store.current("data:raw")
+    assert mid is not None
+    doc = store.get(mid)
+    assert doc is not None
+    doc["params"] = {"data.rows": 7}  # shown value changed, key components left alone
+    store.put(doc)  # a consistent id: only the fields disagree
+    code, report = _audit(p, "data:raw")
+    assert code == 6
+    assert [f["check"] for f in report["findings"]] == ["consistency"]
+
+
+def test_markdown_report_lists_audited_manifests(project: Callable[[str], Project]) -> None:
+    p = project("basic")
+    p.build("data:raw")
+    run = p.mlbuild("audit", "data:raw", "--format", "md")
+    assert run.code == 0
+    assert run.out.startswith("| target | manifest |\n|---|---|\n| data:raw | sha256:")
+
+
+def test_components_that_do_not_hash_to_the_key_are_a_violation(
+    project: Callable[[str], Project],
+) -> None:
+    p = project("basic")
+    p.build("data:raw")
+    store = ManifestStore(str(p.path(".mlbuild/manifests")))
+    mid = store.current("data:raw")
+    assert mid is not None
+    doc = store.get(mid)
+    assert doc is not None
+    doc["params"] = {"data.rows": 7}
+    doc["components"]["params"] = {"data.rows": 7}  # shown and recorded, key left alone
+    store.put(doc)
+    code, report = _audit(p, "data:raw")
+    assert code == 6
+    found = {(f["check"], f["expected"].split()[0]) for f in report["findings"]}
+    assert ("consistency", "key") in found
+    assert ("lock", "params") in found

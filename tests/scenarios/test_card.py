@@ -28,6 +28,7 @@ def test_card_documents_artifacts_lineage_params_and_verification(
     assert "| `model:lr` | `train.lr` | `0.1` |" in card
     assert "| `data:raw` | `data.rows` | `6` |" in card
     assert "`mlbuild audit` passed for this target and its 2 upstream target(s)" in card
+    assert "(clean git tree required)" in card
 
 
 def test_card_reports_audit_violations(project: Callable[[str], Project]) -> None:

@@ -107,3 +107,15 @@ def test_export_of_a_target_never_built_is_a_clear_error(
     assert run.code == 2
     assert "model:lr has no manifest here" in run.err
     assert "Traceback" not in run.err
+
+
+def test_export_refuses_a_modified_manifest(project: Callable[[str], Project]) -> None:
+    p, private, _ = _signed_project(project)
+    shown = json.loads(p.mlbuild("manifest", "show", "model:lr", "--json").out)
+    hexd = shown["id"].split(":")[1]
+    path = p.path(f".mlbuild/manifests/{hexd[:2]}/{hexd[2:]}.json")
+    path.chmod(0o644)
+    path.write_text(path.read_text().replace('"train.lr": 0.1', '"train.lr": 0.9'))
+    run = p.mlbuild("manifest", "export", "model:lr", env={"MLBUILD_SIGNING_KEY": private})
+    assert run.code == 6
+    assert "was modified after it was written; refusing to export" in run.err
