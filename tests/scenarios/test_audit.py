@@ -23,6 +23,16 @@ def _checks(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [(f["target"], f["check"], f["subject"]) for f in report["findings"]]
 
 
+def _current(p: Project, target: str) -> tuple[ManifestStore, dict[str, Any]]:
+    """The manifest store and ``target``'s current manifest, to forge variants of it."""
+    store = ManifestStore(str(p.path(".mlbuild/manifests")))
+    mid = store.current(target)
+    assert mid is not None
+    doc = store.get(mid)
+    assert doc is not None
+    return store, doc
+
+
 def _manifest_path(p: Project, target: str) -> str:
     store = ManifestStore(str(p.path(".mlbuild/manifests")))
     mid = store.current(target)
@@ -84,11 +94,7 @@ def test_manifest_of_an_unknown_schema_version_is_a_violation(
 ) -> None:
     p = project("basic")
     p.build("data:raw")
-    store = ManifestStore(str(p.path(".mlbuild/manifests")))
-    mid = store.current("data:raw")
-    assert mid is not None
-    doc = store.get(mid)
-    assert doc is not None
+    store, doc = _current(p, "data:raw")
     doc["schema"] = "mlbuild.manifest/v999"
     store.put(doc)  # a consistent id, appended to the history: only the schema is wrong
     code, report = _audit(p, "data:raw")
@@ -148,11 +154,7 @@ def test_forged_display_field_that_disagrees_with_the_key_is_a_violation(
 ) -> None:
     p = project("basic")
     p.build("data:raw")
-    store = ManifestStore(str(p.path(".mlbuild/manifests")))
-    mid = store.current("data:raw")
-    assert mid is not None
-    doc = store.get(mid)
-    assert doc is not None
+    store, doc = _current(p, "data:raw")
     doc["params"] = {"data.rows": 7}  # shown value changed, key components left alone
     store.put(doc)  # a consistent id: only the fields disagree
     code, report = _audit(p, "data:raw")
@@ -173,11 +175,7 @@ def test_components_that_do_not_hash_to_the_key_are_a_violation(
 ) -> None:
     p = project("basic")
     p.build("data:raw")
-    store = ManifestStore(str(p.path(".mlbuild/manifests")))
-    mid = store.current("data:raw")
-    assert mid is not None
-    doc = store.get(mid)
-    assert doc is not None
+    store, doc = _current(p, "data:raw")
     doc["params"] = {"data.rows": 7}
     doc["components"]["params"] = {"data.rows": 7}  # shown and recorded, key left alone
     store.put(doc)
