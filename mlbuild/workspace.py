@@ -1,8 +1,9 @@
-"""The Python API: `Workspace(path).build(...)`, `.status()`, `.explain()`.
+"""The Python API: `Workspace(path).build(...)`, `.status()`, `.explain()`, `.audit()`,
+`.lineage()`, `.history()`, `.rollback()`, `.card()`, `.manifest()`.
 
 The CLI is a thin layer on this class. Each method loads only what it needs: `graph` and
-`list` need the pipeline; `status` and `explain` need state; `build` needs everything and
-the workspace lock.
+`list` need the pipeline; `status`, `explain` and the provenance queries need state;
+`build` and `rollback` need everything and the workspace lock.
 
 State lives under ``<workspace>/.mlbuild/``::
 
@@ -11,6 +12,8 @@ State lives under ``<workspace>/.mlbuild/``::
     logs/       one log per target, from its last run
     aside/      outs moved out of the way before a target ran
     failed/     partial outs of the last failed run of a target
+    manifests/  provenance manifests, signatures and per-target history (manifest.py)
+    running/    commands running now, so a build after a kill -9 can stop them
     lock        the workspace lock (flock)
 """
 
