@@ -41,7 +41,7 @@ from .pipeline import Pipeline
 from .signing import TrustedKeys
 from .store import Cache, LockFile
 
-__all__ = ["AuditReport", "Finding", "audit", "lineage"]
+__all__ = ["AuditReport", "Finding", "audit", "lineage", "lineage_leaves"]
 
 
 @dataclass(frozen=True)
@@ -308,3 +308,12 @@ def lineage(store: ManifestStore, mid: str, seen: set[str] | None = None) -> dic
     links = sorted({d["manifest"] for d in doc.get("deps", []) if d.get("manifest")})
     node["upstream"] = [lineage(store, link, seen) for link in links]
     return node
+
+
+def lineage_leaves(node: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """A lineage node's files as ``(kind, path, digest)``: outs (sha256), then source
+    deps and code files (xxh3): one list for every renderer of a lineage tree."""
+    leaves = [("out", o["path"], str(o["sha256"])) for o in node.get("outs", [])]
+    leaves += [("source", s["path"], str(s["xxh3"])) for s in node.get("sources", [])]
+    leaves += [("code", c["path"], str(c["xxh3"])) for c in node.get("code", [])]
+    return leaves

@@ -66,6 +66,15 @@ def _workspace() -> Workspace:
     return Workspace(base)
 
 
+def _write_output(text: str, output: str | None) -> None:
+    """``-o FILE`` writes there; without it, stdout."""
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
 def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
 
@@ -475,13 +484,12 @@ def _lineage_label(node: dict[str, Any]) -> str:
 
 
 def _lineage_lines(node: dict[str, Any], indent: str) -> list[str]:
+    from .audit import lineage_leaves
+
     lines = [indent + _lineage_label(node)]
-    for out in node.get("outs", []):
-        lines.append(f"{indent}    out {out['path']}  {out['sha256']}")
-    for src in node.get("sources", []):
-        lines.append(f"{indent}    source {src['path']}  {src['xxh3']}")
-    for code in node.get("code", []):
-        lines.append(f"{indent}    code {code['path']}  {code['xxh3']}")
+    lines.extend(
+        f"{indent}    {kind} {path}  {digest}" for kind, path, digest in lineage_leaves(node)
+    )
     for up in node.get("upstream", []):
         lines.extend(_lineage_lines(up, indent + "  "))
     return lines
@@ -550,11 +558,7 @@ def diff(a: str, b: str, as_json: bool) -> None:
 def card(target: str, output: str | None) -> None:
     """A Markdown model card for TARGET, generated from its provenance."""
     text = _workspace().card(target)
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
+    _write_output(text, output)
 
 
 @cli.group()
@@ -644,11 +648,7 @@ def manifest_export(target: str, fmt: str, output: str | None) -> None:
         if signer is not None:
             data = dsse_envelope(data, signer)
     text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    if output is None:
-        click.echo(text, nl=False)
-    else:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
+    _write_output(text, output)
 
 
 @cli.command()

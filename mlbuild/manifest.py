@@ -129,6 +129,9 @@ class ManifestStore:
 
     def __init__(self, directory: str) -> None:
         self.dir = directory
+        # Latest id per target written through this store: a build links every dep to its
+        # producer's current manifest without re-reading the growing history file.
+        self._latest: dict[str, str] = {}
 
     def path(self, mid: str) -> str:
         hexd = mid.split(":", 1)[1]
@@ -164,6 +167,7 @@ class ManifestStore:
         finally:
             os.close(fd)
         fsync_dir(os.path.dirname(index))
+        self._latest[manifest["target"]] = mid
         return mid
 
     def get(self, mid: str) -> dict[str, Any] | None:
@@ -194,6 +198,8 @@ class ManifestStore:
             return []
 
     def current(self, target: str) -> str | None:
+        if target in self._latest:
+            return self._latest[target]
         ids = self.history(target)
         return ids[-1] if ids else None
 

@@ -174,17 +174,12 @@ class Rebuilder:
     ) -> tuple[OutRecord, ...]:
         """Copy a cached build's outs into the workspace and record it as the current one."""
         assert decision.key is not None
-        recs = self.cache.get_run(decision.key)
-        if recs is None:
+        run = self.cache.read_run(decision.key)
+        if run is None:
             raise BuildFailed(f"run-cache entry for {spec.name!r} vanished during the build")
-        outs = self.materialize(spec, recs)
+        outs = self.materialize(spec, run.outs)
         self.write_manifest(
-            spec.name,
-            decision,
-            "restored",
-            outs,
-            started,
-            restored_from=self.cache.run_manifest(decision.key),
+            spec.name, decision, "restored", outs, started, restored_from=run.manifest
         )
         self.lock.record(spec.name, LockEntry(decision.key, decision.components, outs))
         return outs
@@ -291,33 +286,28 @@ class Rebuilder:
 
     def move_aside(self, spec: TargetSpec) -> None:
         """Move the workspace copies of ``spec``'s outs to .mlbuild/aside/<target>/ (the
-        previous aside copy is dropped): nothing a user wrote is ever deleted outright."""
-        aside = os.path.join(self.state_dir, "aside", safe_name(spec.name))
-        shutil.rmtree(aside, ignore_errors=True)
-        for rel in spec.outs:
-            self.ensure_inside(spec, rel)
-            full = os.path.join(self.root, rel)
-            if os.path.lexists(full):
-                dest = os.path.join(aside, rel)
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                os.replace(full, dest)
+        previous aside copy is dropped): nothing a user wrote is ever deleted outright.
+        An out that leads outside the workspace is an error here (write-time check)."""
+        self._move_outs(spec, "aside", strict=True)
 
-    def keep_failed(self, spec: TargetSpec) -> str | None:
-        """Move a failed run's partial outs to .mlbuild/failed/<target>/ for debugging."""
-        failed = os.path.join(self.state_dir, "failed", safe_name(spec.name))
-        shutil.rmtree(failed, ignore_errors=True)
-        moved = False
+    def keep_failed(self, spec: TargetSpec) -> None:
+        """Move a failed run's partial outs to .mlbuild/failed/<target>/ for debugging; an
+        out behind a symlink leading out of the workspace is left alone, never reached."""
+        self._move_outs(spec, "failed", strict=False)
+
+    def _move_outs(self, spec: TargetSpec, into: str, *, strict: bool) -> None:
+        dest_root = os.path.join(self.state_dir, into, safe_name(spec.name))
+        shutil.rmtree(dest_root, ignore_errors=True)
         for rel in spec.outs:
+            if strict:
+                self.ensure_inside(spec, rel)
+            elif os.path.dirname(rel) and not check_inside(self.root, os.path.dirname(rel)):
+                continue
             full = os.path.join(self.root, rel)
-            parent = os.path.dirname(rel)
-            if parent and not check_inside(self.root, parent):
-                continue  # never reach through a symlink that leads out of the workspace
             if os.path.lexists(full):
-                dest = os.path.join(failed, rel)
+                dest = os.path.join(dest_root, rel)
                 os.makedirs(os.path.dirname(dest), exist_ok=True)
                 os.replace(full, dest)
-                moved = True
-        return failed if moved else None
 
     def commit(
         self,

@@ -278,13 +278,13 @@ def lineage_tree(tree: dict[str, Any]) -> None:
         branch = parent.add(label(node))
         fill(branch, node)
 
+    from .audit import lineage_leaves
+
+    colors = {"out": "green", "source": "yellow", "code": "magenta"}
+
     def fill(branch: Any, node: dict[str, Any]) -> None:
-        for out in node.get("outs", []):
-            branch.add(f"[green]out[/] {out['path']} [dim]{out['sha256']}[/]")
-        for src in node.get("sources", []):
-            branch.add(f"[yellow]source[/] {src['path']} [dim]{src['xxh3']}[/]")
-        for code in node.get("code", []):
-            branch.add(f"[magenta]code[/] {code['path']} [dim]{code['xxh3']}[/]")
+        for kind, path, digest in lineage_leaves(node):
+            branch.add(f"[{colors[kind]}]{kind}[/] {path} [dim]{digest}[/]")
         for up in node.get("upstream", []):
             add(branch, up)
 

@@ -97,6 +97,14 @@ class Workspace:
         return load_pipeline(self.config_path)
 
     @cached_property
+    def cache(self) -> Cache:
+        return Cache(os.path.join(self.state_dir, "cache"))
+
+    @cached_property
+    def manifest_store(self) -> ManifestStore:
+        return ManifestStore(os.path.join(self.state_dir, "manifests"))
+
+    @cached_property
     def graph(self) -> BuildGraph:
         return BuildGraph.from_pipeline(self.pipeline)
 
@@ -111,7 +119,7 @@ class Workspace:
         return Rebuilder(
             self.pipeline,
             StateMemo(self.root, os.path.join(self.state_dir, "state.json")),
-            Cache(os.path.join(self.state_dir, "cache")),
+            self.cache,
             LockFile(self.lock_path),
             options,
             self.state_dir,
@@ -220,8 +228,8 @@ class Workspace:
             self.pipeline,
             order,
             LockFile(self.lock_path),
-            Cache(os.path.join(self.state_dir, "cache")),
-            ManifestStore(os.path.join(self.state_dir, "manifests")),
+            self.cache,
+            self.manifest_store,
             allow_dirty=allow_dirty,
             require_signatures=require_signatures,
             trusted=TrustedKeys(keys),
@@ -232,17 +240,17 @@ class Workspace:
         from .audit import lineage
 
         mid, _ = self.manifest(target)
-        return lineage(ManifestStore(os.path.join(self.state_dir, "manifests")), mid)
+        return lineage(self.manifest_store, mid)
 
     def history(self, target: str) -> list[tuple[str, dict[str, Any] | None]]:
         """Every manifest of ``target``, newest first (None for one whose file is gone)."""
         name = self.graph.select([target])[0]
-        store = ManifestStore(os.path.join(self.state_dir, "manifests"))
+        store = self.manifest_store
         return [(mid, store.get(mid)) for mid in reversed(store.history(name))]
 
     def resolve_manifest(self, ref: str) -> tuple[str, dict[str, Any]]:
         """A manifest by id or unique id prefix (``sha256:3f2a…`` or ``3f2a…``)."""
-        store = ManifestStore(os.path.join(self.state_dir, "manifests"))
+        store = self.manifest_store
         hexd = ref.split(":", 1)[1] if ref.startswith("sha256:") else ref
         if len(hexd) < 6 or any(c not in "0123456789abcdef" for c in hexd):
             raise UsageError(f"{ref!r} is not a manifest id", hint="use at least 6 hex digits")
@@ -270,7 +278,7 @@ class Workspace:
         build by default); returns (new rollback manifest id, the id rolled back to)."""
         name = self.graph.select([target])[0]
         spec = self.pipeline.targets[name]
-        store = ManifestStore(os.path.join(self.state_dir, "manifests"))
+        store = self.manifest_store
         if to is not None:
             mid, doc = self.resolve_manifest(to)
             if doc.get("target") != name:
@@ -308,7 +316,7 @@ class Workspace:
     def manifest(self, target: str) -> tuple[str, dict[str, Any]]:
         """The id and content of ``target``'s current manifest (its latest build or restore)."""
         name = self.graph.select([target])[0]
-        store = ManifestStore(os.path.join(self.state_dir, "manifests"))
+        store = self.manifest_store
         mid = store.current(name)
         manifest = store.get(mid) if mid is not None else None
         if mid is None or manifest is None:

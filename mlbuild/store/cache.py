@@ -57,6 +57,14 @@ class OutRecord:
         )
 
 
+@dataclass(frozen=True)
+class RunEntry:
+    """A run-cache entry: the outs a build key produced and that build's manifest id."""
+
+    outs: list[OutRecord]
+    manifest: str | None
+
+
 def clone_file(src: str, dst: str) -> None:
     """Copy ``src`` to ``dst`` as a reflink when the filesystem supports it, else copy.
 
@@ -180,24 +188,31 @@ class Cache:
         hexd = key.split(":", 1)[1]
         return os.path.join(self.runs, hexd[:2], hexd[2:] + ".json")
 
-    def run_manifest(self, key: str) -> str | None:
-        """The id of the manifest of the build that made the run-cache entry ``key``."""
-        try:
-            with open(self._run_path(key), "rb") as f:
-                value = json.loads(f.read()).get("manifest")
-        except (FileNotFoundError, ValueError, AttributeError):
-            return None
-        return value if isinstance(value, str) else None
-
-    def get_run(self, key: str) -> list[OutRecord] | None:
+    def read_run(self, key: str) -> RunEntry | None:
+        """The run-cache entry of ``key``, if there is a valid one."""
         try:
             with open(self._run_path(key), "rb") as f:
                 data = json.loads(f.read())
         except (FileNotFoundError, ValueError):
             return None
+        if not isinstance(data, dict):
+            return None
         if data.get("version") != CACHE_VERSION or data.get("key") != key:
             return None
-        return [OutRecord.from_json(o) for o in data["outs"]]
+        manifest = data.get("manifest")
+        return RunEntry(
+            outs=[OutRecord.from_json(o) for o in data["outs"]],
+            manifest=manifest if isinstance(manifest, str) else None,
+        )
+
+    def run_manifest(self, key: str) -> str | None:
+        """The id of the manifest of the build that made the run-cache entry ``key``."""
+        entry = self.read_run(key)
+        return None if entry is None else entry.manifest
+
+    def get_run(self, key: str) -> list[OutRecord] | None:
+        entry = self.read_run(key)
+        return None if entry is None else entry.outs
 
     def put_run(
         self, key: str, target: str, outs: list[OutRecord], manifest: str | None = None
