@@ -16,7 +16,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Job", "JobResult", "call_python", "tail_lines"]
+from .store.atomic import atomic_write
+
+__all__ = ["Job", "JobResult", "Masker", "call_python", "tail_lines"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,36 @@ def register_running(running_dir: str, pid: int) -> str:
     with open(marker, "w") as f:
         f.write(process_start_time(pid) or "")
     return marker
+
+
+class Masker:
+    """Replaces secret values by ``***`` in text and log files (as CI systems do).
+
+    Values shorter than 4 characters are not masked: masking "1" would garble every log
+    and hide nothing worth hiding."""
+
+    def __init__(self, values: list[str]) -> None:
+        self.values = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def __call__(self, text: str) -> str:
+        for value in self.values:
+            text = text.replace(value, "***")
+        return text
+
+    def file(self, path: str) -> None:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return
+        masked = data
+        for value in self.values:
+            masked = masked.replace(value.encode(), b"***")
+        if masked != data:
+            atomic_write(path, masked)
 
 
 def tail_lines(path: str, n: int = 20) -> tuple[str, ...]:

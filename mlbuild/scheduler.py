@@ -26,44 +26,14 @@ from .events import BuildEvents
 from .executors import Executor
 from .executors.local import LocalExecutor, reap_orphans
 from .graph import BuildGraph
-from .jobs import Job, tail_lines
+from .jobs import Job, Masker, tail_lines
 from .model import Action, BuildResult, Decision, Outcome, Reason, ReasonKind, TargetResult
 from .options import BuildOptions
 from .pipeline import Pipeline, TargetSpec
 from .rebuilder import Rebuilder
-from .store import OutRecord, atomic_write
+from .store import OutRecord
 
 __all__ = ["Scheduler", "plan"]
-
-
-class Masker:
-    """Replaces secret values by ``***`` in text and log files (as CI systems do).
-
-    Values shorter than 4 characters are not masked: masking "1" would garble every log
-    and hide nothing worth hiding."""
-
-    def __init__(self, values: list[str]) -> None:
-        self.values = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
-
-    def __bool__(self) -> bool:
-        return bool(self.values)
-
-    def __call__(self, text: str) -> str:
-        for value in self.values:
-            text = text.replace(value, "***")
-        return text
-
-    def file(self, path: str) -> None:
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            return
-        masked = data
-        for value in self.values:
-            masked = masked.replace(value.encode(), b"***")
-        if masked != data:
-            atomic_write(path, masked)
 
 
 @dataclass(frozen=True)
