@@ -180,10 +180,11 @@ def build(
     if not result.ok:
         failed = [t.target for t in result.targets if t.outcome is Outcome.FAILED]
         if not as_json:
+            what = "rejected by a check or gate" if result.exit_code == 3 else "failed"
             click.echo(
-                f"mlbuild: error: {len(failed)} target(s) failed: {', '.join(failed)}", err=True
+                f"mlbuild: error: {len(failed)} target(s) {what}: {', '.join(failed)}", err=True
             )
-        sys.exit(1)
+        sys.exit(result.exit_code)
 
 
 def _parse_jobs(text: str | None) -> int | None:

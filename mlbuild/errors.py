@@ -102,9 +102,21 @@ class BuildFailed(MlbuildError):
 
 
 class CheckFailed(MlbuildError):
-    """Targets were built, but a data check or a gate failed."""
+    """Targets were built, but a data check or a gate failed.
+
+    ``findings`` are the verdicts as recorded in manifests (kept beside the rejected outs)."""
 
     exit_code = 3
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        findings: tuple[dict[str, object], ...] = (),
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.findings = findings
 
 
 class VerificationError(MlbuildError):

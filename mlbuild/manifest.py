@@ -16,8 +16,11 @@ change, so a reader must handle every version it ever wrote)::
       "params": {…}, "env": {…},
       "environment": {"python", "platform", "packages": {…}, "git": {"commit", "dirty"}},
       "outs": [{"path", "type", "size", "xxh3", "sha256"}],
-      "metrics": null, "checks": [],
-      "profile": {"schema": "mlbuild.profile/v1", "tables": {}},
+      "metrics": {"accuracy": 0.97} | null, "checks": [{"check", "out", "severity",
+      "passed", "message", "column"?, "value"?}], "gates": [{"metric", "min"|"max"|
+      "max_drop", "passed", "value", "previous", "message"}],
+      "promotion": {"from", "by", "mode", "winner", "scores": {target: score}}  # promote only
+      "profile": {"schema": "mlbuild.profile/v1", "tables": {path: profile}},  # checks/profile.py
       "executor": {"type": "local", "host": "…"},
       "exit_code": 0, "log": "sha256:…" | null,
       "restored_from": "sha256:…"            # restores only
@@ -46,7 +49,7 @@ import os
 import platform
 import socket
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .digest import canonical_json
@@ -59,6 +62,7 @@ __all__ = [
     "MANIFEST_SCHEMA",
     "PROFILE_SCHEMA",
     "ManifestStore",
+    "Quality",
     "environment",
     "manifest_id",
     "timestamp",
@@ -204,6 +208,29 @@ class ManifestStore:
         return ids[-1] if ids else None
 
 
+@dataclass(frozen=True)
+class Quality:
+    """What a build measured about its outs: metrics, check and gate verdicts, the data
+    profile of tabular outs, and for a promoted target which candidate won."""
+
+    metrics: dict[str, Any] | None = None
+    checks: tuple[dict[str, Any], ...] = ()
+    gates: tuple[dict[str, Any], ...] = ()
+    profile: dict[str, Any] = field(default_factory=dict)  # out path → table profile
+    promotion: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> Quality:
+        """The quality recorded in manifest ``doc`` (a restore carries its source's)."""
+        return cls(
+            metrics=doc.get("metrics"),
+            checks=tuple(doc.get("checks") or ()),
+            gates=tuple(doc.get("gates") or ()),
+            profile=dict((doc.get("profile") or {}).get("tables") or {}),
+            promotion=doc.get("promotion"),
+        )
+
+
 def build_manifest(
     *,
     target: str,
@@ -218,8 +245,10 @@ def build_manifest(
     log_digest: str | None,
     env: dict[str, Any],
     restored_from: str | None = None,
+    quality: Quality | None = None,
 ) -> dict[str, Any]:
     """The manifest of one build or restore (see the module docstring for the format)."""
+    q = quality or Quality()
     from . import __version__
 
     manifest: dict[str, Any] = {
@@ -247,15 +276,18 @@ def build_manifest(
             "git": identity.git,
         },
         "outs": outs,
-        "metrics": None,
-        "checks": [],
-        "profile": {"schema": PROFILE_SCHEMA, "tables": {}},
+        "metrics": q.metrics,
+        "checks": list(q.checks),
+        "gates": list(q.gates),
+        "profile": {"schema": PROFILE_SCHEMA, "tables": q.profile},
         "executor": {"type": "local", "host": identity.host},
         "exit_code": 0 if status == "built" else None,
         "log": log_digest,
     }
     if restored_from is not None:
         manifest["restored_from"] = restored_from
+    if q.promotion is not None:
+        manifest["promotion"] = q.promotion
     return manifest
 
 

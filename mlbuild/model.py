@@ -41,6 +41,7 @@ class ReasonKind(Enum):
     PARAM = "param"
     ENV = "env"
     PACKAGE = "package"
+    VALIDATION = "validation"  # checks, gate or promote changed
     OUTS_DECLARED = "outs-declared"
     OUT_MISSING = "out-missing"
     OUT_MODIFIED = "out-modified"
@@ -95,7 +96,13 @@ class Reason:
         return data
 
 
-_VALUED = {ReasonKind.PARAM, ReasonKind.ENV, ReasonKind.PACKAGE, ReasonKind.COMMAND}
+_VALUED = {
+    ReasonKind.PARAM,
+    ReasonKind.ENV,
+    ReasonKind.PACKAGE,
+    ReasonKind.COMMAND,
+    ReasonKind.VALIDATION,
+}
 
 
 def _short_pair(old: Any, new: Any, width: int = 80) -> tuple[str, str]:
@@ -168,6 +175,7 @@ class TargetResult:
     log_path: str | None = None
     tail: tuple[str, ...] = ()
     recorded: bool = True
+    checks_failed: bool = False  # FAILED because a data check or gate said no (exit 3)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -182,6 +190,8 @@ class TargetResult:
             data["log"] = self.log_path
         if not self.recorded:
             data["recorded"] = False
+        if self.checks_failed:
+            data["checks_failed"] = True
         return data
 
 
@@ -201,6 +211,17 @@ class BuildResult:
         return not self.interrupted and all(
             t.outcome not in (Outcome.FAILED, Outcome.SKIPPED) for t in self.targets
         )
+
+    @property
+    def exit_code(self) -> int:
+        """0 ok; 3 when every failure is a data check or gate (built, but rejected); else 1;
+        130 interrupted (see errors.py)."""
+        if self.interrupted:
+            return 130
+        if self.ok:
+            return 0
+        failed = [t for t in self.targets if t.outcome is Outcome.FAILED]
+        return 3 if failed and all(t.checks_failed for t in failed) else 1
 
     def by_name(self) -> dict[str, TargetResult]:
         return {t.target: t for t in self.targets}

@@ -28,6 +28,7 @@ Env values are taken literally (no interpolation): they are part of the key as w
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import glob as globmod
 import itertools
@@ -43,6 +44,15 @@ from enum import Enum
 from typing import Any
 
 from .errors import ConfigError, SourcePos
+from .mlspec import (
+    CheckSpec,
+    GateSpec,
+    PromoteSpec,
+    SpecError,
+    parse_checks,
+    parse_gates,
+    parse_promote,
+)
 
 __all__ = [
     "CONFIG_NAME",
@@ -81,6 +91,10 @@ TARGET_KEYS = (
     "matrix",
     "resources",
     "always",
+    "metrics",
+    "checks",
+    "promote",
+    "gate",
     "retries",
     "desc",
 )
@@ -89,10 +103,6 @@ LATER_KEYS = {
     "remote": "a shared remote cache",
     "remote_options": "a shared remote cache",
     "remote_write": "a shared remote cache",
-    "metrics": "metrics",
-    "checks": "data checks",
-    "promote": "promotion",
-    "gate": "gates",
 }
 GLOB_CHARS = re.compile(r"[*?\[]")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -138,6 +148,10 @@ class TargetSpec:
     retries: int
     desc: str
     pos: SourcePos
+    metrics: tuple[str, ...] = ()  # metrics files (also outs): JSON or YAML, read after a run
+    checks: tuple[CheckSpec, ...] = ()
+    gates: tuple[GateSpec, ...] = ()
+    promote: PromoteSpec | None = None
 
     @property
     def kind(self) -> str:
@@ -569,6 +583,7 @@ class _Loader:
         self.root = os.path.dirname(self.config_path)
         self.rel = os.path.basename(self.config_path)
         self._inside: dict[str, bool] = {}
+        self.outs_of: dict[str, list[str]] = {}
         try:
             with open(self.config_path, encoding="utf-8") as f:
                 text = f.read()
@@ -701,6 +716,8 @@ class _Loader:
 
         # Outs of every target first: deps on a produced path resolve to its producer.
         outs_of: dict[str, list[str]] = {}
+        metrics_of: dict[str, list[str]] = {}
+        self.outs_of = outs_of
         out_owner: dict[str, str] = {}
         scopes: dict[str, _Scope] = {}
         for name, path, body, combo in expanded:
@@ -734,6 +751,25 @@ class _Loader:
                 if rel in outs:
                     raise ConfigError(f"out {rel!r} is listed twice", pos=pos)
                 outs.append(rel)
+            # Metrics files are outs too (cached, restored, promoted); listed after the rest.
+            metrics: list[str] = []
+            for i, raw in enumerate(
+                self.str_list(body.get("metrics", []) or [], path + ("metrics",), "metrics")
+            ):
+                pos = self.doc.at(path + ("metrics", i))
+                rel = normalize_path(
+                    self.root, interpolate(raw, scope, pos, shell=False), pos, "metrics file"
+                )
+                if not rel.lower().endswith((".json", ".yaml", ".yml")):
+                    raise ConfigError(f"metrics file {rel!r} must be .json, .yaml or .yml", pos=pos)
+                if not self.parent_inside(rel):
+                    raise ConfigError(f"metrics file {raw!r} is outside the workspace", pos=pos)
+                if rel in metrics:
+                    raise ConfigError(f"metrics file {rel!r} is listed twice", pos=pos)
+                metrics.append(rel)
+                if rel not in outs:
+                    outs.append(rel)
+            metrics_of[name] = metrics
             outs_of[name] = outs
         self.check_overlaps(expanded, outs_of, out_owner)
 
@@ -742,6 +778,7 @@ class _Loader:
             targets[name] = self.load_target(
                 name, path, body, scopes[name], names, outs_of, out_owner, packages
             )
+            targets[name] = self.load_ml(targets[name], path, body, names, metrics_of)
         default = self.load_default(top.get("default"), names)
         signing_key = None
         signing = top.get("signing")
@@ -784,8 +821,11 @@ class _Loader:
         self.expect(matrix, dict, path + ("matrix",), "matrix")
         if not matrix:
             raise self.fail("matrix is empty", path + ("matrix",))
+        extra = {k: matrix[k] for k in ("include", "exclude") if k in matrix}
         axes: list[tuple[str, list[Any]]] = []
         for var, values in matrix.items():
+            if var in extra:
+                continue
             vpath = path + ("matrix", var)
             self.expect(values, list, vpath, f"matrix.{var}")
             if not values:
@@ -800,10 +840,64 @@ class _Loader:
                     hint=f"name the target like '{name}-{{{var}}}'",
                 )
             axes.append((var, values))
-        return [
+        combos = [
             dict(zip([a for a, _ in axes], combo, strict=True))
             for combo in itertools.product(*[v for _, v in axes])
         ]
+        return self.matrix_extra(name, combos, extra, path + ("matrix",))
+
+    def matrix_extra(
+        self,
+        name: str,
+        combos: list[dict[str, Any]],
+        extra: dict[str, Any],
+        path: tuple[Any, ...],
+    ) -> list[dict[str, Any]]:
+        """``exclude:`` drops every combination matching an entry on all its keys;
+        ``include:`` adds a combination, or, when it matches existing ones on all their
+        axes, extends them with its extra variables (the CI-matrix meaning)."""
+        axes = set(combos[0]) if combos else set()
+        for what in ("exclude", "include"):
+            entries = extra.get(what)
+            if entries is None:
+                continue
+            self.expect(entries, list, path + (what,), f"matrix.{what}")
+            for i, entry in enumerate(entries):
+                epath = path + (what, i)
+                self.expect(entry, dict, epath, f"each entry of matrix.{what}")
+                if not entry:
+                    raise self.fail(f"an entry of matrix.{what} is empty", epath)
+                for var, value in entry.items():
+                    if isinstance(value, (dict, list)) or value is None:
+                        raise self.fail(f"matrix.{what} values must be plain values", epath)
+                    if what == "exclude" and var not in axes:
+                        raise self.fail(
+                            f"matrix.exclude names {var!r}, which is not a matrix variable",
+                            epath + (var,),
+                            hint=_did_you_mean(var, sorted(axes)),
+                        )
+                if what == "exclude":
+                    combos = [c for c in combos if any(c.get(k) != v for k, v in entry.items())]
+                    continue
+                on_axes = {k: v for k, v in entry.items() if k in axes}
+                matching = [
+                    c for c in combos if on_axes and all(c[k] == v for k, v in on_axes.items())
+                ]
+                if matching:
+                    for c in matching:
+                        c.update(entry)
+                    continue
+                missing = sorted(v for v in axes if v not in entry)
+                if missing:
+                    raise self.fail(
+                        f"matrix.include entry matches no combination and lacks "
+                        f"{', '.join(missing)}",
+                        epath,
+                    )
+                combos.append(dict(entry))
+        if not combos:
+            raise self.fail(f"matrix of {name!r} is empty after exclude", path)
+        return combos
 
     def load_params(self, top: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         spec = top.get("params")
@@ -1076,6 +1170,71 @@ class _Loader:
             retries=retries,
             desc=desc,
             pos=self.doc.key_at(path),
+        )
+
+    def load_ml(
+        self,
+        spec: TargetSpec,
+        path: tuple[Any, ...],
+        body: dict[str, Any],
+        names: list[str],
+        metrics_of: dict[str, list[str]],
+    ) -> TargetSpec:
+        """Metrics, checks, gates and promotion of one target (see mlspec.py)."""
+        metrics = tuple(metrics_of[spec.name])
+        try:
+            checks = parse_checks(body.get("checks"), spec.outs)
+            gates = parse_gates(body.get("gate"))
+            promote = None
+            if "promote" in body:
+                try:
+                    promote = parse_promote(body["promote"], spec.name, names)
+                except SpecError as exc:
+                    raise SpecError(exc.message, ("promote", *exc.path), exc.hint) from None
+        except SpecError as exc:
+            raise self.fail(exc.message, path + exc.path, exc.hint) from None
+        deps, dep_paths = list(spec.deps), list(spec.dep_paths)
+        if promote is not None:
+            if spec.cmd is not None or spec.python is not None:
+                raise self.fail(
+                    f"target {spec.name!r} has 'promote' and a command: a promoted target "
+                    "copies its winner's outs and runs nothing",
+                    path + ("promote",),
+                )
+            plain = [o for o in spec.outs if o not in metrics]
+            for cand in promote.candidates:
+                if not metrics_of[cand]:
+                    raise self.fail(
+                        f"promote candidate {cand!r} declares no metrics to rank it by",
+                        path + ("promote", "from"),
+                    )
+                cand_plain = [o for o in self.outs_of[cand] if o not in metrics_of[cand]]
+                if len(cand_plain) != len(plain) or (
+                    metrics and len(metrics_of[cand]) != len(metrics)
+                ):
+                    raise self.fail(
+                        f"{spec.name!r} has {len(plain)} out(s) and {len(metrics)} metrics "
+                        f"file(s), but candidate {cand!r} has {len(cand_plain)} and "
+                        f"{len(metrics_of[cand])}: a promoted target mirrors its candidates",
+                        path + ("outs",),
+                    )
+                if cand not in spec.dep_targets:
+                    deps.append(DepSpec(DepKind.TARGET, cand))
+                    dep_paths.extend(self.outs_of[cand])
+        if gates and not metrics and promote is None:
+            raise self.fail(
+                f"target {spec.name!r} has a gate but no metrics to check it against",
+                path + ("gate",),
+                hint="add metrics: [FILE] (or promote:)",
+            )
+        return dataclasses.replace(
+            spec,
+            deps=tuple(deps),
+            dep_paths=tuple(dep_paths),
+            metrics=metrics,
+            checks=checks,
+            gates=gates,
+            promote=promote,
         )
 
     def load_default(self, raw: Any, names: list[str]) -> tuple[str, ...]:

@@ -19,7 +19,9 @@ state in which the target is simply stale)::
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import json
 import os
 import shutil
 import time
@@ -29,8 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 from .codedeps import CodeScanner, entry_points
 from .digest import FileDigest, build_key, hash_file, hash_tree
-from .errors import BuildFailed, MlbuildError, UsageError
-from .manifest import Identity, ManifestStore, build_manifest, environment
+from .errors import BuildFailed, CheckFailed, MlbuildError, UsageError
+from .manifest import Identity, ManifestStore, Quality, build_manifest, environment
+from .metrics import evaluate_gates, pick_winner, read_metrics
+from .mlspec import is_tabular
 from .model import Action, Decision, Reason, ReasonKind
 from .options import BuildOptions
 from .pipeline import DepKind, Pipeline, TargetSpec, check_inside
@@ -51,7 +55,7 @@ def safe_name(target: str) -> str:
 class CommitResult:
     outs: tuple[OutRecord, ...]
     recorded: bool
-    warning: str = ""
+    warnings: tuple[str, ...] = ()
 
 
 class Rebuilder:
@@ -89,7 +93,13 @@ class Rebuilder:
         return self._packages[name]
 
     def code_files(self, spec: TargetSpec) -> list[str]:
-        return self.scanner.files_for(entry_points(spec.cmd, spec.python))
+        entries = entry_points(spec.cmd, spec.python)
+        entries += [
+            ("module", c.options["python"].split(":", 1)[0])
+            for c in spec.checks
+            if c.check == "python"
+        ]
+        return self.scanner.files_for(entries)
 
     def dep_digests(
         self, spec: TargetSpec, upstream: Mapping[str, tuple[OutRecord, ...]]
@@ -114,7 +124,7 @@ class Rebuilder:
         self, spec: TargetSpec, upstream: Mapping[str, tuple[OutRecord, ...]]
     ) -> dict[str, Any]:
         """Everything that determines the target's outputs (SPEC §1), as plain data."""
-        return {
+        comps: dict[str, Any] = {
             "cmd": list(spec.cmd) if spec.cmd is not None else None,
             "python": spec.python,
             "code": {path: self.memo.file_digest(path).xxh for path in self.code_files(spec)},
@@ -126,6 +136,14 @@ class Rebuilder:
             "matrix": dict(spec.matrix),
             "outs": sorted(spec.outs),
         }
+        # Validation joins the key only where declared, so plain targets keep their keys.
+        if spec.checks:
+            comps["checks"] = [c.to_json() for c in spec.checks]
+        if spec.gates:
+            comps["gate"] = [g.to_json() for g in spec.gates]
+        if spec.promote is not None:
+            comps["promote"] = spec.promote.to_json()
+        return comps
 
     # ----------------------------------------------------------------- decide
     def decide(
@@ -178,11 +196,31 @@ class Rebuilder:
         if run is None:
             raise BuildFailed(f"run-cache entry for {spec.name!r} vanished during the build")
         outs = self.materialize(spec, run.outs)
+        quality = self.recorded_quality(spec, run.manifest)
         self.write_manifest(
-            spec.name, decision, "restored", outs, started, restored_from=run.manifest
+            spec.name,
+            decision,
+            "restored",
+            outs,
+            started,
+            restored_from=run.manifest,
+            quality=quality,
         )
-        self.lock.record(spec.name, LockEntry(decision.key, decision.components, outs))
+        self.lock.record(
+            spec.name, LockEntry(decision.key, decision.components, outs, quality.metrics)
+        )
         return outs
+
+    def recorded_quality(self, spec: TargetSpec, mid: str | None) -> Quality:
+        """The quality of an earlier build, carried over by a restore or rollback. Metrics
+        are read again from the restored files (byte for byte the same), so they survive a
+        lost manifest."""
+        doc = self.manifests.get(mid) if mid is not None else None
+        quality = Quality.of(doc) if doc is not None else Quality()
+        if spec.metrics:
+            metrics, _ = read_metrics(self.root, spec.metrics)
+            quality = dataclasses.replace(quality, metrics=metrics)
+        return quality
 
     def materialize(self, spec: TargetSpec, recs: list[OutRecord]) -> tuple[OutRecord, ...]:
         """Put cached outs in the workspace (the current copies moved aside first)."""
@@ -213,8 +251,11 @@ class Rebuilder:
             )
         outs = self.materialize(spec, recs)
         decision = Decision(spec.name, Action.RESTORE, doc["key"], (), doc["components"])
-        new = self.write_manifest(spec.name, decision, "rollback", outs, started, restored_from=mid)
-        self.lock.record(spec.name, LockEntry(doc["key"], doc["components"], outs))
+        quality = self.recorded_quality(spec, mid)
+        new = self.write_manifest(
+            spec.name, decision, "rollback", outs, started, restored_from=mid, quality=quality
+        )
+        self.lock.record(spec.name, LockEntry(doc["key"], doc["components"], outs, quality.metrics))
         return new
 
     def write_manifest(
@@ -227,6 +268,7 @@ class Rebuilder:
         *,
         log: str | None = None,
         restored_from: str | None = None,
+        quality: Quality | None = None,
     ) -> str:
         """Record the provenance of a build or restore; returns the manifest id."""
         assert decision.key is not None
@@ -262,6 +304,7 @@ class Rebuilder:
             log_digest=log_digest,
             env=env,
             restored_from=restored_from,
+            quality=quality,
         )
         return self.manifests.put(manifest, self.signer)
 
@@ -315,12 +358,14 @@ class Rebuilder:
         decision: Decision,
         upstream: Mapping[str, tuple[OutRecord, ...]],
         started: float,
+        promotion: dict[str, Any] | None = None,
     ) -> CommitResult:
         """Hash and store the outs of a successful run, then record it (see module doc)."""
         assert decision.key is not None
         missing = [rel for rel in spec.outs if not os.path.lexists(os.path.join(self.root, rel))]
         if missing:
             raise BuildFailed(f"the command did not write declared out(s): {', '.join(missing)}")
+        quality, warnings = self.assess(spec, promotion)
         records: list[OutRecord] = []
         for rel in spec.outs:
             self.ensure_inside(spec, rel)
@@ -356,16 +401,135 @@ class Rebuilder:
             return CommitResult(
                 outs,
                 recorded=False,
-                warning=f"{spec.name}: input(s) changed while it ran "
-                f"({', '.join(sorted(changed))}); not recorded; the next build runs it again",
+                warnings=(
+                    *warnings,
+                    f"{spec.name}: input(s) changed while it ran "
+                    f"({', '.join(sorted(changed))}); not recorded; the next build runs it again",
+                ),
             )
         mid = self.write_manifest(
-            spec.name, decision, "built", outs, started, log=self.log_path(spec.name)
+            spec.name,
+            decision,
+            "built",
+            outs,
+            started,
+            log=self.log_path(spec.name),
+            quality=quality,
         )
         if self.options.store:
             self.cache.put_run(decision.key, spec.name, list(outs), mid)
-        self.lock.record(spec.name, LockEntry(decision.key, decision.components, outs))
-        return CommitResult(outs, recorded=True)
+        self.lock.record(
+            spec.name, LockEntry(decision.key, decision.components, outs, quality.metrics)
+        )
+        return CommitResult(outs, recorded=True, warnings=tuple(warnings))
+
+    # ----------------------------------------------------------------- validation
+    def assess(
+        self, spec: TargetSpec, promotion: dict[str, Any] | None
+    ) -> tuple[Quality, list[str]]:
+        """Metrics, data checks with the profile, and gates of a finished run, judged
+        before anything is recorded. A failed error-severity check or gate raises
+        CheckFailed; warn-severity failures come back as warnings."""
+        warnings: list[str] = []
+        metrics: dict[str, Any] | None = None
+        if promotion is not None:
+            promotion = dict(promotion)
+            metrics = promotion.pop("metrics")  # the winner's; its files, when declared, too
+        if spec.metrics:
+            metrics, warnings = read_metrics(self.root, spec.metrics)
+        previous = self.recorded(spec.name)
+        checks: list[dict[str, Any]] = []
+        profile: dict[str, Any] = {}
+        failures: list[str] = []
+        if any(is_tabular(o) for o in spec.outs):
+            from .checks import inspect_outs
+
+            old_profiles = ((previous or {}).get("profile") or {}).get("tables") or {}
+            try:
+                results, profile = inspect_outs(self.root, spec.outs, spec.checks, old_profiles)
+            except BuildFailed as exc:
+                if spec.checks:
+                    raise
+                warnings.append(f"{spec.name}: no data profile: {exc.message}")
+                results = []
+            for r in results:
+                checks.append(r.to_json())
+                if not r.passed:
+                    line = f"{r.check} check on {r.out}: {r.message}"
+                    (failures if r.severity == "error" else warnings).append(line)
+        gates = evaluate_gates(
+            spec.name, spec.gates, metrics or {}, (previous or {}).get("metrics")
+        )
+        failures += [f"gate failed: {g.message}" for g in gates if not g.passed]
+        quality = Quality(
+            metrics=metrics,
+            checks=tuple(checks),
+            gates=tuple(g.to_json() for g in gates),
+            profile=profile,
+            promotion=promotion,
+        )
+        if failures:
+            findings = (*quality.checks, *quality.gates)
+            raise CheckFailed("; ".join(failures), findings=findings)
+        return quality, warnings
+
+    def recorded(self, target: str) -> dict[str, Any] | None:
+        """The manifest of ``target``'s last successful build or restore (None: never)."""
+        mid = self.manifests.current(target)
+        return self.manifests.get(mid) if mid is not None else None
+
+    def promote(self, spec: TargetSpec) -> dict[str, Any]:
+        """Copy the best candidate's outs (from the cache, else from the workspace) to
+        ``spec``'s outs; returns the promotion record (with the winner's metrics)."""
+        assert spec.promote is not None
+        scores = {
+            c: (e.metrics if (e := self.lock.entries.get(c)) else None) or {}
+            for c in spec.promote.candidates
+        }
+        winner, table = pick_winner(spec.name, spec.promote, scores)
+        entry = self.lock.entries[winner]
+        cand = self.pipeline.targets[winner]
+        mine = [o for o in spec.outs if o not in spec.metrics]
+        theirs = [r for r in entry.outs if r.path not in cand.metrics]
+        pairs = list(zip(theirs, mine, strict=True))
+        if spec.metrics:
+            by_path = {r.path: r for r in entry.outs}
+            pairs += list(zip([by_path[m] for m in cand.metrics], spec.metrics, strict=True))
+        for rec, dest in pairs:
+            self.ensure_inside(spec, dest)
+            full = os.path.join(self.root, dest)
+            if self.cache.has_out(rec):
+                self.cache.restore_out(rec, full)
+            elif rec.type == "dir":
+                shutil.copytree(os.path.join(self.root, rec.path), full, symlinks=True)
+            else:
+                shutil.copy2(os.path.join(self.root, rec.path), full)
+        with open(self.log_path(spec.name), "w", encoding="utf-8") as log:
+            json.dump({"winner": winner, "scores": table}, log, sort_keys=True)
+            log.write("\n")
+        return {
+            **spec.promote.to_json(),
+            "winner": winner,
+            "scores": table,
+            "metrics": dict(scores[winner]),
+        }
+
+    def reject(self, spec: TargetSpec, findings: tuple[dict[str, object], ...]) -> str:
+        """After a failed check or gate: the rejected outs go to .mlbuild/failed/<target>/
+        (with checks.json, the verdicts), and the previous outs come back from aside/, so
+        the workspace and the lock entry are as before the build. Returns the failed dir."""
+        self.keep_failed(spec)
+        failed = os.path.join(self.state_dir, "failed", safe_name(spec.name))
+        aside = os.path.join(self.state_dir, "aside", safe_name(spec.name))
+        for rel in spec.outs:
+            src = os.path.join(aside, rel)
+            if os.path.lexists(src):
+                os.replace(src, os.path.join(self.root, rel))
+        os.makedirs(failed, exist_ok=True)
+        with open(os.path.join(failed, "checks.json"), "w", encoding="utf-8") as f:
+            json.dump(list(findings), f, indent=2, sort_keys=True)
+            f.write("\n")
+        return failed
 
     # ----------------------------------------------------------------- explain support
     def code_diff(self, path: str, old_digest: str, max_lines: int = 40) -> str:
@@ -415,6 +579,11 @@ def diff_components(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Reas
                 reasons.append(Reason(kind, key, o_map[key], None, change="removed"))
             elif o_map[key] != n_map[key]:
                 reasons.append(Reason(kind, key, o_map[key], n_map[key]))
+    for field_name in ("checks", "gate", "promote"):
+        if old.get(field_name) != new.get(field_name):
+            reasons.append(
+                Reason(ReasonKind.VALIDATION, field_name, old.get(field_name), new.get(field_name))
+            )
     if sorted(old.get("outs") or []) != sorted(new.get("outs") or []):
         reasons.append(Reason(ReasonKind.OUTS_DECLARED, "outs", old.get("outs"), new.get("outs")))
     return reasons

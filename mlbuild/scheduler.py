@@ -20,8 +20,9 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from typing import Any
 
-from .errors import MlbuildError, UsageError
+from .errors import CheckFailed, MlbuildError, UsageError
 from .events import BuildEvents
 from .executors import Executor
 from .executors.local import LocalExecutor, reap_orphans
@@ -257,12 +258,22 @@ class Scheduler:
             )
         secrets = {name: os.environ[source] for name, source in spec.secrets.items()}
         mask = Masker(list(secrets.values()))
+        promotion = None
         try:
             rb.prepare(spec)
+            if spec.promote is not None:
+                promotion = rb.promote(spec)  # copies the winner's outs; nothing runs
+        except CheckFailed as exc:
+            return self._rejected(spec, decision, exc, t0)
         except (OSError, MlbuildError) as exc:
             return _Done(
                 TargetResult(spec.name, Outcome.FAILED, 0.0, decision.reasons, error=str(exc)), None
             )
+        if promotion is not None:
+            self.events.target_output(
+                spec.name, f"promoted {promotion['winner']} by {promotion['by']}"
+            )
+            return self._commit(spec, decision, upstream, wall, t0, promotion)
         job = Job(
             target=spec.name,
             root=self.pipeline.root,
@@ -289,35 +300,70 @@ class Scheduler:
             mask.file(log)  # the command may have printed a secret: the log never keeps it
         else:
             result = self.executor.run(job, self.events.target_output)
-        error = mask(result.error)
-        commit = None
-        if result.ok:
-            try:
-                commit = rb.commit(spec, decision, upstream, wall)
-            except (OSError, MlbuildError) as exc:
-                error = exc.message if isinstance(exc, MlbuildError) else str(exc)
-        if commit is None:
-            rb.keep_failed(spec)
-            failed = TargetResult(
-                spec.name,
-                Outcome.FAILED,
-                time.monotonic() - t0,
-                decision.reasons,
-                error,
-                log,
-                tail_lines(log),
+        if not result.ok:
+            return self._failed(spec, decision, mask(result.error), t0)
+        return self._commit(spec, decision, upstream, wall, t0, None)
+
+    def _commit(
+        self,
+        spec: TargetSpec,
+        decision: Decision,
+        upstream: Mapping[str, tuple[OutRecord, ...]],
+        wall: float,
+        t0: float,
+        promotion: dict[str, Any] | None,
+    ) -> _Done:
+        """Commit a finished run (or promotion): checks and gates first (see Rebuilder)."""
+        try:
+            commit = self.rebuilder.commit(spec, decision, upstream, wall, promotion)
+        except CheckFailed as exc:
+            return self._rejected(spec, decision, exc, t0)
+        except (OSError, MlbuildError) as exc:
+            return self._failed(
+                spec, decision, exc.message if isinstance(exc, MlbuildError) else str(exc), t0
             )
-            return _Done(failed, None)
-        if commit.warning:
-            self.events.warning(commit.warning)
+        for warning in commit.warnings:
+            self.events.warning(warning)
         return _Done(
             TargetResult(
                 spec.name,
                 Outcome.RAN,
                 time.monotonic() - t0,
                 decision.reasons,
-                log_path=log,
+                log_path=self.rebuilder.log_path(spec.name),
                 recorded=commit.recorded,
             ),
             commit.outs,
+        )
+
+    def _failed(self, spec: TargetSpec, decision: Decision, error: str, t0: float) -> _Done:
+        """A failed command: its partial outs go to .mlbuild/failed/ for debugging."""
+        self.rebuilder.keep_failed(spec)
+        log = self.rebuilder.log_path(spec.name)
+        failed = TargetResult(
+            spec.name,
+            Outcome.FAILED,
+            time.monotonic() - t0,
+            decision.reasons,
+            error,
+            log,
+            tail_lines(log),
+        )
+        return _Done(failed, None)
+
+    def _rejected(self, spec: TargetSpec, decision: Decision, exc: CheckFailed, t0: float) -> _Done:
+        """A check or gate said no: the new outs are kept for inspection, the previous ones
+        and the lock entry stay as they were (exit 3)."""
+        where = self.rebuilder.reject(spec, exc.findings)
+        rel = os.path.relpath(where, self.pipeline.root)
+        return _Done(
+            TargetResult(
+                spec.name,
+                Outcome.FAILED,
+                time.monotonic() - t0,
+                decision.reasons,
+                f"{exc.message} (rejected outs kept in {rel}/)",
+                checks_failed=True,
+            ),
+            None,
         )

@@ -9,13 +9,16 @@ the same sources give byte-identical files and git diffs stay readable::
         "<target>": {
           "key": "xxh3-128:…",
           "components": {… every input of the build key …},
-          "outs": [{"path", "type", "xxh", "sha256", "size", "executable"}, …]
+          "outs": [{"path", "type", "xxh", "sha256", "size", "executable"}, …],
+          "metrics": {"accuracy": 0.97}       # only for targets with metrics
         }
       }
     }
 
 No timestamps, hosts or users: those belong in manifests, not in a file meant to be
-committed. The lock file doubles as the local trace: a target is fresh when its key and
+committed. Metrics are kept here (not only in manifests) because they are a function of
+the metrics files' bytes, already recorded, and because ``metrics diff REV`` must work from
+a git revision alone. The lock file doubles as the local trace: a target is fresh when its key and
 its outs' digests match the entry.
 """
 
@@ -38,13 +41,17 @@ class LockEntry:
     key: str
     components: dict[str, Any]
     outs: tuple[OutRecord, ...]
+    metrics: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "key": self.key,
             "components": self.components,
             "outs": [o.to_json() for o in self.outs],
         }
+        if self.metrics is not None:
+            data["metrics"] = self.metrics
+        return data
 
 
 class LockFile:
@@ -68,6 +75,7 @@ class LockFile:
                     key=entry["key"],
                     components=entry["components"],
                     outs=tuple(OutRecord.from_json(o) for o in entry["outs"]),
+                    metrics=entry.get("metrics"),
                 )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(

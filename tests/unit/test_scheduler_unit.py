@@ -44,7 +44,9 @@ class FakeRebuilder:
     def keep_failed(self, spec: Any) -> None:
         pass
 
-    def commit(self, spec: Any, decision: Decision, upstream: Any, started: float) -> CommitResult:
+    def commit(
+        self, spec: Any, decision: Decision, upstream: Any, started: float, promotion: Any = None
+    ) -> CommitResult:
         outs = tuple(OutRecord(o, "file", "xxh3-128:" + "1" * 32, None, 1) for o in spec.outs)
         return CommitResult(outs, recorded=True)
 

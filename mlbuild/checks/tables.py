@@ -1,0 +1,92 @@
+"""Reading tabular outs in chunks (the only place pandas and pyarrow are imported).
+
+A check never holds a whole table: CSV and JSON Lines are read ``CHUNK_ROWS`` rows at a time,
+Parquet one record batch at a time, so a 1 GB CSV costs one chunk of memory per pass.
+The exception is a ``python:`` check, which is handed the whole table (one copy).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from ..errors import BuildFailed
+
+__all__ = ["CHUNK_ROWS", "read_chunks", "read_table"]
+
+CHUNK_ROWS = 200_000
+
+
+def _kind(path: str) -> str:
+    lower = path.lower()
+    if lower.endswith((".parquet", ".pq")):
+        return "parquet"
+    if lower.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    return "tsv" if lower.endswith(".tsv") else "csv"
+
+
+def read_chunks(
+    root: str, rel: str, chunk_rows: int = CHUNK_ROWS, columns: list[str] | None = None
+) -> Iterator[Any]:
+    """DataFrames of at most ``chunk_rows`` rows each, in file order (at least one, maybe
+    empty, so the column names of an empty table are known)."""
+    import pandas as pd
+
+    full = os.path.join(root, rel)
+    kind = _kind(rel)
+    try:
+        if kind == "parquet":
+            try:
+                import pyarrow.parquet as pq
+            except ImportError:
+                raise BuildFailed(
+                    f"reading {rel} needs pyarrow", hint='pip install "mlbuild[parquet]"'
+                ) from None
+            pf = pq.ParquetFile(full)
+            empty = True
+            for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
+                empty = False
+                yield batch.to_pandas()
+            if empty:
+                yield pf.schema_arrow.empty_table().to_pandas()
+            return
+        if kind == "jsonl":
+            if os.path.getsize(full) == 0:
+                yield pd.DataFrame()
+                return
+            reader: Any = pd.read_json(full, lines=True, chunksize=chunk_rows)
+        else:
+            reader = pd.read_csv(
+                full, sep="\t" if kind == "tsv" else ",", chunksize=chunk_rows, usecols=columns
+            )
+        with reader:
+            first = True
+            for chunk in reader:
+                first = False
+                yield chunk if columns is None or kind != "jsonl" else chunk[columns]
+            if first:
+                yield pd.DataFrame()
+    except BuildFailed:
+        raise
+    except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        if isinstance(exc, pd.errors.EmptyDataError):
+            yield pd.DataFrame()
+            return
+        raise BuildFailed(f"cannot read {rel} as {kind.upper()} ({_first_line(exc)})") from None
+    except Exception as exc:  # pyarrow raises its own error types for a corrupt file
+        raise BuildFailed(f"cannot read {rel} as {kind.upper()} ({_first_line(exc)})") from None
+
+
+def read_table(root: str, rel: str) -> Any:
+    """The whole table (for ``python:`` checks)."""
+    import pandas as pd
+
+    chunks = list(read_chunks(root, rel))
+    return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
