@@ -32,8 +32,6 @@ _GROUP_FLAGS = {"--debug", "--version", "--help", "-h"}
 _LATER_COMMANDS = {
     "cache",
     "gc",
-    "metrics",
-    "params",
     "pull",
     "push",
     "report",
@@ -551,6 +549,107 @@ def diff(a: str, b: str, as_json: bool) -> None:
         click.echo(f"{c['field']:9} {c['key']}: {json.dumps(c['a'])} -> {json.dumps(c['b'])}")
     if not changes:
         click.echo("no differences in deps, params, code, env, packages, outs or metrics")
+
+
+# ------------------------------------------------------------------------------ experiments
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _columns(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as aligned text lines (first row: the header)."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+@cli.group()
+def metrics() -> None:
+    """Metrics of targets: a table, or what changed."""
+
+
+@metrics.command(name="show")
+@click.argument("targets", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def metrics_show(targets: tuple[str, ...], as_json: bool) -> None:
+    """TARGETS × metrics of their current builds (all targets with metrics by default)."""
+    table = _workspace().metrics(targets)
+    if as_json:
+        _emit_json({"metrics": table})
+        return
+    if not table:
+        click.echo("no metrics recorded: declare metrics: [FILE] on a target and build it")
+        return
+    names = sorted({m for values in table.values() for m in values})
+    rows = [["target", *names]]
+    rows += [[t, *(_fmt(table[t].get(m)) for m in names)] for t in table]
+    for line in _columns(rows):
+        click.echo(line)
+
+
+@metrics.command(name="diff")
+@click.argument("rev", required=False)
+@click.option("-t", "--targets", "patterns", multiple=True, help="Only these targets (repeat).")
+@click.option("--all", "all_", is_flag=True, help="Show unchanged metrics too.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def metrics_diff(rev: str | None, patterns: tuple[str, ...], all_: bool, as_json: bool) -> None:
+    """Metrics now vs each target's previous build, or vs the lock file at git REV."""
+    changes = _workspace().metrics_diff(rev, patterns, all_=all_)
+    base = rev or "previous build"
+    if as_json:
+        _emit_json({"against": base, "changes": [c.to_json() for c in changes]})
+        return
+    if not changes:
+        click.echo(f"no metric changed since {base}")
+        return
+    rows = [["target", "metric", base, "now", "change", "%"]]
+    for c in changes:
+        rel = c.relative
+        rows.append(
+            [
+                c.target,
+                c.metric,
+                _fmt(c.old),
+                _fmt(c.new),
+                "-" if c.delta is None else f"{c.delta:+.6g}",
+                "-" if rel is None else f"{rel * 100:+.2f}%",
+            ]
+        )
+    for line in _columns(rows):
+        click.echo(line)
+
+
+@cli.group()
+def params() -> None:
+    """Parameters: what changed since the last build."""
+
+
+@params.command(name="diff")
+@click.argument("rev", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def params_diff(rev: str | None, as_json: bool) -> None:
+    """Params whose values differ from the last build (or the lock file at git REV), and
+    the targets each change makes stale."""
+    changes = _workspace().params_diff(rev)
+    base = rev or "last build"
+    if as_json:
+        _emit_json({"against": base, "changes": [c.to_json() for c in changes]})
+        return
+    if not changes:
+        click.echo(f"no param changed since {base}")
+        return
+    rows = [["param", base, "now", "stale"]]
+    for c in changes:
+        old = "(absent)" if c.change == "added" else json.dumps(c.old)
+        new = "(absent)" if c.change == "removed" else json.dumps(c.new)
+        rows.append([c.key, old, new, ", ".join(c.stale)])
+    for line in _columns(rows):
+        click.echo(line)
 
 
 @cli.command()

@@ -1,5 +1,6 @@
 """The Python API: `Workspace(path).build(...)`, `.status()`, `.explain()`, `.audit()`,
-`.lineage()`, `.history()`, `.rollback()`, `.card()`, `.manifest()`.
+`.lineage()`, `.history()`, `.rollback()`, `.card()`, `.manifest()`, `.metrics()`,
+`.metrics_diff()`, `.params_diff()`.
 
 The CLI is a thin layer on this class. Each method loads only what it needs: `graph` and
 `list` need the pipeline; `status`, `explain` and the provenance queries need state;
@@ -48,6 +49,8 @@ from .store import Cache, LockFile, StateMemo, WorkspaceLock
 
 if TYPE_CHECKING:
     from .audit import AuditReport
+    from .experiments import ParamChange
+    from .metrics import MetricChange
     from .signing import SigningKey
 
 __all__ = ["Explanation", "StatusEntry", "Workspace"]
@@ -325,6 +328,47 @@ class Workspace:
                 hint=f"run `mlbuild {name}` first",
             )
         return mid, manifest
+
+    # ----------------------------------------------------------------- experiments
+    def _named(self, targets: Iterable[str] | None) -> list[str]:
+        patterns = list(targets or ())
+        return self.graph.select(patterns) if patterns else list(self.graph.order)
+
+    def metrics(self, targets: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Target → metrics of its current build (targets without metrics are left out)."""
+        from .experiments import current_metrics
+
+        return current_metrics(self.pipeline, LockFile(self.lock_path), self._named(targets))
+
+    def metrics_diff(
+        self, rev: str | None = None, targets: Iterable[str] | None = None, *, all_: bool = False
+    ) -> list[MetricChange]:
+        """Current metrics vs each target's previous build, or vs the lock file at git
+        revision ``rev``; only changed values unless ``all_``."""
+        from .experiments import current_metrics, lock_at_revision, previous_metrics
+        from .metrics import diff_metrics
+
+        names = self._named(targets)
+        lock = LockFile(self.lock_path)
+        new = current_metrics(self.pipeline, lock, names)
+        if rev is None:
+            old = previous_metrics(self.manifest_store, lock, names)
+        else:
+            entries = lock_at_revision(self.root, self.lock_path, rev)
+            old = {n: dict(e.metrics) for n, e in entries.items() if n in names and e.metrics}
+        return diff_metrics(old, new, all_=all_)
+
+    def params_diff(self, rev: str | None = None) -> list[ParamChange]:
+        """Param values in the workspace that differ from the last build (or from the lock
+        file at git revision ``rev``), each with the targets it makes stale."""
+        from .experiments import lock_at_revision, params_diff
+
+        recorded = (
+            LockFile(self.lock_path).entries
+            if rev is None
+            else lock_at_revision(self.root, self.lock_path, rev)
+        )
+        return params_diff(self.pipeline, self.graph, recorded)
 
     def status(self, targets: Iterable[str] | None = None) -> list[StatusEntry]:
         entries: list[StatusEntry] = []

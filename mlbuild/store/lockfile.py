@@ -66,12 +66,19 @@ class LockFile:
                 raw = f.read()
         except FileNotFoundError:
             return
+        self.entries = self.parse(path, raw)
+
+    @staticmethod
+    def parse(path: str, raw: bytes) -> dict[str, LockEntry]:
+        """The entries of a lock file's bytes (``path`` names it in errors); an older
+        format gives none."""
+        entries: dict[str, LockEntry] = {}
         try:
             data = json.loads(raw)
             if data.get("version") != LOCK_VERSION:
-                return  # an older format is a cache of state, not a source of truth
+                return entries  # an older format is a cache of state, not a source of truth
             for name, entry in data.get("targets", {}).items():
-                self.entries[name] = LockEntry(
+                entries[name] = LockEntry(
                     key=entry["key"],
                     components=entry["components"],
                     outs=tuple(OutRecord.from_json(o) for o in entry["outs"]),
@@ -82,6 +89,7 @@ class LockFile:
                 f"{path} is corrupt ({exc})",
                 hint="restore it from git, or delete it to rebuild from the cache",
             ) from None
+        return entries
 
     def record(self, name: str, entry: LockEntry) -> None:
         """Set a target's entry; the file is rewritten only if something changed."""
