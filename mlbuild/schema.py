@@ -16,7 +16,17 @@ _STR_LIST: dict[str, Any] = {
 _ENV: dict[str, Any] = {
     "type": "object",
     "propertyNames": {"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-    "additionalProperties": {"type": ["string", "number", "boolean"]},
+    "additionalProperties": {
+        "oneOf": [
+            {"type": ["string", "number", "boolean"]},
+            {
+                "type": "object",
+                "required": ["from", "secret"],
+                "additionalProperties": False,
+                "properties": {"from": {"type": "string"}, "secret": {"const": True}},
+            },
+        ]
+    },
 }
 
 SCHEMA: dict[str, Any] = {
@@ -52,6 +62,12 @@ SCHEMA: dict[str, Any] = {
                 "jobs": {"oneOf": [{"const": "auto"}, {"type": "integer", "minimum": 1}]},
             },
         },
+        "signing": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"key": {"type": "string", "description": "Ed25519 private key."}},
+        },
+        "trusted_keys": {**_STR_LIST, "description": "Public keys audit accepts."},
         "targets": {
             "type": "object",
             "propertyNames": {"pattern": "^[A-Za-z0-9_.\\-]+(:[A-Za-z0-9_.\\-{}]+)?$"},
@@ -76,10 +92,32 @@ SCHEMA: dict[str, Any] = {
                 "packages": _STR_LIST,
                 "matrix": {
                     "type": "object",
+                    "properties": {
+                        "include": {"type": "array", "items": {"type": "object"}},
+                        "exclude": {"type": "array", "items": {"type": "object"}},
+                    },
                     "additionalProperties": {
                         "type": "array",
                         "minItems": 1,
                         "items": {"type": ["string", "number", "boolean"]},
+                    },
+                },
+                "metrics": {**_STR_LIST, "description": "JSON/YAML metrics files (also outs)."},
+                "checks": {"type": "array", "items": {"$ref": "#/$defs/check"}},
+                "gate": {
+                    "oneOf": [
+                        {"$ref": "#/$defs/gate"},
+                        {"type": "array", "items": {"$ref": "#/$defs/gate"}},
+                    ]
+                },
+                "promote": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["from", "by"],
+                    "properties": {
+                        "from": {"type": "string", "description": "Candidate targets (glob)."},
+                        "by": {"type": "string", "description": "The metric to rank by."},
+                        "mode": {"enum": ["max", "min"]},
                     },
                 },
                 "resources": {
@@ -90,7 +128,51 @@ SCHEMA: dict[str, Any] = {
                 "retries": {"type": "integer", "minimum": 0},
                 "desc": {"type": "string"},
             },
-        }
+        },
+        "check": {
+            "type": "object",
+            "required": ["check"],
+            "properties": {
+                "check": {
+                    "enum": [
+                        "columns",
+                        "not_null",
+                        "unique",
+                        "range",
+                        "allowed",
+                        "rows",
+                        "drift",
+                        "python",
+                    ]
+                },
+                "severity": {"enum": ["error", "warn"]},
+                "out": {"type": "string"},
+                "columns": {"oneOf": [{"type": "object"}, _STR_LIST]},
+                "column": {"type": "string"},
+                "min": {"type": "number"},
+                "max": {"type": "number"},
+                "values": {"type": "array"},
+                "strict": {"type": "boolean"},
+                "max_psi": {"type": "number", "exclusiveMinimum": 0},
+                "max_ks": {"type": "number", "exclusiveMinimum": 0},
+                "bins": {"type": "integer", "minimum": 2, "maximum": 100},
+                "python": {"type": "string"},
+                "args": {"type": "object"},
+            },
+            "additionalProperties": False,
+        },
+        "gate": {
+            "type": "object",
+            "required": ["metric"],
+            "additionalProperties": False,
+            "properties": {
+                "metric": {"type": "string"},
+                "min": {"type": "number"},
+                "max": {"type": "number"},
+                "max_drop": {"type": "number", "minimum": 0},
+                "vs": {"const": "previous"},
+            },
+        },
     },
 }
 

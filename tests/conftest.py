@@ -98,6 +98,13 @@ class Project:
         assert old in text, f"{old!r} not in {rel}"
         self.write(rel, text.replace(old, new))
 
+    def manifest(self, target: str) -> tuple[str, dict[str, Any]]:
+        """The id and content of ``target``'s current manifest (via the real CLI)."""
+        run = self.mlbuild("manifest", "show", target, "--json")
+        assert run.code == 0, run.err
+        doc = json.loads(run.out)
+        return doc["id"], doc["manifest"]
+
     def outputs(self, paths: list[str]) -> dict[str, bytes]:
         return {p: (self.root / p).read_bytes() for p in paths}
 

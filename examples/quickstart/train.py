@@ -1,6 +1,7 @@
-"""model:{algo}: a `python:` callable.
+"""model:{algo}: a `python:` callable that trains one model and scores it on the test split.
 
-mlbuild calls fit(deps=..., outs=..., params=..., algo=...) in a worker process.
+mlbuild calls fit(deps=..., outs=..., params=..., algo=...) in a worker process; ``outs``
+is the model, then the metrics file (metrics files are outs too, listed last).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from typing import Any
 import joblib
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
-from examples.quickstart.common import LABEL, read_table
+from examples.quickstart.common import LABEL, read_table, write_json
 
 
 def fit(deps: list[str], outs: list[str], params: dict[str, Any], algo: str) -> None:
@@ -33,4 +35,14 @@ def fit(deps: list[str], outs: list[str], params: dict[str, Any], algo: str) -> 
         raise ValueError(f"unknown algorithm {algo!r}")
     model.fit(x, y)
     joblib.dump(model, outs[0])
-    print(f"{algo}: trained on {len(train)} rows")
+    test = read_table(deps[1])
+    xt, yt = test.drop(columns=[LABEL]), test[LABEL]
+    predicted = model.predict(xt)
+    metrics = {
+        "accuracy": round(float(accuracy_score(yt, predicted)), 6),
+        "f1": round(float(f1_score(yt, predicted)), 6),
+        "roc_auc": round(float(roc_auc_score(yt, model.predict_proba(xt)[:, 1])), 6),
+        "rows": {"train": len(train), "test": len(test)},
+    }
+    write_json(outs[1], metrics)
+    print(f"{algo}: trained on {len(train)} rows, test accuracy {metrics['accuracy']}")
