@@ -271,6 +271,33 @@ def _audit_target(
             violation("restored-from", restored_from, "the original build manifest", "missing")
         elif manifest_id(original) != restored_from:
             violation("restored-from", restored_from, restored_from, manifest_id(original))
+    # Every check and gate passed: a recorded error-severity failure means the manifest
+    # describes outs mlbuild would have rejected (a forged or hand-made record).
+    for check in doc.get("checks") or []:
+        if check.get("severity") == "error" and not check.get("passed"):
+            subject = f"{check.get('out')}: {check.get('check')}"
+            violation("check", subject, "passed", str(check.get("message")))
+    for gate in doc.get("gates") or []:
+        if not gate.get("passed"):
+            violation("gate", str(gate.get("metric")), "passed", str(gate.get("message")))
+    # The components must declare the validation the pipeline now asks for: outs built
+    # before a check or gate was added were never judged by it.
+    spec = pipeline.targets.get(name)
+    if spec is not None:
+        declared = {
+            "checks": [c.to_json() for c in spec.checks] or None,
+            "gate": [g.to_json() for g in spec.gates] or None,
+        }
+        for part, wanted in declared.items():
+            if wanted is not None and components.get(part) != wanted:
+                violation(
+                    "check" if part == "checks" else "gate",
+                    name,
+                    f"built under the declared {part}",
+                    "built before they were declared or changed"
+                    if components.get(part) is None
+                    else "built under other " + part,
+                )
     git = doc.get("environment", {}).get("git", {})
     if git.get("dirty") and not allow_dirty:
         violation("git-dirty", mid, "a clean git tree", f"dirty tree at {git.get('commit')}")
@@ -281,9 +308,9 @@ def lineage(store: ManifestStore, mid: str, seen: set[str] | None = None) -> dic
     """The recorded upstream tree of a manifest, following its deps' manifest links.
 
     Each node: ``{target, manifest, status, who, when, outs: [{path, sha256}], sources:
-    [{path, xxh3}], code: [{path, xxh3}], params, upstream: [node]}``; a link that does not resolve
-    is a node with ``"missing": true``. Shared upstream appears once in full, then as
-    ``"seen": true``."""
+    [{path, xxh3}], code: [{path, xxh3}], params, checks, upstream: [node]}``; a link that
+    does not resolve is a node with ``"missing": true``. Shared upstream appears once in
+    full, then as ``"seen": true``."""
     seen = set() if seen is None else seen
     doc = store.get(mid)
     if doc is None:
@@ -305,6 +332,7 @@ def lineage(store: ManifestStore, mid: str, seen: set[str] | None = None) -> dic
     ]
     node["code"] = [{"path": p, "xxh3": d} for p, d in sorted(doc.get("code", {}).items())]
     node["params"] = doc.get("params", {})
+    node["checks"] = doc.get("checks") or []
     links = sorted({d["manifest"] for d in doc.get("deps", []) if d.get("manifest")})
     node["upstream"] = [lineage(store, link, seen) for link in links]
     return node

@@ -84,9 +84,34 @@ def model_card(
     lines += ["", "## Metrics", ""]
     metrics = doc.get("metrics") or {}
     lines += [f"- `{k}` = {_value(v)}" for k, v in sorted(metrics.items())] or ["- none recorded"]
-    lines += ["", "## Checks", ""]
-    checks = doc.get("checks") or []
-    lines += [f"- {_value(c)}" for c in checks] or ["- none recorded"]
+    promotion = doc.get("promotion")
+    if promotion:
+        lines += ["", "## Promotion", ""]
+        lines.append(
+            f"Promoted `{promotion.get('winner')}` from `{promotion.get('from')}` by "
+            f"`{promotion.get('by')}` ({promotion.get('mode')}):"
+        )
+        lines += [""] + [
+            f"- `{cand}` {_value(score)}" + (" (winner)" if cand == promotion.get("winner") else "")
+            for cand, score in sorted((promotion.get("scores") or {}).items())
+        ]
+    lines += ["", "## Gates", ""]
+    lines += [
+        f"- {'passed' if g.get('passed') else 'FAILED'}: {g.get('message')}"
+        for g in doc.get("gates") or []
+    ] or ["- none declared"]
+    lines += ["", "## Data checks", "", "| target | out | check | result | detail |"]
+    lines += ["|---|---|---|---|---|"]
+    rows = [
+        f"| `{node['target']}` | `{c.get('out')}` | {c.get('check')}"
+        + (f" `{c['column']}`" if c.get("column") else "")
+        + " | "
+        + ("passed" if c.get("passed") else f"failed ({c.get('severity')})")
+        + f" | {str(c.get('message')).replace('|', '/')} |"
+        for node in nodes
+        for c in node.get("checks", [])
+    ]
+    lines += rows or ["| - | - | - | - | none recorded |"]
     lines += [
         "",
         "## Environment",

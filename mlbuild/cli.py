@@ -34,7 +34,6 @@ _LATER_COMMANDS = {
     "gc",
     "pull",
     "push",
-    "report",
 }
 
 
@@ -650,6 +649,30 @@ def params_diff(rev: str | None, as_json: bool) -> None:
         rows.append([c.key, old, new, ", ".join(c.stale)])
     for line in _columns(rows):
         click.echo(line)
+
+
+@cli.command()
+@click.option(
+    "-o",
+    "--output",
+    default="report.html",
+    show_default=True,
+    metavar="FILE",
+    help="Where to write the page ('-' for stdout).",
+)
+@click.option("--json", "as_json", is_flag=True, help="The report's data as JSON instead.")
+def report(output: str, as_json: bool) -> None:
+    """One self-contained HTML page: the DAG, status, metrics, sweeps, checks and drift."""
+    data = _workspace().report_data()
+    if as_json:
+        text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    else:
+        from .htmlreport import render_html
+
+        text = render_html(data)
+    _write_output(text, None if output == "-" else output)
+    if output != "-":
+        click.echo(f"wrote {output}", err=True)
 
 
 @cli.command()

@@ -152,6 +152,7 @@ class TargetSpec:
     checks: tuple[CheckSpec, ...] = ()
     gates: tuple[GateSpec, ...] = ()
     promote: PromoteSpec | None = None
+    template: str = ""  # the matrix target name it was expanded from ("model:{algo}")
 
     @property
     def kind(self) -> str:
@@ -1235,6 +1236,7 @@ class _Loader:
             checks=checks,
             gates=gates,
             promote=promote,
+            template=str(path[1]) if spec.matrix else "",
         )
 
     def load_default(self, raw: Any, names: list[str]) -> tuple[str, ...]:

@@ -370,6 +370,58 @@ class Workspace:
         )
         return params_diff(self.pipeline, self.graph, recorded)
 
+    def report_data(self) -> dict[str, Any]:
+        """Everything `mlbuild report` shows, as plain data (htmlreport.render_html's input):
+        each target's status and current build with its metrics, checks, gates, promotion
+        and data profile, and the sweeps grouped by the matrix target they came from."""
+        from .manifest import timestamp
+
+        store = self.manifest_store
+        statuses = {e.target: e for e in self.status(list(self.graph.order))}
+        targets: list[dict[str, Any]] = []
+        for name in self.graph.order:
+            spec = self.pipeline.targets[name]
+            entry = statuses[name]
+            mid = store.current(name)
+            doc = (store.get(mid) if mid is not None else None) or {}
+            targets.append(
+                {
+                    "name": name,
+                    "kind": spec.kind,
+                    "desc": spec.desc,
+                    "deps": list(self.graph.deps[name]),
+                    "status": entry.status.value,
+                    "reason": entry.first_reason if entry.reasons else "",
+                    "manifest": mid if doc else None,
+                    "build_status": doc.get("status"),
+                    "finished": doc.get("finished"),
+                    "seconds": doc.get("seconds"),
+                    "metrics": doc.get("metrics"),
+                    "checks": doc.get("checks") or [],
+                    "gates": doc.get("gates") or [],
+                    "promotion": doc.get("promotion"),
+                    "profile": (doc.get("profile") or {}).get("tables") or {},
+                }
+            )
+        by_name = {t["name"]: t for t in targets}
+        sweeps: dict[str, dict[str, Any]] = {}
+        for name in self.graph.order:
+            spec = self.pipeline.targets[name]
+            if not spec.template:
+                continue
+            sweep = sweeps.setdefault(
+                spec.template, {"template": spec.template, "vars": list(spec.matrix), "members": []}
+            )
+            sweep["members"].append(
+                {"target": name, "matrix": dict(spec.matrix), "metrics": by_name[name]["metrics"]}
+            )
+        return {
+            "title": os.path.basename(self.root),
+            "generated": timestamp(time.time()),
+            "targets": targets,
+            "sweeps": list(sweeps.values()),
+        }
+
     def status(self, targets: Iterable[str] | None = None) -> list[StatusEntry]:
         entries: list[StatusEntry] = []
         decisions = self.plan(targets)
