@@ -67,9 +67,13 @@ def _write_output(text: str, output: str | None) -> None:
     """``-o FILE`` writes there; without it, stdout."""
     if output is None:
         click.echo(text, nl=False)
-    else:
+        return
+    try:
+        os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def _emit_json(data: Any) -> None:

@@ -89,6 +89,11 @@ def _parse(rel: str, text: str) -> Any:
         raise BuildFailed(f"metrics file {rel} is not valid YAML ({exc})") from None
 
 
+def _shown(value: Any) -> str:
+    """How a metric value reads in a message (NaN and infinities are stored as null)."""
+    return "null (NaN, infinite or empty)" if value is None else repr(value)
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -135,7 +140,11 @@ def evaluate_gates(
         if value is None:
             results.append(
                 GateResult(
-                    gate, False, None, None, f"metric {name} is {metrics[name]!r}, not a number"
+                    gate,
+                    False,
+                    None,
+                    None,
+                    f"metric {name} is {_shown(metrics[name])}, not a number",
                 )
             )
             continue

@@ -243,14 +243,22 @@ def _judge(
         for col in c.columns:
             n = stats[col].nulls
             out.append(
-                result(n == 0, f"column {col!r} has {n} null value(s)" if n else "no nulls", col)
+                result(
+                    n == 0,
+                    f"column {col!r} has {n} null value(s)" if n else f"column {col!r}: no nulls",
+                    col,
+                )
             )
         return out
     if kind == "unique":
         out = []
         for col in c.columns:
             n, example = row_checks.dups.get(col, (0, None))
-            msg = f"column {col!r} has {n} duplicate value(s), e.g. {example!r}" if n else "unique"
+            msg = (
+                f"column {col!r} has {n} duplicate value(s), e.g. {example!r}"
+                if n
+                else f"column {col!r}: all values unique"
+            )
             out.append(result(n == 0, msg, col))
         return out
     if kind in ("range", "allowed"):
