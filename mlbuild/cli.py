@@ -363,6 +363,12 @@ def _spec_json(spec: Any, *, full: bool) -> dict[str, Any]:
             always=spec.always,
             retries=spec.retries,
             desc=spec.desc,
+            metrics=list(spec.metrics),
+            checks=[c.to_json() for c in spec.checks],
+            gate=[g.to_json() for g in spec.gates],
+            promote=None
+            if spec.promote is None
+            else {**spec.promote.to_json(), "candidates": list(spec.promote.candidates)},
             defined=str(spec.pos),
         )
     return data

@@ -86,7 +86,10 @@ def _parse(rel: str, text: str) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise BuildFailed(f"metrics file {rel} is not valid YAML ({exc})") from None
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise BuildFailed(f"metrics file {rel} is not valid YAML: {problem}{where}") from None
 
 
 def _shown(value: Any) -> str:

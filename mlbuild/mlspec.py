@@ -53,11 +53,14 @@ _COMMON = ("check", "severity", "out")
 class SpecError(Exception):
     """A problem in a check, gate or promote entry; ``path`` is below the target."""
 
-    def __init__(self, message: str, path: tuple[Any, ...], hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, path: tuple[Any, ...], hint: str | None = None, *, at_key: bool = False
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.path = path
         self.hint = hint
+        self.at_key = at_key  # point at the key itself (an unknown key), not its value
 
 
 def is_tabular(path: str) -> bool:
@@ -190,10 +193,11 @@ def _parse_check(
                 f"unknown key {key!r} in a {kind} check",
                 path + (key,),
                 _did_you_mean(key, allowed) or f"allowed: {', '.join(allowed)}",
+                at_key=True,
             )
     for key in required:
         if key not in item:
-            raise SpecError(f"a {kind} check needs {key!r}", path)
+            raise SpecError(f"the {kind} check needs {key!r}", path)
     severity = item.get("severity", "error")
     if severity not in ("error", "warn"):
         raise SpecError("severity must be 'error' or 'warn'", path + ("severity",))
@@ -299,6 +303,7 @@ def parse_gates(raw: Any) -> tuple[GateSpec, ...]:
                     f"unknown key {key!r} in a gate",
                     path + (key,),
                     _did_you_mean(key, ("metric", "min", "max", "max_drop", "vs")),
+                    at_key=True,
                 )
         bounds = [k for k in ("min", "max", "max_drop") if k in item]
         if len(bounds) != 1:
@@ -335,6 +340,7 @@ def parse_promote(raw: Any, name: str, names: Sequence[str]) -> PromoteSpec:
                 f"unknown key {key!r} in promote",
                 (key,),
                 _did_you_mean(key, ("from", "by", "mode")),
+                at_key=True,
             )
     pattern, by, mode = raw.get("from"), raw.get("by"), raw.get("mode", "max")
     if not isinstance(pattern, str) or not pattern:

@@ -1191,9 +1191,13 @@ class _Loader:
                 try:
                     promote = parse_promote(body["promote"], spec.name, names)
                 except SpecError as exc:
-                    raise SpecError(exc.message, ("promote", *exc.path), exc.hint) from None
+                    raise SpecError(
+                        exc.message, ("promote", *exc.path), exc.hint, at_key=exc.at_key
+                    ) from None
         except SpecError as exc:
-            raise self.fail(exc.message, path + exc.path, exc.hint) from None
+            where = path + exc.path
+            pos = self.doc.key_at(where) if exc.at_key else self.doc.at(where)
+            raise ConfigError(exc.message, pos=pos, hint=exc.hint) from None
         deps, dep_paths = list(spec.deps), list(spec.dep_paths)
         if promote is not None:
             if spec.cmd is not None or spec.python is not None:
@@ -1226,7 +1230,7 @@ class _Loader:
             raise self.fail(
                 f"target {spec.name!r} has a gate but no metrics to check it against",
                 path + ("gate",),
-                hint="add metrics: [FILE] (or promote:)",
+                hint="add `metrics: [FILE]`, or make it a promote: target",
             )
         return dataclasses.replace(
             spec,

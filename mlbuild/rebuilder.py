@@ -436,7 +436,8 @@ class Rebuilder:
             promotion = dict(promotion)
             metrics = promotion.pop("metrics")  # the winner's; its files, when declared, too
         if spec.metrics:
-            metrics, warnings = read_metrics(self.root, spec.metrics)
+            metrics, notes = read_metrics(self.root, spec.metrics)
+            warnings = [f"{spec.name}: {note}" for note in notes]
         previous = self.recorded(spec.name)
         checks: list[dict[str, Any]] = []
         profile: dict[str, Any] = {}
@@ -456,7 +457,10 @@ class Rebuilder:
                 checks.append(r.to_json())
                 if not r.passed:
                     line = f"{r.check} check on {r.out}: {r.message}"
-                    (failures if r.severity == "error" else warnings).append(line)
+                    if r.severity == "error":
+                        failures.append(line)
+                    else:
+                        warnings.append(f"{spec.name}: {line}")
         gates = evaluate_gates(
             spec.name, spec.gates, metrics or {}, (previous or {}).get("metrics")
         )

@@ -147,15 +147,13 @@ def inspect_outs(
 def _inspect(
     root: str, rel: str, checks: Sequence[CheckSpec], previous: Any, chunk_rows: int
 ) -> tuple[dict[str, Any], list[CheckResult]]:
-    bins = max([10, *(c.options["bins"] for c in checks if c.check == "drift")])
-    stats: dict[str, ColumnStats] = {}
-    rows = 0
-    row_checks = _RowChecks(checks)
-    for chunk in read_chunks(root, rel, chunk_rows):
-        rows += len(chunk)
-        for col in chunk.columns:
-            stats.setdefault(str(col), ColumnStats()).update(chunk[col])
-        row_checks.update(chunk)
+    bins = max([c.options["bins"] for c in checks if c.check == "drift"] or [10])
+    text: set[str] = set()
+    while True:  # again, with more columns read as text, when a column changes kind
+        stats, rows, row_checks, retry = _first_pass(root, rel, checks, chunk_rows, text)
+        if not retry:
+            break
+        text |= retry
     old_cols: Mapping[str, Any] = (previous or {}).get("columns", {})
     numeric = [n for n, s in stats.items() if s.numeric and s.count]
     ref_counts: dict[str, list[int]] = {}
@@ -169,7 +167,7 @@ def _inspect(
             for n in numeric
             if isinstance(old_cols.get(n), Mapping) and "histogram" in old_cols[n]
         }
-        for chunk in read_chunks(root, rel, chunk_rows, columns=None):
+        for chunk in read_chunks(root, rel, chunk_rows, text_columns=text):
             for name in numeric:
                 values = chunk[name].dropna().astype("float64")
                 s = stats[name]
@@ -185,6 +183,27 @@ def _inspect(
     for i, check in enumerate(checks):
         found.extend(_judge(root, rel, i, check, rows, stats, row_checks, old_cols, ref_counts))
     return profile, found
+
+
+def _first_pass(
+    root: str, rel: str, checks: Sequence[CheckSpec], chunk_rows: int, text: set[str]
+) -> tuple[dict[str, ColumnStats], int, _RowChecks, set[str]]:
+    """Statistics and row checks over every chunk; stops early with the columns to read
+    as text when a chunk's values are of another kind than the earlier chunks'."""
+    stats: dict[str, ColumnStats] = {}
+    rows = 0
+    row_checks = _RowChecks(checks)
+    for chunk in read_chunks(root, rel, chunk_rows, text_columns=text):
+        changed = {
+            str(c) for c in chunk.columns if str(c) in stats and stats[str(c)].conflicts(chunk[c])
+        }
+        if changed:
+            return stats, rows, row_checks, changed
+        rows += len(chunk)
+        for col in chunk.columns:
+            stats.setdefault(str(col), ColumnStats()).update(chunk[col])
+        row_checks.update(chunk)
+    return stats, rows, row_checks, set()
 
 
 def _missing(rel: str, col: str, stats: Mapping[str, ColumnStats]) -> str:
@@ -300,6 +319,10 @@ def _drift(
         if not isinstance(old, Mapping):
             out.append(result(True, f"column {col!r} is new: no previous profile", col))
             continue
+        if s.count == 0 and int(old.get("count") or 0) > 0:
+            msg = f"column {col!r}: every value is null now ({old.get('count')} were not)"
+            out.append(result(False, msg, col))
+            continue
         if s.numeric and col in ref_counts:
             old_counts = old["histogram"]["counts"]
             new_counts = ref_counts[col]
@@ -336,6 +359,7 @@ def _custom(root: str, rel: str, c: CheckSpec, result: _ResultFn) -> CheckResult
         verdict = func(read_table(root, rel), **dict(c.options.get("args", {})))
     except Exception as exc:  # the user's check raised: it failed, with its message
         return result(False, f"{spec} raised {type(exc).__name__}: {exc}")
+    verdict = _plain(verdict)  # a numpy bool from (df.x > 0).all() is a bool
     if verdict is None or verdict is True:
         return result(True, f"{spec} passed")
     if verdict is False:

@@ -93,6 +93,22 @@ class ColumnStats:
     def numeric(self) -> bool:
         return self.dtype in ("int", "float")
 
+    def conflicts(self, series: Any) -> bool:
+        """True when ``series`` (a later chunk) has values of another kind than the chunks
+        before it (numbers, then text): the column must be read again as text."""
+        if not self.dtype or self.count == 0 or series.notna().sum() == 0:
+            return False
+        label = dtype_label(series)
+        return label != self.dtype and (self.dtype, label) not in _WIDER
+
+    @property
+    def label(self) -> str:
+        """The dtype as one read of the whole column gives it: an int column with nulls
+        reads as float (integral), whichever chunks the nulls fell in."""
+        if self.dtype == "int" and self.nulls:
+            return "float"
+        return self.dtype or "str"
+
     def update(self, series: Any) -> None:
         label = dtype_label(series)
         nonnull = series.dropna()
@@ -128,7 +144,7 @@ class ColumnStats:
                     self.values = None
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"dtype": self.dtype or "str", "nulls": self.nulls}
+        data: dict[str, Any] = {"dtype": self.label, "nulls": self.nulls}
         data["count"] = self.count
         if self.numeric:
             data["min"] = _finite(self.min)
@@ -149,10 +165,13 @@ class ColumnStats:
 
 
 def equal_edges(lo: float, hi: float, bins: int) -> list[float]:
+    """``bins`` equal-width bins over [lo, hi]. A constant column gets three: below, at and
+    above its value, so a later build where the value moves shows up as drift."""
     if not (math.isfinite(lo) and math.isfinite(hi)):
         return []
     if lo == hi:
-        return [lo, hi]
+        above = math.nextafter(lo, math.inf)
+        return [lo, lo, above, above]
     step = (hi - lo) / bins
     return [lo + i * step for i in range(bins)] + [hi]
 

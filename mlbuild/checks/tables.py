@@ -8,7 +8,7 @@ The exception is a ``python:`` check, which is handed the whole table (one copy)
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from ..errors import BuildFailed
@@ -28,10 +28,30 @@ def _kind(path: str) -> str:
 
 
 def read_chunks(
-    root: str, rel: str, chunk_rows: int = CHUNK_ROWS, columns: list[str] | None = None
+    root: str,
+    rel: str,
+    chunk_rows: int = CHUNK_ROWS,
+    columns: list[str] | None = None,
+    text_columns: Collection[str] = (),
 ) -> Iterator[Any]:
     """DataFrames of at most ``chunk_rows`` rows each, in file order (at least one, maybe
-    empty, so the column names of an empty table are known)."""
+    empty, so the column names of an empty table are known). ``text_columns`` are read as
+    text: pandas infers types per chunk, so a column that is numeric in one chunk and text
+    in another must be read as text throughout to be profiled and checked consistently."""
+    for chunk in _chunks(root, rel, chunk_rows, columns, text_columns):
+        for col in text_columns:
+            if col in chunk.columns and chunk[col].dtype != "str":
+                chunk[col] = chunk[col].where(chunk[col].isna(), chunk[col].astype(str))
+        yield chunk
+
+
+def _chunks(
+    root: str,
+    rel: str,
+    chunk_rows: int,
+    columns: list[str] | None,
+    text_columns: Collection[str],
+) -> Iterator[Any]:
     import pandas as pd
 
     full = os.path.join(root, rel)
@@ -59,7 +79,11 @@ def read_chunks(
             reader: Any = pd.read_json(full, lines=True, chunksize=chunk_rows)
         else:
             reader = pd.read_csv(
-                full, sep="\t" if kind == "tsv" else ",", chunksize=chunk_rows, usecols=columns
+                full,
+                sep="\t" if kind == "tsv" else ",",
+                chunksize=chunk_rows,
+                usecols=columns,
+                dtype={c: str for c in text_columns} or None,
             )
         with reader:
             first = True
