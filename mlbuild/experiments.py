@@ -101,7 +101,7 @@ class ParamChange:
     key: str
     old: Any
     new: Any
-    change: str  # "changed" / "added" / "removed"
+    change: str  # "changed" / "added" / "removed" / "readers" (same value, other readers)
     targets: tuple[str, ...]  # targets that read the key
     stale: tuple[str, ...]  # those and everything downstream of them
 
@@ -147,24 +147,36 @@ def params_diff(
     """Param leaves whose workspace value differs from ``recorded`` (lock entries), per
     key, with the targets that read it; targets never recorded are left out (all of their
     params are new, which says nothing)."""
-    per_key: dict[str, tuple[Any, Any, set[str]]] = {}
+    per_key: dict[str, set[str]] = {}
+    old_any: dict[str, Any] = {}  # a key's recorded value (the same for every reader)
+    new_any: dict[str, Any] = {}  # its value now, for any target that reads it now
     for name, spec in pipeline.targets.items():
+        new = _leaves(spec.params)
+        for key, value in new.items():
+            new_any.setdefault(key, value)
         entry = recorded.get(name)
         if entry is None:
             continue
         old = _leaves(entry.components.get("params") or {})
-        new = _leaves(spec.params)
+        for key, value in old.items():
+            old_any.setdefault(key, value)
         for key in set(old) | set(new):
             a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
             if a == b and (a is _ABSENT) == (b is _ABSENT):
                 continue
-            _, _, targets = per_key.setdefault(key, (a, b, set()))
-            targets.add(name)
+            per_key.setdefault(key, set()).add(name)
     changes: list[ParamChange] = []
     for key in sorted(per_key):
-        a, b, targets = per_key[key]
+        targets = per_key[key]
+        a, b = old_any.get(key, _ABSENT), new_any.get(key, _ABSENT)
         stale = set(targets) | set(graph.downstream(sorted(targets)))
-        change = "added" if a is _ABSENT else "removed" if b is _ABSENT else "changed"
+        if a is _ABSENT:
+            change = "added"
+        elif b is _ABSENT:
+            change = "removed"
+        else:
+            # Same value, other readers: a target started or stopped reading the key.
+            change = "changed" if a != b else "readers"
         changes.append(
             ParamChange(
                 key,

@@ -83,16 +83,24 @@ def timestamp(epoch: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _git(root: str) -> dict[str, Any]:
-    """Commit and dirty flag of the workspace's git checkout (``{"commit": null}`` without)."""
+def _git(root: str, ignore: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Commit and dirty flag of the workspace's git checkout (``{"commit": null}`` without).
+
+    Changes to ``ignore`` (workspace-relative files or directories) do not count as dirty:
+    the lock file and the outs, which builds rewrite and users may commit (DVC users
+    commit metrics files). Sources, params and everything outside them still count."""
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+            ["git", "rev-parse", "HEAD", "--show-prefix"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
         if commit.returncode != 0:
             return {"commit": None, "dirty": None, "note": "not a git checkout"}
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "-z", "--untracked-files=no"],
             cwd=root,
             capture_output=True,
             text=True,
@@ -100,7 +108,26 @@ def _git(root: str) -> dict[str, Any]:
         )
     except (OSError, subprocess.TimeoutExpired):
         return {"commit": None, "dirty": None, "note": "git is not available"}
-    return {"commit": commit.stdout.strip(), "dirty": bool(status.stdout.strip())}
+    head, _, prefix = commit.stdout.partition("\n")
+    prefix = prefix.strip()
+    skip = {prefix + p for p in ignore}
+    # -z: "XY path\0", a rename adds "\0old path"; paths are relative to the repo root.
+    fields = status.stdout.split("\0")
+    changed: list[str] = []
+    i = 0
+    while i < len(fields):
+        entry = fields[i]
+        i += 1
+        if len(entry) < 4:
+            continue
+        changed.append(entry[3:])
+        if entry[0] in "RC":
+            changed.append(fields[i])
+            i += 1
+    dirty = any(
+        path not in skip and not any(path.startswith(s + "/") for s in skip) for path in changed
+    )
+    return {"commit": head.strip(), "dirty": dirty}
 
 
 @dataclass
@@ -114,7 +141,8 @@ class Identity:
     git: dict[str, Any]
 
 
-def environment(root: str) -> Identity:
+def environment(root: str, ignore: tuple[str, ...] = ()) -> Identity:
+    """Who, where and from which git commit; ``ignore``: paths that never make it dirty."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -124,7 +152,7 @@ def environment(root: str) -> Identity:
         host=socket.gethostname(),
         python=platform.python_version(),
         platform=platform.platform(),
-        git=_git(root),
+        git=_git(root, ignore),
     )
 
 

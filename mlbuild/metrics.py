@@ -186,11 +186,13 @@ def pick_winner(
         table[cand] = _number(scores.get(cand, {}).get(promote.by))
     valid = [(c, v) for c, v in table.items() if v is not None]
     if not valid:
+        by = promote.by
         detail = ", ".join(
-            f"{c}: {'missing' if promote.by not in scores.get(c, {}) else 'NaN'}" for c in table
+            f"{c}: {_shown(scores[c][by]) if by in scores.get(c, {}) else 'missing'}" for c in table
         )
         raise CheckFailed(
-            f"{target}: no candidate has a numeric {promote.by!r} to promote by ({detail})"
+            f"no candidate of {target} has a numeric {promote.by!r} to promote by ({detail})",
+            findings=({"promotion": {**promote.to_json(), "winner": None, "scores": table}},),
         )
     sign = 1.0 if promote.mode == "max" else -1.0
     best = max(valid, key=lambda cv: sign * (cv[1] or 0.0))  # max keeps the first of ties

@@ -548,6 +548,16 @@ def _resolve(expr: str, scope: _Scope, pos: SourcePos) -> list[str]:
     if expr in scope.matrix:
         return [_render_value(scope.matrix[expr])]
     choices = ["target", "outs", "deps", *scope.matrix]
+    if re.fullmatch(r"[A-Za-z_]\w*", expr):
+        # A bare name is how a matrix variable is used: say which target lacks it.
+        defined = ", ".join(sorted(scope.matrix)) or "none: it has no matrix"
+        raise ConfigError(
+            f"undefined matrix variable ${{{expr}}} in target {scope.name!r} "
+            f"(its matrix variables: {defined})",
+            pos=pos,
+            hint=_did_you_mean(expr, list(scope.matrix))
+            or f"add {expr} to matrix:, or use params.{expr} / vars.{expr}",
+        )
     raise ConfigError(
         f"undefined reference ${{{expr}}}",
         pos=pos,

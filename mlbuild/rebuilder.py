@@ -273,7 +273,10 @@ class Rebuilder:
         """Record the provenance of a build or restore; returns the manifest id."""
         assert decision.key is not None
         if self._identity is None:
-            self._identity = environment(self.root)  # git is asked once per build
+            # git is asked once per build; the lock file and the outs, rewritten by
+            # builds and maybe committed after them, do not make the tree dirty.
+            ignore = (self.lock.path_in(self.root), *self.pipeline.out_owner)
+            self._identity = environment(self.root, ignore)
         deps: list[dict[str, Any]] = []
         for path, digest in sorted(decision.components["deps"].items()):
             link: dict[str, Any] = {"path": path, "xxh3": digest}

@@ -219,6 +219,9 @@ def _dtype_ok(want: str, s: ColumnStats, not_dates: int) -> bool:
         return s.dtype == "int" or (s.dtype == "float" and s.integral) or s.count == 0
     if want == "float":
         return s.dtype in ("int", "float") or s.count == 0
+    if want == "bool" and s.dtype == "str" and s.values is not None:
+        # pandas reads a CSV bool column with a gap as text: True/False and nulls.
+        return bool(s.values) and set(s.values) <= {"True", "False", "true", "false"}
     if want == "datetime":
         return s.dtype == "datetime" or (s.dtype == "str" and not_dates == 0)
     return s.dtype == want or s.count == 0
@@ -335,6 +338,12 @@ def _drift(
                 value = psi(old_counts, new_counts)
                 msg = f"column {col!r}: PSI {value:.4f} (max {max_psi:g})"
                 out.append(result(value <= max_psi, msg, col, value))
+        elif not s.numeric and _too_many_categories(old):
+            msg = (
+                f"column {col!r}: not comparable: {old.get('distinct')} distinct values in "
+                f"{old.get('count')} rows (an id, a date or free text?)"
+            )
+            out.append(result(True, msg, col))
         elif not s.numeric and "top" in old and s.values is not None and old.get("distinct"):
             a, b, _ = categorical_shares(old["top"], int(old.get("count", 0)), s.values)
             value = psi(a, b)
@@ -344,6 +353,19 @@ def _drift(
         else:
             out.append(result(True, f"column {col!r}: not comparable (type or cardinality)", col))
     return out
+
+
+def _too_many_categories(old: Mapping[str, Any]) -> bool:
+    """Drift over categories means nothing for a column of mostly distinct values (ids,
+    dates stored as text) or one whose rows are mostly outside the recorded top values:
+    every new value would look like a shift."""
+    top = old.get("top") or []
+    count = int(old.get("count") or 0)
+    distinct = old.get("distinct")
+    if not top or not count or distinct is None:
+        return False
+    covered = sum(int(t["count"]) for t in top)
+    return int(distinct) > len(top) and (covered < count / 2 or int(distinct) > count / 2)
 
 
 def _custom(root: str, rel: str, c: CheckSpec, result: _ResultFn) -> CheckResult:

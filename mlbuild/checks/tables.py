@@ -34,10 +34,11 @@ def read_chunks(
     columns: list[str] | None = None,
     text_columns: Collection[str] = (),
 ) -> Iterator[Any]:
-    """DataFrames of at most ``chunk_rows`` rows each, in file order (at least one, maybe
-    empty, so the column names of an empty table are known). ``text_columns`` are read as
-    text: pandas infers types per chunk, so a column that is numeric in one chunk and text
-    in another must be read as text throughout to be profiled and checked consistently."""
+    """DataFrames of at most ``chunk_rows`` rows each (0: the whole table), in file order
+    (at least one, maybe empty, so the column names of an empty table are known).
+    ``text_columns`` are read as text: pandas infers types per chunk, so a column that is
+    numeric in one chunk and text in another must be read as text throughout to be
+    profiled and checked consistently."""
     for chunk in _chunks(root, rel, chunk_rows, columns, text_columns):
         for col in text_columns:
             if col in chunk.columns and chunk[col].dtype != "str":
@@ -64,6 +65,11 @@ def _chunks(
                 raise BuildFailed(
                     f"reading {rel} needs pyarrow", hint='pip install "mlbuild[parquet]"'
                 ) from None
+            if not chunk_rows:
+                import pandas as pd
+
+                yield pd.read_parquet(full, columns=columns)
+                return
             pf = pq.ParquetFile(full)
             empty = True
             for batch in pf.iter_batches(batch_size=chunk_rows, columns=columns):
@@ -76,15 +82,20 @@ def _chunks(
             if os.path.getsize(full) == 0:
                 yield pd.DataFrame()
                 return
+            if not chunk_rows:
+                yield pd.read_json(full, lines=True)
+                return
             reader: Any = pd.read_json(full, lines=True, chunksize=chunk_rows)
         else:
-            reader = pd.read_csv(
-                full,
-                sep="\t" if kind == "tsv" else ",",
-                chunksize=chunk_rows,
-                usecols=columns,
-                dtype={c: str for c in text_columns} or None,
-            )
+            csv_args: dict[str, Any] = {
+                "sep": "\t" if kind == "tsv" else ",",
+                "usecols": columns,
+                "dtype": {c: str for c in text_columns} or None,
+            }
+            if not chunk_rows:
+                yield pd.read_csv(full, **csv_args)
+                return
+            reader = pd.read_csv(full, chunksize=chunk_rows, **csv_args)
         with reader:
             first = True
             for chunk in reader:
@@ -104,11 +115,10 @@ def _chunks(
 
 
 def read_table(root: str, rel: str) -> Any:
-    """The whole table (for ``python:`` checks)."""
-    import pandas as pd
-
-    chunks = list(read_chunks(root, rel))
-    return chunks[0] if len(chunks) == 1 else pd.concat(chunks, ignore_index=True)
+    """The whole table in one read (for ``python:`` checks): one copy in memory, never the
+    chunks and their concatenation at once."""
+    chunks = list(read_chunks(root, rel, chunk_rows=0))
+    return chunks[0]
 
 
 def _first_line(exc: BaseException) -> str:

@@ -25,6 +25,7 @@ its outs' digests match the entry.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,10 @@ class LockFile:
                 hint="restore it from git, or delete it to rebuild from the cache",
             ) from None
         return entries
+
+    def path_in(self, root: str) -> str:
+        """The lock file's path relative to ``root`` (for git pathspecs)."""
+        return os.path.relpath(self.path, root)
 
     def record(self, name: str, entry: LockEntry) -> None:
         """Set a target's entry; the file is rewritten only if something changed."""

@@ -142,3 +142,30 @@ def test_hostile_param_values_are_shell_quoted(workspace: Workspace) -> None:
     assert run.code == 0, run.err
     assert p.read("out.txt") == hostile + "\n"
     assert not any(p.path(n).exists() for n in ("pwned", "pwned2", "pwned3"))
+
+
+def test_matrix_variable_used_but_not_defined_names_the_target_and_its_variables(
+    workspace: Workspace,
+) -> None:
+    p = workspace(
+        "targets:\n"
+        "  model:{algo}:\n"
+        "    matrix: {algo: [a, b]}\n"
+        "    cmd: train --algo ${algo} --depth ${depth} > ${outs[0]}\n"
+        "    outs: ['m/${algo}.txt']\n"
+    )
+    run = p.mlbuild("validate")
+    assert run.code == 2
+    assert (
+        "mlbuild.yaml:4:10: undefined matrix variable ${depth} in target 'model:a' "
+        "(its matrix variables: algo)"
+    ) in run.err
+    assert "add depth to matrix:, or use params.depth / vars.depth" in run.err
+    assert not p.path("m").exists()
+
+
+def test_an_empty_matrix_axis_is_an_error(workspace: Workspace) -> None:
+    p = workspace("targets:\n  model:{algo}:\n    matrix: {algo: []}\n    cmd: 'true'\n")
+    run = p.mlbuild("validate")
+    assert run.code == 2
+    assert "mlbuild.yaml:3:20: matrix.algo is empty" in run.err

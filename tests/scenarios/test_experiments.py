@@ -144,3 +144,29 @@ def test_a_revision_outside_git_is_a_usage_error(workspace: Workspace) -> None:
     _git(p, "init", "-q")
     run = p.mlbuild("metrics", "diff", "no-such-rev")
     assert run.code == 2 and "mlbuild.lock" in run.err
+
+
+def test_params_diff_when_one_target_stops_reading_a_key_others_still_read(
+    workspace: Workspace,
+) -> None:
+    p = workspace(
+        "params: {lr: 0.1}\n"
+        "targets:\n"
+        "  a:x:\n    cmd: echo ${params.lr} > ${outs[0]}\n    outs: [a.txt]\n"
+        "  b:x:\n    cmd: echo ${params.lr} > ${outs[0]}\n    outs: [b.txt]\n"
+    )
+    p.build()
+    p.replace(
+        "mlbuild.yaml",
+        "echo ${params.lr} > ${outs[0]}\n    outs: [b.txt]",
+        "echo 1 > ${outs[0]}\n    outs: [b.txt]",
+    )
+    [change] = json.loads(p.mlbuild("params", "diff", "--json").out)["changes"]
+    assert change == {
+        "key": "lr",
+        "change": "readers",
+        "old": 0.1,
+        "new": 0.1,
+        "targets": ["b:x"],
+        "stale": ["b:x"],
+    }

@@ -106,3 +106,34 @@ def test_git_commit_and_dirty_flag_are_recorded(project: Callable[[str], Project
     _, doc = _show(p, "model:lr")
     assert doc["environment"]["git"] == {"commit": head, "dirty": True}
     assert doc["environment"]["python"]
+
+
+def test_a_committed_lock_file_and_outs_do_not_make_the_tree_dirty(
+    project: Callable[[str], Project],
+) -> None:
+    """Users commit mlbuild.lock (and often metrics files) after building: the next build
+    rewrites them, and that must not mark every later build as made from a dirty tree."""
+    p = project("basic")
+    p.build()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    p.write(".gitignore", ".mlbuild/\n")
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "x"]):
+        subprocess.run([*git, *args], cwd=p.root, check=True, capture_output=True)
+    p.replace("params.yaml", "lr: 0.1", "lr: 0.7")
+    subprocess.run([*git, "commit", "-qam", "lr"], cwd=p.root, check=True, capture_output=True)
+    p.build()  # rewrites the committed lock file and outs
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=p.root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "mlbuild.lock" in dirty  # the build did change committed files...
+    p.build("-B", "model:lr")
+    _, doc = _show(p, "model:lr")
+    assert doc["environment"]["git"]["dirty"] is False  # ...which do not count
+    p.replace("params.yaml", "lr: 0.7", "lr: 0.8")  # a source change still does
+    p.build()
+    _, doc = _show(p, "model:lr")
+    assert doc["environment"]["git"]["dirty"] is True

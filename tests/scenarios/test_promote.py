@@ -369,9 +369,11 @@ def test_no_candidate_with_a_numeric_metric_is_a_rejection(project: ProjectFacto
     [failed] = [e for e in run.events if e.get("outcome") == "failed"]
     assert failed["target"] == "model:prod"
     assert (
-        "model:prod: no candidate has a numeric 'accuracy' to promote by "
-        "(model:tree: missing, model:lr: missing, model:knn: NaN)"
+        "no candidate of model:prod has a numeric 'accuracy' to promote by "
+        "(model:tree: missing, model:lr: missing, model:knn: null (NaN, infinite or empty))"
     ) in failed["error"]
+    checks = json.loads(p.read(".mlbuild/failed/model__prod/checks.json"))
+    assert checks[0]["promotion"]["winner"] is None
     assert not p.path("models/prod.txt").exists()
     assert "model:prod" not in _lock(p)
 

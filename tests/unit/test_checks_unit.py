@@ -282,3 +282,39 @@ def test_categorical_shares_keep_the_previous_top_values_plus_other() -> None:
     assert names == ["a", "b", "(other)"]
     assert old == [6.0, 3.0, 1.0]
     assert new == [2.0, 1.0, 5.0]
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+def test_drift_over_a_column_of_mostly_unique_text_is_not_comparable(tmp_path: Path) -> None:
+    """Dates or ids stored as text: new values are not a distribution shift."""
+    rows = "".join(f"2026-01-{d:02d},{d % 2}\n" for d in range(1, 29))
+    (tmp_path / "t.csv").write_text("day,flag\n" + rows)
+    checks = parse_checks([{"check": "drift"}], ["t.csv"])
+    _, before = inspect_outs(str(tmp_path), ["t.csv"], checks, {})
+    later = "".join(f"2026-03-{d:02d},{d % 2}\n" for d in range(1, 29))
+    (tmp_path / "t.csv").write_text("day,flag\n" + later)
+    results, _ = inspect_outs(str(tmp_path), ["t.csv"], checks, before)
+    by_column = {r.column: r for r in results}
+    assert by_column["day"].passed
+    assert "not comparable: 28 distinct values" in by_column["day"].message
+    assert by_column["flag"].passed and by_column["flag"].value is not None  # still judged
+
+
+def test_a_bool_column_with_a_gap_still_counts_as_bool(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_text("ok\nTrue\n\nFalse\n")
+    checks = parse_checks([{"check": "columns", "columns": {"ok": "bool"}}], ["t.csv"])
+    [result], _ = inspect_outs(str(tmp_path), ["t.csv"], checks, {})
+    assert result.passed, result.message
+    (tmp_path / "t.csv").write_text("ok\nTrue\n\nmaybe\n")
+    [result], _ = inspect_outs(str(tmp_path), ["t.csv"], checks, {})
+    assert not result.passed and "column 'ok' is str, expected bool" in result.message
+
+
+def test_python_checks_get_the_whole_table_in_one_frame(tmp_path: Path) -> None:
+    from mlbuild.checks.tables import read_table
+
+    (tmp_path / "t.csv").write_text("a\n" + "".join(f"{i}\n" for i in range(10)))
+    frame = read_table(str(tmp_path), "t.csv")
+    assert list(frame["a"]) == list(range(10))

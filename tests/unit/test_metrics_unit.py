@@ -210,9 +210,11 @@ def test_pick_winner_without_any_numeric_score_is_a_check_failure() -> None:
         pick_winner("model:prod", _promote("max", "model:a", "model:b"), scores)
     assert info.value.exit_code == 3
     assert info.value.message == (
-        "model:prod: no candidate has a numeric 'acc' to promote by "
-        "(model:a: NaN, model:b: missing)"
+        "no candidate of model:prod has a numeric 'acc' to promote by "
+        "(model:a: null (NaN, infinite or empty), model:b: missing)"
     )
+    [finding] = info.value.findings
+    assert finding["promotion"]["scores"] == {"model:a": None, "model:b": None}
 
 
 # --------------------------------------------------------------------------- diff_metrics
