@@ -333,7 +333,14 @@ def lineage(store: ManifestStore, mid: str, seen: set[str] | None = None) -> dic
     node["code"] = [{"path": p, "xxh3": d} for p, d in sorted(doc.get("code", {}).items())]
     node["params"] = doc.get("params", {})
     node["checks"] = doc.get("checks") or []
-    links = sorted({d["manifest"] for d in doc.get("deps", []) if d.get("manifest")})
+    # Upstream in target-name order (ids differ between identical builds; names do not).
+    links = [
+        m
+        for _, m in sorted(
+            {(d.get("target", ""), d["manifest"]) for d in doc.get("deps", []) if d.get("manifest")}
+        )
+    ]
+    links = list(dict.fromkeys(links))
     node["upstream"] = [lineage(store, link, seen) for link in links]
     return node
 

@@ -752,6 +752,17 @@ def _manifest_lines(mid: str, doc: dict[str, Any]) -> list[str]:
     lines.extend(f"param     {k} = {json.dumps(v)}" for k, v in sorted(doc["params"].items()))
     lines.extend(f"env       {k} = {v}" for k, v in sorted(doc["env"].items()))
     lines.extend(f"out       {o['path']}  {o['sha256']}  ({o['size']} bytes)" for o in doc["outs"])
+    metrics = doc.get("metrics") or {}
+    lines.extend(f"metric    {k} = {json.dumps(v)}" for k, v in sorted(metrics.items()))
+    promotion = doc.get("promotion")
+    if promotion:
+        scores = ", ".join(f"{k} {v}" for k, v in sorted((promotion.get("scores") or {}).items()))
+        lines.append(f"promoted  {promotion.get('winner')} by {promotion.get('by')} ({scores})")
+    for g in doc.get("gates") or []:
+        lines.append(f"gate      {'passed' if g.get('passed') else 'FAILED'}: {g.get('message')}")
+    for c in doc.get("checks") or []:
+        verdict = "passed" if c.get("passed") else f"FAILED ({c.get('severity')})"
+        lines.append(f"check     {c.get('out')} {c.get('check')}: {verdict}: {c.get('message')}")
     return lines
 
 

@@ -423,6 +423,30 @@ def diff_manifests(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]
             "git": dict(doc.get("environment", {}).get("git", {})),
             "outs": {o["path"]: o.get("sha256") for o in doc.get("outs", [])},
             "metrics": dict(doc.get("metrics") or {}),
+            # What the build was judged by: the declared validation (key components) and
+            # the verdicts, one entry per check (out, kind, column) and per gate.
+            "validation": {
+                part: (doc.get("components") or {}).get(part)
+                for part in ("checks", "gate", "promote")
+                if (doc.get("components") or {}).get(part) is not None
+            },
+            "verdicts": {
+                **{
+                    f"{c.get('out')}: {c.get('check')}"
+                    + (f" {c['column']}" if c.get("column") else ""): c.get("passed")
+                    for c in doc.get("checks") or []
+                },
+                **{f"gate {g.get('metric')}": g.get("passed") for g in doc.get("gates") or []},
+            },
+            "promotion": {
+                "winner": (doc.get("promotion") or {}).get("winner"),
+                **{
+                    f"score {k}": v
+                    for k, v in ((doc.get("promotion") or {}).get("scores") or {}).items()
+                },
+            }
+            if doc.get("promotion")
+            else {},
         }
 
     fa, fb = flat(a), flat(b)

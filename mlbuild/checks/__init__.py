@@ -297,7 +297,7 @@ def _judge(
     if kind == "rows":
         lo, hi = o.get("min"), o.get("max")
         ok = (lo is None or rows >= lo) and (hi is None or rows <= hi)
-        bounds = f"[{lo if lo is not None else 0}, {hi if hi is not None else 'any'}]"
+        bounds = f"[{lo if lo is not None else 0}, {hi if hi is not None else 'inf'}]"
         return [result(ok, f"{rows} rows, expected {bounds}")]
     if kind == "drift":
         return _drift(rel, c, stats, old_cols, ref_counts, result)

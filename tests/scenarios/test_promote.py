@@ -486,3 +486,19 @@ def test_bad_promote_or_gate_is_a_config_error_before_anything_runs(
     assert "Traceback" not in run.err
     assert not p.path("data/train.txt").exists()
     assert not p.path("ran.txt").exists()
+
+
+def test_diff_of_two_prod_builds_shows_the_gate_that_changed(
+    project: ProjectFactory,
+) -> None:
+    p = project("ml_sweep")
+    _gate(p, "{metric: accuracy, min: 0.5}")
+    p.build("model:prod")
+    first, _ = p.manifest("model:prod")
+    p.replace("mlbuild.yaml", "min: 0.5}", "min: 0.55}")
+    p.build("model:prod")
+    second, _ = p.manifest("model:prod")
+    run = p.mlbuild("diff", first, second, "--json")
+    assert run.code == 0, run.err
+    fields = {(d["field"], d["key"]) for d in json.loads(run.out)["differences"]}
+    assert ("validation", "gate") in fields
