@@ -353,6 +353,8 @@ class Workspace:
         new = current_metrics(self.pipeline, lock, names)
         if rev is None:
             old = previous_metrics(self.manifest_store, lock, names)
+            if not all_:  # built once: nothing to compare with (shown with --all)
+                new = {t: m for t, m in new.items() if t in old}
         else:
             entries = lock_at_revision(self.root, self.lock_path, rev)
             old = {n: dict(e.metrics) for n, e in entries.items() if n in names and e.metrics}

@@ -168,8 +168,13 @@ def test_demo_pipeline_builds_then_noop(tmp_path: Path) -> None:
     assert prod["metrics"]["accuracy"] >= 0.9
     assert all(g["passed"] for g in prod["gates"])
     assert p.build("model:prod").ran == []
+    shown = json.loads(p.mlbuild("metrics", "show", "--json").out)["metrics"]
+    assert set(shown) == {"model:logreg", "model:forest", "model:prod"}
+    assert shown["model:prod"] == shown[promotion["winner"]]
     p.replace("params.yaml", "max_depth: 6", "max_depth: 4")
     assert p.build("model:prod").ran[:1] == ["model:forest"]
+    diff = json.loads(p.mlbuild("metrics", "diff", "--json").out)["changes"]
+    assert {c["target"] for c in diff} <= {"model:forest", "model:prod"}
     # The demo's drift check stops a recalibrated data set before anything is trained.
     p.replace("params.yaml", "scale: 1.0", "scale: 1.5")
     run = p.mlbuild("model:prod")

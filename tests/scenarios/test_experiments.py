@@ -71,7 +71,8 @@ def test_metrics_diff_compares_with_the_previous_build_without_git(
 ) -> None:
     p = workspace(PIPELINE, FILES)
     p.build()
-    first = json.loads(p.mlbuild("metrics", "diff", "--json").out)["changes"]
+    assert "no metric changed since previous build" in p.mlbuild("metrics", "diff").out
+    first = json.loads(p.mlbuild("metrics", "diff", "--all", "--json").out)["changes"]
     assert len(first) == 4 and all(c["old"] is None and c["change"] is None for c in first)
     p.replace("params.yaml", "lr: 0.1", "lr: 0.2")
     p.build()
