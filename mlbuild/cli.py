@@ -32,8 +32,6 @@ _GROUP_FLAGS = {"--debug", "--version", "--help", "-h"}
 _LATER_COMMANDS = {
     "cache",
     "gc",
-    "pull",
-    "push",
 }
 
 
@@ -125,6 +123,9 @@ def cli(directory: str | None, file_: str | None, debug: bool) -> None:
 @click.option(
     "--wait/--no-wait", default=True, help="Wait for, or fail (exit 5) on, a held workspace lock."
 )
+@click.option("--remote", metavar="URL", help="Remote cache (fsspec URL) instead of remote:.")
+@click.option("--pull", is_flag=True, help="Restore stale targets from the remote first.")
+@click.option("--push", is_flag=True, help="Upload successful builds to the remote.")
 def build(
     targets: tuple[str, ...],
     jobs: str | None,
@@ -140,6 +141,9 @@ def build(
     as_json: bool,
     resources: str,
     wait: bool,
+    remote: str | None,
+    pull: bool,
+    push: bool,
 ) -> None:
     """Build TARGETS (names, globs like 'model:*', or kind prefixes like data:)."""
     from .options import BuildOptions, parse_resources
@@ -155,6 +159,9 @@ def build(
         verbose=verbose,
         wait=wait,
         resources=parse_resources(resources),
+        remote=remote,
+        pull=pull,
+        push=push,
     )
     ws = _workspace()
     if question or dry_run:
@@ -176,6 +183,8 @@ def build(
 
         events = PlainReporter(silent=silent)
     result = ws.build(targets, options=options, events=events)
+    if result.pushed and not (as_json or silent):
+        click.echo(f"mlbuild: pushed {result.pushed}", err=True)
     if result.interrupted:
         sys.exit(130)
     if not result.ok:
@@ -558,6 +567,58 @@ def diff(a: str, b: str, as_json: bool) -> None:
         click.echo(f"{c['field']:9} {c['key']}: {json.dumps(c['a'])} -> {json.dumps(c['b'])}")
     if not changes:
         click.echo("no differences in deps, params, code, env, packages, outs or metrics")
+
+
+# ------------------------------------------------------------------------------ remote
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("--remote", metavar="URL", help="Remote cache (fsspec URL) instead of remote:.")
+@click.option("-j", "--jobs", default=None, metavar="N", help="Parallel transfers (x2).")
+def push(targets: tuple[str, ...], remote: str | None, jobs: str | None) -> None:
+    """Upload the current builds of TARGETS (all by default): objects, manifests, then
+    run-cache entries. What the remote already has is not sent again."""
+    from .options import BuildOptions
+
+    stats = _workspace().push(targets, BuildOptions(jobs=_parse_jobs(jobs), remote=remote))
+    click.echo(f"pushed {stats.describe()}")
+
+
+@cli.command()
+@click.argument("targets", nargs=-1)
+@click.option("--remote", metavar="URL", help="Remote cache (fsspec URL) instead of remote:.")
+@click.option("-j", "--jobs", default=None, metavar="N", help="Parallel transfers.")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines events on stdout.")
+def pull(targets: tuple[str, ...], remote: str | None, jobs: str | None, as_json: bool) -> None:
+    """Restore TARGETS (and their upstream) from the remote by build key, verifying every
+    object; runs no command. Exit 1 if some target is in neither cache."""
+    from .model import Outcome
+    from .options import BuildOptions
+
+    events: Any
+    if as_json:
+        from .report import JsonReporter
+
+        events = JsonReporter()
+    else:
+        from .report import PlainReporter
+
+        events = PlainReporter(silent=False)
+    result = _workspace().pull(
+        targets, BuildOptions(jobs=_parse_jobs(jobs), remote=remote), events=events
+    )
+    if result.interrupted:
+        sys.exit(130)
+    missing = [t.target for t in result.targets if t.outcome is Outcome.SKIPPED]
+    if missing:
+        if not as_json:
+            click.echo(
+                f"mlbuild: error: {len(missing)} target(s) not available from the caches: "
+                f"{', '.join(missing)}",
+                err=True,
+            )
+        sys.exit(1)
 
 
 # ------------------------------------------------------------------------------ experiments

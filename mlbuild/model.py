@@ -202,6 +202,7 @@ class BuildResult:
     targets: tuple[TargetResult, ...]
     seconds: float
     interrupted: bool = False
+    pushed: str = ""  # what --push sent to the remote (TransferStats.describe), if it ran
 
     def count(self, outcome: Outcome) -> int:
         return sum(1 for t in self.targets if t.outcome is outcome)

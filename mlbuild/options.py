@@ -23,6 +23,10 @@ class BuildOptions:
     verbose: bool = False  # stream command output live
     wait: bool = True  # wait for the workspace lock (else exit 5)
     resources: Mapping[str, int] = field(default_factory=dict)
+    remote: str | None = None  # --remote URL: overrides mlbuild.yaml's remote
+    pull: bool = False  # restore stale targets from the remote by build key (--pull)
+    push: bool = False  # upload successful builds to the remote (--push)
+    run: bool = True  # False (mlbuild pull): restore what the caches have, run nothing
 
     def effective_jobs(self, pipeline_jobs: int | None) -> int:
         return self.jobs or pipeline_jobs or os.cpu_count() or 1

@@ -78,6 +78,9 @@ TOP_KEYS = (
     "executor",
     "signing",
     "trusted_keys",
+    "remote",
+    "remote_options",
+    "remote_write",
     "targets",
 )
 TARGET_KEYS = (
@@ -98,12 +101,6 @@ TARGET_KEYS = (
     "retries",
     "desc",
 )
-#: Keys from the SPEC that later issues implement; named so the error can say so.
-LATER_KEYS = {
-    "remote": "a shared remote cache",
-    "remote_options": "a shared remote cache",
-    "remote_write": "a shared remote cache",
-}
 GLOB_CHARS = re.compile(r"[*?\[]")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INTERP = re.compile(r"\$\$\{|\$\{([^}]*)\}")
@@ -178,6 +175,9 @@ class Pipeline:
     out_owner: Mapping[str, str] = field(default_factory=dict)
     signing_key: str | None = None  # workspace-relative path of the Ed25519 private key
     trusted_keys: tuple[str, ...] = ()  # workspace-relative paths of accepted public keys
+    remote: str | None = None  # fsspec URL of the shared cache (store/remote.py)
+    remote_options: Mapping[str, Any] = field(default_factory=dict)  # given to fsspec
+    remote_write: bool = False  # push after every successful build, as --push
 
     def owner_of(self, path: str) -> str | None:
         """The target whose out is ``path`` or contains it, if any."""
@@ -660,11 +660,6 @@ class _Loader:
         for key in mapping:
             if key in allowed:
                 continue
-            if key in LATER_KEYS:
-                raise ConfigError(
-                    f"{key!r} ({LATER_KEYS[key]}) is not supported by this mlbuild version yet",
-                    pos=self.doc.key_at(path + (key,)),
-                )
             raise ConfigError(
                 f"unknown key {key!r} in {where}",
                 pos=self.doc.key_at(path + (key,)),
@@ -806,6 +801,17 @@ class _Loader:
                 self.str_list(top.get("trusted_keys", []) or [], ("trusted_keys",), "trusted_keys")
             )
         ]
+        remote = top.get("remote")
+        if remote is not None:
+            self.expect(remote, str, ("remote",), "remote")
+            if not remote.strip():
+                raise self.fail("remote must be an fsspec URL, not empty", ("remote",))
+        remote_options = self.expect(
+            top.get("remote_options", {}) or {}, dict, ("remote_options",), "remote_options"
+        )
+        remote_write = self.expect(
+            top.get("remote_write", False), bool, ("remote_write",), "remote_write"
+        )
         return Pipeline(
             root=self.root,
             config_path=self.config_path,
@@ -816,6 +822,9 @@ class _Loader:
             out_owner=out_owner,
             signing_key=signing_key,
             trusted_keys=tuple(trusted),
+            remote=remote,
+            remote_options=remote_options,
+            remote_write=remote_write,
         )
 
     def matrix_combos(

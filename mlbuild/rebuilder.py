@@ -42,6 +42,7 @@ from .store import Cache, LockEntry, LockFile, OutRecord, StateMemo
 
 if TYPE_CHECKING:
     from .signing import SigningKey
+    from .transfer import Transfer
 
 __all__ = ["CommitResult", "Rebuilder", "safe_name"]
 
@@ -80,6 +81,8 @@ class Rebuilder:
         self.manifests = ManifestStore(os.path.join(state_dir, "manifests"))
         self._identity: Identity | None = None
         self.signer: SigningKey | None = None  # set by the workspace when a key is configured
+        self.transfer: Transfer | None = None  # set by the workspace for --pull
+        self.remote_notes: list[str] = []  # remote lookups that failed (the build goes on)
 
     # ----------------------------------------------------------------- key components
     def package_version(self, name: str) -> str:
@@ -171,7 +174,23 @@ class Rebuilder:
             recs = self.cache.get_run(key)
             if recs is not None and all(self.cache.has_out(r) for r in recs):
                 return Decision(spec.name, Action.RESTORE, key, tuple(reasons), comps)
+            if self.in_remote(spec.name, key):
+                return Decision(spec.name, Action.RESTORE, key, tuple(reasons), comps)
         return Decision(spec.name, Action.RUN, key, tuple(reasons), comps)
+
+    def in_remote(self, target: str, key: str) -> bool:
+        """--pull: does the remote hold a build of ``key``? (Only its small run-cache entry
+        is read here; objects come in `restore`, in a worker thread.) A remote that
+        cannot be reached is a note, not a failure: the target is built instead."""
+        if self.transfer is None or not self.options.pull:
+            return False
+        from .store.remote import RemoteError
+
+        try:
+            return self.transfer.remote_run(key) is not None
+        except RemoteError as exc:
+            self.remote_notes.append(f"{target}: {exc.message}; building it instead")
+            return False
 
     def check_outs(self, outs: tuple[OutRecord, ...]) -> list[Reason]:
         """Reasons an out in the workspace no longer matches its record (empty: intact)."""
@@ -193,6 +212,10 @@ class Rebuilder:
         """Copy a cached build's outs into the workspace and record it as the current one."""
         assert decision.key is not None
         run = self.cache.read_run(decision.key)
+        if (run is None or not all(self.cache.has_out(r) for r in run.outs)) and (
+            self.transfer is not None and self.options.pull
+        ):
+            run = self.transfer.pull(decision.key)  # verified; raises RemoteError if not
         if run is None:
             raise BuildFailed(f"run-cache entry for {spec.name!r} vanished during the build")
         outs = self.materialize(spec, run.outs)

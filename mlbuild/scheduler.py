@@ -182,6 +182,11 @@ class Scheduler:
                         )
                         stopping = stopping or not self.options.keep_going
                         continue
+                    if decision.action is Action.RUN and not self.options.run:
+                        # `mlbuild pull`: restore what the caches hold, run nothing.
+                        error = "not in the local cache or the remote: build it with mlbuild"
+                        finish(name, _Done(TargetResult(name, Outcome.SKIPPED, error=error), None))
+                        continue
                     if decision.action is Action.FRESH:
                         finish(
                             name,
@@ -247,6 +252,9 @@ class Scheduler:
                     recs,
                 )
             except (OSError, MlbuildError) as exc:
+                if not self.options.run:  # `mlbuild pull` runs nothing
+                    error = f"restore failed ({exc})"
+                    return _Done(TargetResult(spec.name, Outcome.SKIPPED, error=error), None)
                 self.events.warning(f"{spec.name}: restore failed ({exc}); running it instead")
         log = rb.log_path(spec.name)
         missing = sorted(n for n, source in spec.secrets.items() if source not in os.environ)

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from .experiments import ParamChange
     from .metrics import MetricChange
     from .signing import SigningKey
+    from .transfer import Transfer, TransferStats
 
 __all__ = ["Explanation", "StatusEntry", "Workspace"]
 
@@ -170,12 +171,96 @@ class Workspace:
             scheduler = Scheduler(
                 self.pipeline, self.graph, rebuilder, options, events or NullEvents()
             )
+            transfer = self.transfer(options) if options.pull or self._pushes(options) else None
+            rebuilder.transfer = transfer
             try:
-                return scheduler.run(order, self._forced(selected, order, options))
+                result = scheduler.run(order, self._forced(selected, order, options))
             finally:
                 # Finished targets are recorded even when the build failed or was interrupted.
                 rebuilder.lock.save()
                 rebuilder.memo.save()
+                for note in rebuilder.remote_notes:
+                    (events or NullEvents()).warning(note)
+            if transfer is not None and self._pushes(options) and not result.interrupted:
+                done = [
+                    t.target
+                    for t in result.targets
+                    if t.outcome in (Outcome.RAN, Outcome.RESTORED, Outcome.FRESH)
+                ]
+                self._push(transfer, rebuilder.lock, done, options)
+                result = replace(result, pushed=transfer.stats.describe())
+            return result
+
+    def _pushes(self, options: BuildOptions) -> bool:
+        return options.push or self.pipeline.remote_write
+
+    def transfer(self, options: BuildOptions | None = None) -> Transfer:
+        """Pull/push against the remote: --remote, else mlbuild.yaml's ``remote:``."""
+        from .store.remote import Remote
+        from .transfer import Transfer
+
+        options = options or BuildOptions()
+        url = options.remote or self.pipeline.remote
+        if url is None:
+            raise UsageError(
+                "no remote cache configured",
+                hint="add remote: URL to mlbuild.yaml or pass --remote URL",
+            )
+        if "://" not in url:  # a plain path is relative to the workspace, not the cwd
+            url = os.path.join(self.root, url)
+        remote = Remote(url, self.pipeline.remote_options)
+        return Transfer(self.cache, self.manifest_store, remote)
+
+    def _push(
+        self, transfer: Transfer, lock: LockFile, targets: Sequence[str], options: BuildOptions
+    ) -> int:
+        """Upload the current builds of ``targets`` (skipping what the remote has) with
+        ``jobs`` transfers at a time; returns how many builds were sent."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        keys = sorted(
+            {
+                lock.entries[t].key
+                for t in targets
+                if t in lock.entries and self.cache.read_run(lock.entries[t].key) is not None
+            }
+        )
+        with ThreadPoolExecutor(max_workers=options.effective_jobs(None) * 2) as pool:
+            return sum(pool.map(transfer.push, keys))
+
+    def push(
+        self, targets: Iterable[str] | None = None, options: BuildOptions | None = None
+    ) -> TransferStats:
+        """Upload the current builds (lock file) of ``targets`` (all by default)."""
+        options = options or BuildOptions()
+        names = self._named(targets)
+        transfer = self.transfer(options)
+        lock = LockFile(self.lock_path)
+        missing = [
+            n for n in names if n in lock.entries and not self.cache.read_run(lock.entries[n].key)
+        ]
+        if missing:
+            raise UsageError(
+                f"cannot push {', '.join(missing)}: not in the local cache "
+                "(built with --no-cache, or restored by hand)",
+                hint="rebuild them with `mlbuild -B TARGET`",
+            )
+        self._push(transfer, lock, names, options)
+        return transfer.stats
+
+    def pull(
+        self,
+        targets: Iterable[str] | None = None,
+        options: BuildOptions | None = None,
+        events: BuildEvents | None = None,
+    ) -> BuildResult:
+        """Restore ``targets`` (and their upstream) from the local cache or the remote,
+        running nothing: a target neither holds is reported as not available."""
+        options = replace(
+            options or BuildOptions(), pull=True, run=False, push=False, keep_going=True
+        )
+        self.transfer(options)  # no remote configured: a usage error before anything
+        return self.build(targets, options=options, events=events)
 
     def _dry_run(self, targets: Iterable[str] | None, options: BuildOptions) -> BuildResult:
         """A build that only decides: WOULD_RUN / WOULD_RESTORE / FRESH, nothing changed."""

@@ -81,7 +81,7 @@ def clone_file(src: str, dst: str) -> None:
     shutil.copyfile(src, dst)  # uses the kernel's sendfile/copy_file_range on Linux
 
 
-def _check_relpath(rel: str) -> None:
+def check_tree_path(rel: str) -> None:
     """A tree entry must stay inside its directory (no absolute paths, no ``..``)."""
     parts = rel.split("/")
     if rel.startswith("/") or not rel or any(p in ("", ".", "..") for p in parts):
@@ -172,7 +172,7 @@ class Cache:
         tmpdir = tempfile.mkdtemp(dir=parent, prefix=".mlbuild-restore-")
         try:
             for rel, xxh, executable in self.read_tree(rec.xxh):
-                _check_relpath(rel)
+                check_tree_path(rel)
                 target = os.path.join(tmpdir, *rel.split("/"))
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 clone_file(self.object_path(xxh), target)
@@ -184,26 +184,17 @@ class Cache:
             raise
 
     # -- run cache -------------------------------------------------------------------
-    def _run_path(self, key: str) -> str:
+    def run_path(self, key: str) -> str:
         hexd = key.split(":", 1)[1]
         return os.path.join(self.runs, hexd[:2], hexd[2:] + ".json")
 
     def read_run(self, key: str) -> RunEntry | None:
         """The run-cache entry of ``key``, if there is a valid one."""
         try:
-            with open(self._run_path(key), "rb") as f:
-                data = json.loads(f.read())
-        except (FileNotFoundError, ValueError):
+            with open(self.run_path(key), "rb") as f:
+                return parse_run(f.read(), key)
+        except FileNotFoundError:
             return None
-        if not isinstance(data, dict):
-            return None
-        if data.get("version") != CACHE_VERSION or data.get("key") != key:
-            return None
-        manifest = data.get("manifest")
-        return RunEntry(
-            outs=[OutRecord.from_json(o) for o in data["outs"]],
-            manifest=manifest if isinstance(manifest, str) else None,
-        )
 
     def run_manifest(self, key: str) -> str | None:
         """The id of the manifest of the build that made the run-cache entry ``key``."""
@@ -224,7 +215,24 @@ class Cache:
             "outs": [o.to_json() for o in outs],
             "manifest": manifest,
         }
-        atomic_write(self._run_path(key), canonical_json(body).encode())
+        atomic_write(self.run_path(key), canonical_json(body).encode())
+
+
+def parse_run(raw: bytes, key: str) -> RunEntry | None:
+    """A run-cache entry's bytes (local or remote) → RunEntry; None if unusable."""
+    try:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            return None
+        if data.get("version") != CACHE_VERSION or data.get("key") != key:
+            return None
+        manifest = data.get("manifest")
+        return RunEntry(
+            outs=[OutRecord.from_json(o) for o in data["outs"]],
+            manifest=manifest if isinstance(manifest, str) else None,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _remove(path: str) -> None:

@@ -469,15 +469,15 @@ def test_run_cache_miss_is_none(cache: Cache) -> None:
 def test_corrupt_run_cache_entry_is_a_miss(cache: Cache) -> None:
     key = hash_bytes(b"k")
     cache.put_run(key, "t", [])
-    Path(cache._run_path(key)).write_bytes(b"{truncated")
+    Path(cache.run_path(key)).write_bytes(b"{truncated")
     assert cache.get_run(key) is None
 
 
 def test_run_cache_entry_recorded_for_another_key_is_a_miss(cache: Cache) -> None:
     key, other = hash_bytes(b"k1"), hash_bytes(b"k2")
     cache.put_run(key, "t", [])
-    os.makedirs(os.path.dirname(cache._run_path(other)), exist_ok=True)
-    os.replace(cache._run_path(key), cache._run_path(other))
+    os.makedirs(os.path.dirname(cache.run_path(other)), exist_ok=True)
+    os.replace(cache.run_path(key), cache.run_path(other))
     assert cache.get_run(other) is None
 
 

@@ -1,0 +1,118 @@
+"""A shared remote cache on any fsspec filesystem (``file://``, ``s3://``, ``gs://``, ...).
+
+Layout under the remote URL, the local cache's layout, so any tool can check it::
+
+    objects/ab/cdef…          file bytes (or a tree object), named by their xxh3-128 hex
+    runs/ab/cdef….json        run-cache entry: build key → outs and manifest id
+    manifests/ab/cdef….json   the manifest of the build that made the entry (+ .sig.json)
+
+Objects are plain bytes: no packing, no compression. A run-cache entry is uploaded last,
+after every object and the manifest it names, so a killed push never leaves an entry
+pointing at missing objects. On object stores a PUT is atomic (an object appears whole or
+not at all); on a plain filesystem (``file://``) each upload goes to a temporary name and
+is renamed into place.
+
+fsspec is imported only when a remote is used; the credentials and endpoint of ``s3://``
+come from the usual AWS environment variables or from ``remote_options``. Every backend
+error (botocore's, gcsfs', an OSError) becomes a one-line `RemoteError`.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import MlbuildError
+
+__all__ = ["Remote", "RemoteError"]
+
+
+class RemoteError(MlbuildError):
+    """The remote cannot be reached or answered something unusable (exit 1)."""
+
+
+class Remote:
+    """Byte-level access to the remote cache; knows paths, not digests' meaning."""
+
+    def __init__(self, url: str, options: Mapping[str, Any] | None = None) -> None:
+        try:
+            import fsspec
+        except ImportError:  # pragma: no cover - fsspec is a base dependency
+            raise RemoteError("a remote cache needs fsspec", hint="pip install fsspec") from None
+        self.url = url.rstrip("/")
+        try:
+            self.fs, root = fsspec.core.url_to_fs(self.url, **dict(options or {}))
+        except (ImportError, ValueError) as exc:
+            raise RemoteError(
+                f"cannot use remote {url}: {exc}",
+                hint='for s3:// install the extra: pip install "mlbuild[s3]"',
+            ) from None
+        self.root = root.rstrip("/")
+        protocol = self.fs.protocol
+        protocols = protocol if isinstance(protocol, (tuple, list)) else (protocol,)
+        self.rename_into_place = bool({"file", "local"} & set(protocols))
+
+    def path(self, rel: str) -> str:
+        return f"{self.root}/{rel}"
+
+    def exists(self, rel: str) -> bool:
+        try:
+            return bool(self.fs.exists(self.path(rel)))
+        except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own types
+            raise RemoteError(f"remote {self.url}: {exc}") from None
+
+    def read(self, rel: str) -> bytes | None:
+        """The bytes at ``rel``, or None when there is no such file."""
+        try:
+            data: bytes = self.fs.cat_file(self.path(rel))
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own types
+            raise RemoteError(f"remote {self.url}: reading {rel}: {exc}") from None
+        return data
+
+    def download(self, rel: str, local: str) -> bool:
+        """Copy ``rel`` to the local file ``local``; False when it does not exist."""
+        try:
+            self.fs.get_file(self.path(rel), local)
+        except FileNotFoundError:
+            return False
+        except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own types
+            raise RemoteError(f"remote {self.url}: downloading {rel}: {exc}") from None
+        return True
+
+    def upload(self, local: str, rel: str) -> None:
+        """Put the local file at ``rel``, whole or not at all (see the module doc)."""
+        dest = self.path(rel)
+        try:
+            self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+            if self.rename_into_place:
+                tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
+                self.fs.put_file(local, tmp)
+                self.fs.mv(tmp, dest)
+            else:
+                self.fs.put_file(local, dest)
+        except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own types
+            raise RemoteError(f"remote {self.url}: uploading {rel}: {exc}") from None
+
+    def upload_bytes(self, data: bytes, rel: str, scratch: str) -> None:
+        """Put ``data`` at ``rel`` (through a local temporary file under ``scratch``)."""
+        os.makedirs(scratch, exist_ok=True)
+        tmp = os.path.join(scratch, f".upload-{uuid.uuid4().hex}")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+            self.upload(tmp, rel)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+    def delete(self, rel: str) -> None:
+        try:
+            self.fs.rm_file(self.path(rel))
+        except FileNotFoundError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own types
+            raise RemoteError(f"remote {self.url}: deleting {rel}: {exc}") from None

@@ -1,0 +1,222 @@
+"""Moving builds between the local cache and a remote (store/remote.py): pull and push.
+
+Pull (by build key), every byte verified before use::
+
+    runs/<key>.json ──▶ each out: file object (xxh3-128 of its name + the out's sha256)
+                        or tree object + its files (each xxh3; the tree's xxh3 and sha256
+                        recomputed from them) ──▶ manifest (id recomputed) + signature
+                    ──▶ local run-cache entry, last
+
+A corrupt, truncated or missing object raises `RemoteError` naming it; nothing of that
+build is recorded locally, so the caller builds the target instead.
+
+Push (by build key), the reverse order: objects, manifest and signature, then the run-cache
+entry last; objects already on the remote are not sent again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from .digest import FileDigest, hash_file, hash_tree
+from .manifest import ManifestStore, manifest_id
+from .store import Cache, OutRecord
+from .store.atomic import atomic_write, fsync_dir
+from .store.cache import RunEntry, check_tree_path, parse_run
+from .store.remote import Remote, RemoteError
+
+__all__ = ["Transfer", "TransferStats"]
+
+
+@dataclass
+class TransferStats:
+    """What one pull or push moved (objects already present are not counted)."""
+
+    builds: int = 0
+    objects: int = 0
+    bytes: int = 0
+    manifests: int = 0
+
+    def add(self, other: TransferStats) -> None:
+        self.builds += other.builds
+        self.objects += other.objects
+        self.bytes += other.bytes
+        self.manifests += other.manifests
+
+    def describe(self) -> str:
+        mib = self.bytes / 2**20
+        return (
+            f"{self.builds} build(s), {self.objects} object(s) ({mib:.1f} MiB), "
+            f"{self.manifests} manifest(s)"
+        )
+
+
+class Transfer:
+    """Pull and push builds between ``cache`` / ``manifests`` and ``remote``."""
+
+    def __init__(self, cache: Cache, manifests: ManifestStore, remote: Remote) -> None:
+        self.cache = cache
+        self.manifests = manifests
+        self.remote = remote
+        self.scratch = os.path.join(cache.dir, "tmp")
+        self._lock = threading.Lock()
+        self._sent: set[str] = set()
+        self.stats = TransferStats()
+
+    # ----------------------------------------------------------------- paths
+    def _rel(self, local: str, base: str, prefix: str) -> str:
+        return prefix + os.path.relpath(local, base).replace(os.sep, "/")
+
+    def object_rel(self, digest: str) -> str:
+        return self._rel(self.cache.object_path(digest), self.cache.dir, "")
+
+    def run_rel(self, key: str) -> str:
+        return self._rel(self.cache.run_path(key), self.cache.dir, "")
+
+    def manifest_rel(self, mid: str) -> str:
+        return self._rel(self.manifests.path(mid), self.manifests.dir, "manifests/")
+
+    def _count(self, stats: TransferStats) -> None:
+        with self._lock:
+            self.stats.add(stats)
+
+    # ----------------------------------------------------------------- pull
+    def remote_run(self, key: str) -> RunEntry | None:
+        """The remote's run-cache entry for ``key`` (None: not there, or unusable)."""
+        data = self.remote.read(self.run_rel(key))
+        return None if data is None else parse_run(data, key)
+
+    def pull(self, key: str) -> RunEntry:
+        """Fetch and verify the build ``key`` into the local cache; its entry last."""
+        data = self.remote.read(self.run_rel(key))
+        entry = None if data is None else parse_run(data, key)
+        if entry is None or data is None:
+            raise RemoteError(f"the remote has no usable run-cache entry for {key}")
+        stats = TransferStats(builds=1)
+        for rec in entry.outs:
+            self._pull_out(rec, stats)
+        if entry.manifest is not None:
+            self._pull_manifest(entry.manifest, stats)
+        atomic_write(self.cache.run_path(key), data)
+        self._count(stats)
+        return entry
+
+    def _pull_out(self, rec: OutRecord, stats: TransferStats) -> None:
+        if rec.type == "file":
+            self._pull_object(rec.xxh, rec.sha256, stats, f"out {rec.path}")
+            return
+        self._pull_object(rec.xxh, None, stats, f"tree of {rec.path}")
+        entries: list[tuple[str, FileDigest, bool]] = []
+        for rel, xxh, executable in self.cache.read_tree(rec.xxh):
+            check_tree_path(rel)  # a restored directory cannot write outside its root
+            digest = self._pull_object(xxh, None, stats, f"{rec.path}/{rel}")
+            entries.append((rel, digest, executable))
+        whole = hash_tree(entries)
+        if whole.xxh != rec.xxh or whole.sha256 != rec.sha256:
+            raise RemoteError(
+                f"remote directory {rec.path} does not match its record "
+                f"(sha256 {whole.sha256}, expected {rec.sha256})"
+            )
+
+    def _pull_object(
+        self, xxh: str, sha256: str | None, stats: TransferStats, what: str
+    ) -> FileDigest:
+        """Download one object unless present; verify xxh3 (and sha256 when known)."""
+        dest = self.cache.object_path(xxh)
+        if os.path.exists(dest):
+            return hash_file(dest, want_sha256=True)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".pull-")
+        os.close(fd)
+        rel = self.object_rel(xxh)
+        try:
+            if not self.remote.download(rel, tmp):
+                raise RemoteError(f"remote object {rel} ({what}) is missing")
+            got = hash_file(tmp, want_sha256=True)
+            if got.xxh != xxh or (sha256 is not None and got.sha256 != sha256):
+                bad = got.xxh if got.xxh != xxh else got.sha256
+                raise RemoteError(
+                    f"remote object {rel} ({what}) is corrupt: its bytes hash to {bad}"
+                )
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        fsync_dir(os.path.dirname(dest))
+        stats.objects += 1
+        stats.bytes += got.size
+        return got
+
+    def _pull_manifest(self, mid: str, stats: TransferStats) -> None:
+        """The manifest of the pulled build (id recomputed) and its signature, if any."""
+        if os.path.exists(self.manifests.path(mid)):
+            return
+        rel = self.manifest_rel(mid)
+        data = self.remote.read(rel)
+        if data is None:
+            raise RemoteError(f"remote manifest {rel} is missing")
+        try:
+            doc: Any = json.loads(data)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict) or manifest_id(doc) != mid:
+            raise RemoteError(f"remote manifest {rel} is corrupt: its id does not recompute")
+        sig = self.remote.read(rel[: -len(".json")] + ".sig.json")
+        if sig is not None:
+            atomic_write(self.manifests.sig_path(mid), sig)
+        atomic_write(self.manifests.path(mid), data)
+        stats.manifests += 1
+
+    # ----------------------------------------------------------------- push
+    def push(self, key: str) -> bool:
+        """Upload the local build ``key``; False when the remote already has it."""
+        run_rel = self.run_rel(key)
+        if self.remote.exists(run_rel):
+            return False
+        entry = self.cache.read_run(key)
+        if entry is None:
+            raise RemoteError(f"no local run-cache entry for {key} to push")
+        stats = TransferStats(builds=1)
+        for rec in entry.outs:
+            if not self.cache.has_out(rec):
+                raise RemoteError(
+                    f"cannot push {rec.path}: its objects are not in the local cache "
+                    "(built with --no-cache?)"
+                )
+            self._push_object(rec.xxh, stats)
+            if rec.type == "dir":
+                for _, xxh, _ in self.cache.read_tree(rec.xxh):
+                    self._push_object(xxh, stats)
+        if entry.manifest is not None and os.path.exists(self.manifests.path(entry.manifest)):
+            rel = self.manifest_rel(entry.manifest)
+            sig = self.manifests.sig_path(entry.manifest)
+            if os.path.exists(sig):
+                self.remote.upload(sig, rel[: -len(".json")] + ".sig.json")
+            self.remote.upload(self.manifests.path(entry.manifest), rel)
+            stats.manifests += 1
+        self.remote.upload(self.cache.run_path(key), run_rel)  # the commit point: last
+        self._count(stats)
+        return True
+
+    def _push_object(self, xxh: str, stats: TransferStats) -> None:
+        with self._lock:  # two builds sharing an object (a promotion) send it once
+            if xxh in self._sent:
+                return
+            self._sent.add(xxh)
+        rel = self.object_rel(xxh)
+        if self.remote.exists(rel):
+            return
+        path = self.cache.object_path(xxh)
+        self.remote.upload(path, rel)
+        stats.objects += 1
+        stats.bytes += os.path.getsize(path)

@@ -1,0 +1,113 @@
+"""Push and pull order: the run-cache entry is the commit point, sent last and written
+last, so an interrupted transfer never leaves an entry naming missing objects. The
+remote here is a real file:// remote wrapped to record (or break) uploads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mlbuild.digest import hash_file, walk_tree
+from mlbuild.manifest import ManifestStore
+from mlbuild.store import Cache, OutRecord
+from mlbuild.store.remote import Remote, RemoteError
+from mlbuild.transfer import Transfer
+
+
+class RecordingRemote(Remote):
+    """A file:// remote that records uploads and can fail the N-th one (a killed push)."""
+
+    def __init__(self, url: str, fail_at: int | None = None) -> None:
+        super().__init__(url)
+        self.uploads: list[str] = []
+        self.fail_at = fail_at
+
+    def upload(self, local: str, rel: str) -> None:
+        if self.fail_at is not None and len(self.uploads) == self.fail_at:
+            raise RemoteError(f"connection lost while uploading {rel}")
+        self.uploads.append(rel)
+        super().upload(local, rel)
+
+
+def _build(tmp_path: Path) -> tuple[Cache, ManifestStore, str]:
+    """A local cache with one build: a file out and a directory out of 3 files."""
+    cache = Cache(str(tmp_path / "ws/.mlbuild/cache"))
+    store = ManifestStore(str(tmp_path / "ws/.mlbuild/manifests"))
+    ws = tmp_path / "ws"
+    (ws / "d").mkdir(parents=True)
+    (ws / "a.txt").write_text("alpha\n")
+    for i in range(3):
+        (ws / "d" / f"{i}.txt").write_text(f"part {i}\n")
+    fd = hash_file(ws / "a.txt", want_sha256=True)
+    cache.store_file(str(ws / "a.txt"), fd.xxh)
+    entries = [
+        (rel, hash_file(ws / "d" / rel, want_sha256=True), False)
+        for rel in sorted(p.name for p in (ws / "d").iterdir())
+    ]
+    tree = cache.store_tree(str(ws / "d"), entries)
+    from mlbuild.digest import hash_tree
+
+    whole = hash_tree(entries)
+    assert whole.xxh == tree
+    mid = store.put({"schema": "mlbuild.manifest/v1", "target": "t:x", "key": "k"})
+    key = "xxh3-128:" + "ab" * 16
+    cache.put_run(
+        key,
+        "t:x",
+        [
+            OutRecord("a.txt", "file", fd.xxh, fd.sha256, fd.size),
+            OutRecord("d", "dir", tree, whole.sha256, whole.size),
+        ],
+        mid,
+    )
+    return cache, store, key
+
+
+def test_push_sends_objects_then_the_manifest_then_the_entry(tmp_path: Path) -> None:
+    cache, store, key = _build(tmp_path)
+    remote = RecordingRemote(str(tmp_path / "remote"))
+    transfer = Transfer(cache, store, remote)
+    assert transfer.push(key) is True
+    kinds = [rel.split("/", 1)[0] for rel in remote.uploads]
+    assert kinds == ["objects"] * 5 + ["manifests", "runs"]
+    assert transfer.push(key) is False  # the remote has it: nothing sent again
+    assert len(remote.uploads) == 7
+
+
+@pytest.mark.parametrize("fail_at", range(7))
+def test_an_interrupted_push_never_leaves_an_entry_naming_missing_objects(
+    tmp_path: Path, fail_at: int
+) -> None:
+    cache, store, key = _build(tmp_path)
+    url = str(tmp_path / "remote")
+    with pytest.raises(RemoteError):
+        Transfer(cache, store, RecordingRemote(url, fail_at=fail_at)).push(key)
+    # A fresh workspace pulling from this remote finds no build, not a broken one.
+    other = Cache(str(tmp_path / "other/cache"))
+    pulled = Transfer(other, ManifestStore(str(tmp_path / "other/m")), Remote(url))
+    assert pulled.remote_run(key) is None
+    # Pushing again completes it, and then a pull gets every byte.
+    Transfer(cache, store, RecordingRemote(url)).push(key)
+    entry = pulled.pull(key)
+    assert all(other.has_out(rec) for rec in entry.outs)
+    assert not [p for p in walk_tree(str(tmp_path / "remote")) if ".tmp-" in p[0]]
+
+
+def test_a_pull_that_fails_records_nothing_locally(tmp_path: Path) -> None:
+    cache, store, key = _build(tmp_path)
+    url = tmp_path / "remote"
+    Transfer(cache, store, Remote(str(url))).push(key)
+    part = next(
+        p for p in (url / "objects").rglob("*") if p.is_file() and p.read_bytes() == b"part 1\n"
+    )
+    part.chmod(0o644)
+    part.write_bytes(b"part X\n")
+    other = Cache(str(tmp_path / "other/cache"))
+    transfer = Transfer(other, ManifestStore(str(tmp_path / "other/m")), Remote(str(url)))
+    with pytest.raises(RemoteError, match=r"\(d/1.txt\) is corrupt"):
+        transfer.pull(key)
+    assert other.read_run(key) is None
+    corrupt = os.path.join(other.objects, os.path.relpath(part, url / "objects"))
+    assert not os.path.exists(corrupt)
