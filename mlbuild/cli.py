@@ -7,7 +7,7 @@ A bare ``mlbuild [OPTIONS] [TARGETS]`` is ``mlbuild build ...``: `main` inserts 
 
 from __future__ import annotations
 
-import gc
+import gc as pygc
 import json
 import os
 import sys
@@ -28,11 +28,6 @@ EXIT_BUG = 70
 
 _GROUP_VALUE_OPTS = {"-C", "--directory", "-f", "--file"}
 _GROUP_FLAGS = {"--debug", "--version", "--help", "-h"}
-#: Subcommands of SPEC §3 that later versions add; named so they are not taken for targets.
-_LATER_COMMANDS = {
-    "cache",
-    "gc",
-}
 
 
 class _State:
@@ -621,6 +616,62 @@ def pull(targets: tuple[str, ...], remote: str | None, jobs: str | None, as_json
         sys.exit(1)
 
 
+@cli.group()
+def cache() -> None:
+    """The local cache (or, with --remote, the remote one)."""
+
+
+@cache.command(name="verify")
+@click.option("--remote", "use_remote", is_flag=True, help="Verify the remote instead.")
+@click.option("--remote-url", metavar="URL", help="Remote cache URL instead of remote:.")
+@click.option("--repair", is_flag=True, help="Drop corrupt objects and the entries naming them.")
+def cache_verify(use_remote: bool, remote_url: str | None, repair: bool) -> None:
+    """Re-hash every cache object; exit 6 if one is corrupt (0 after --repair)."""
+    from .options import BuildOptions
+
+    report = _workspace().verify_cache(
+        remote=use_remote or remote_url is not None,
+        repair=repair,
+        options=BuildOptions(remote=remote_url),
+    )
+    for rel, got in report.corrupt:
+        click.echo(f"corrupt  {rel}  (its bytes hash to {got})")
+    click.echo(f"checked {report.checked} object(s): {len(report.corrupt)} corrupt")
+    if repair and report.corrupt:
+        click.echo(
+            f"dropped {report.dropped_objects} object(s) and {report.dropped_runs} run-cache "
+            "entr(y/ies) naming them; the next build runs or pulls those targets again"
+        )
+    elif report.corrupt:
+        raise VerificationError(
+            f"{len(report.corrupt)} corrupt cache object(s)",
+            hint="mlbuild cache verify --repair drops them",
+        )
+
+
+@cli.command()
+@click.option("--keep", default=3, show_default=True, help="Builds kept per target.")
+@click.option("--remote", "use_remote", is_flag=True, help="Collect on the remote instead.")
+@click.option("--remote-url", metavar="URL", help="Remote cache URL instead of remote:.")
+@click.option("-n", "--dry-run", is_flag=True, help="Say what would go; delete nothing.")
+def gc(keep: int, use_remote: bool, remote_url: str | None, dry_run: bool) -> None:
+    """Delete cache objects not needed by the lock file or each target's last N builds."""
+    from .options import BuildOptions
+
+    report = _workspace().gc(
+        keep=keep,
+        remote=use_remote or remote_url is not None,
+        dry_run=dry_run,
+        options=BuildOptions(remote=remote_url),
+    )
+    verb = "would remove" if dry_run else "removed"
+    click.echo(
+        f"{verb} {report.removed_objects} object(s) ({report.removed_bytes / 2**20:.1f} MiB) "
+        f"and {report.removed_runs} run-cache entr(y/ies); kept {report.kept_objects} "
+        f"object(s) and {report.kept_runs} entr(y/ies)"
+    )
+
+
 # ------------------------------------------------------------------------------ experiments
 
 
@@ -908,11 +959,6 @@ def _route(argv: list[str]) -> list[str]:
             i += 1
             continue
         break
-    if i < len(argv) and argv[i] in _LATER_COMMANDS:
-        raise UsageError(
-            f"`mlbuild {argv[i]}` is not available in this mlbuild version yet",
-            hint=f"see docs/cli.md; to build a target named {argv[i]!r}: mlbuild build {argv[i]}",
-        )
     if i < len(argv) and argv[i] in cli.commands:
         return argv
     return [*argv[:i], "build", *argv[i:]]
@@ -922,7 +968,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """Console entry point: maps every outcome to the documented exit code."""
     # A short-lived process that builds large acyclic structures: the cyclic GC would scan
     # them over and over (16-20% of a 10,000-target no-op) for nothing to free.
-    gc.set_threshold(100_000, 50, 50)
+    pygc.set_threshold(100_000, 50, 50)
     try:
         args = _route(list(sys.argv[1:] if argv is None else argv))
         cli.main(args=args, prog_name="mlbuild", standalone_mode=False)

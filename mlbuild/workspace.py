@@ -50,6 +50,7 @@ from .store import Cache, LockFile, StateMemo, WorkspaceLock
 if TYPE_CHECKING:
     from .audit import AuditReport
     from .experiments import ParamChange
+    from .maintenance import GcReport, VerifyReport
     from .metrics import MetricChange
     from .signing import SigningKey
     from .transfer import Transfer, TransferStats
@@ -413,6 +414,43 @@ class Workspace:
                 hint=f"run `mlbuild {name}` first",
             )
         return mid, manifest
+
+    # ----------------------------------------------------------------- maintenance
+    def verify_cache(
+        self, *, remote: bool = False, repair: bool = False, options: BuildOptions | None = None
+    ) -> VerifyReport:
+        """Re-hash every object of the local cache (or the remote); see maintenance.py."""
+        from .maintenance import verify
+
+        target = self.transfer(options).remote if remote else None
+        with WorkspaceLock(os.path.join(self.state_dir, "lock"), wait=True):
+            return verify(self.cache, target, repair=repair)
+
+    def gc(
+        self,
+        *,
+        keep: int = 3,
+        remote: bool = False,
+        dry_run: bool = False,
+        options: BuildOptions | None = None,
+    ) -> GcReport:
+        """Delete cache objects and run-cache entries that neither the lock file nor the
+        last ``keep`` builds of a target need (manifests are kept); see maintenance.py."""
+        from .maintenance import collect
+
+        if keep < 1:
+            raise UsageError("--keep must be at least 1", hint="the current build is one")
+        target = self.transfer(options).remote if remote else None
+        with WorkspaceLock(os.path.join(self.state_dir, "lock"), wait=True):
+            return collect(
+                self.cache,
+                self.manifest_store,
+                LockFile(self.lock_path),
+                list(self.pipeline.targets),
+                target,
+                keep=keep,
+                dry_run=dry_run,
+            )
 
     # ----------------------------------------------------------------- experiments
     def _named(self, targets: Iterable[str] | None) -> list[str]:

@@ -264,11 +264,16 @@ def test_file_option_is_relative_to_directory_and_has_its_own_lock(
     assert init.code == 2 and "Traceback" not in init.err
 
 
-def test_later_subcommands_are_not_taken_for_targets(project: Callable[[str], Project]) -> None:
-    p = project("basic")
-    run = p.mlbuild("gc")
-    assert run.code == 2
-    assert "`mlbuild gc` is not available in this mlbuild version yet" in run.err
+def test_a_target_named_like_a_command_is_built_with_the_build_word(
+    workspace: Workspace,
+) -> None:
+    p = workspace("targets:\n  gc:\n    cmd: echo built > ${outs[0]}\n    outs: [gc.txt]\n")
+    run = p.mlbuild("gc", "--dry-run")  # the command: collects nothing, builds nothing
+    assert run.code == 0, run.err
+    assert run.out.startswith("would remove 0 object(s)")
+    assert not p.path("gc.txt").exists()
+    assert p.mlbuild("build", "gc").code == 0
+    assert p.read("gc.txt") == "built\n"
 
 
 def test_show_takes_one_target(project: Callable[[str], Project]) -> None:

@@ -1,0 +1,235 @@
+"""Cache maintenance: `mlbuild cache verify` and `mlbuild gc`, locally or on the remote.
+
+verify
+    Re-hash every object (its name is its xxh3-128) and report the ones whose bytes do not
+    match. ``--repair`` drops them, and first every run-cache entry that names one, so
+    no entry is ever left pointing at a missing object (the next build runs or pulls
+    those targets again).
+
+gc
+    Keeps what the lock file's builds and each target's last ``keep`` builds (from the
+    manifest history) need: their run-cache entries, their outs' objects (trees with
+    every file), and the code files their keys name (for ``explain`` diffs). Everything
+    else in ``objects/`` and ``runs/`` goes: run-cache entries first, then objects.
+    Manifests are never collected (provenance is append-only; they are small).
+
+On the remote, gc keeps what *this* workspace's lock file and history need: other
+branches' and machines' builds are collected too unless they share those keys. Preview
+with ``--dry-run`` (see docs/remote.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .digest import hash_file
+from .manifest import ManifestStore
+from .store import Cache, LockFile, OutRecord
+from .store.cache import parse_run
+from .store.remote import Remote
+
+__all__ = ["GcReport", "VerifyReport", "collect", "verify"]
+
+XXH = "xxh3-128:"
+
+
+@dataclass
+class VerifyReport:
+    """Objects checked, the corrupt ones (relative path, what their bytes hash to), and
+    what --repair dropped."""
+
+    checked: int = 0
+    corrupt: list[tuple[str, str]] = field(default_factory=list)
+    dropped_objects: int = 0
+    dropped_runs: int = 0
+
+
+@dataclass
+class GcReport:
+    kept_objects: int = 0
+    removed_objects: int = 0
+    removed_bytes: int = 0
+    kept_runs: int = 0
+    removed_runs: int = 0
+
+
+class _Store:
+    """Objects and run-cache entries of the local cache or of the remote, by relative path
+    (``objects/ab/cd…``, ``runs/ab/cd….json``): one interface for verify and gc."""
+
+    def __init__(self, cache: Cache, remote: Remote | None) -> None:
+        self.cache = cache
+        self.remote = remote
+
+    def list(self, top: str) -> Iterator[str]:
+        if self.remote is not None:
+            base = self.remote.path(top)
+            try:
+                found = self.remote.fs.find(base)
+            except FileNotFoundError:
+                return
+            for path in sorted(found):
+                rel = top + "/" + path[len(base) :].lstrip("/")
+                if ".tmp-" not in rel:
+                    yield rel
+            return
+        root = os.path.join(self.cache.dir, top)
+        for dirpath, _, files in sorted(os.walk(root)):
+            for name in sorted(files):
+                if not name.startswith(".tmp-"):
+                    full = os.path.join(dirpath, name)
+                    yield top + "/" + os.path.relpath(full, root).replace(os.sep, "/")
+
+    def digest_of(self, rel: str) -> tuple[str, int]:
+        """The xxh3-128 of the bytes at ``rel``, and their size."""
+        if self.remote is None:
+            got = hash_file(os.path.join(self.cache.dir, rel), want_sha256=False)
+            return got.xxh, got.size
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            local = os.path.join(tmp, "object")
+            if not self.remote.download(rel, local):
+                return "missing", 0
+            got = hash_file(local, want_sha256=False)
+            return got.xxh, got.size
+
+    def read(self, rel: str) -> bytes | None:
+        if self.remote is not None:
+            return self.remote.read(rel)
+        try:
+            with open(os.path.join(self.cache.dir, rel), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def size(self, rel: str) -> int:
+        if self.remote is not None:
+            return int(self.remote.fs.size(self.remote.path(rel)))
+        return os.path.getsize(os.path.join(self.cache.dir, rel))
+
+    def delete(self, rel: str) -> None:
+        if self.remote is not None:
+            self.remote.delete(rel)
+            return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.cache.dir, rel))
+
+
+def _object_digest(rel: str) -> str:
+    """``objects/ab/cdef…`` → ``xxh3-128:abcdef…``."""
+    _, a, b = rel.split("/", 2)
+    return XXH + a + b
+
+
+def _run_key(rel: str) -> str:
+    """``runs/ab/cdef….json`` → ``xxh3-128:abcdef…``."""
+    _, a, b = rel.split("/", 2)
+    return XXH + a + b[: -len(".json")]
+
+
+def _run_objects(store: _Store, rel: str) -> set[str] | None:
+    """The object digests a run-cache entry needs (None: the entry is unreadable)."""
+    data = store.read(rel)
+    entry = None if data is None else parse_run(data, _run_key(rel))
+    if entry is None:
+        return None
+    return _outs_objects(store, entry.outs)
+
+
+def _outs_objects(store: _Store, outs: Iterable[OutRecord]) -> set[str]:
+    needed: set[str] = set()
+    for rec in outs:
+        needed.add(rec.xxh)
+        if rec.type == "dir":
+            needed |= _tree_files(store, rec.xxh)
+    return needed
+
+
+def _tree_files(store: _Store, digest: str) -> set[str]:
+    hexd = digest.split(":", 1)[1]
+    data = store.read(f"objects/{hexd[:2]}/{hexd[2:]}")
+    try:
+        return {xxh for _, xxh, _ in json.loads(data or b"[]")}
+    except (ValueError, TypeError):
+        return set()
+
+
+def verify(cache: Cache, remote: Remote | None, *, repair: bool) -> VerifyReport:
+    """Re-hash every object of the local cache (or of ``remote``); see the module doc."""
+    store = _Store(cache, remote)
+    report = VerifyReport()
+    bad: set[str] = set()
+    for rel in store.list("objects"):
+        report.checked += 1
+        got, _ = store.digest_of(rel)
+        if got != _object_digest(rel):
+            report.corrupt.append((rel, got))
+            bad.add(_object_digest(rel))
+    if repair and bad:
+        for rel in list(store.list("runs")):
+            needed = _run_objects(store, rel)
+            if needed is None or needed & bad:
+                store.delete(rel)  # entries first: none may name a missing object
+                report.dropped_runs += 1
+        for rel, _ in report.corrupt:
+            store.delete(rel)
+            report.dropped_objects += 1
+    return report
+
+
+def collect(
+    cache: Cache,
+    manifests: ManifestStore,
+    lock: LockFile,
+    targets: Iterable[str],
+    remote: Remote | None,
+    *,
+    keep: int,
+    dry_run: bool,
+) -> GcReport:
+    """Remove what the lock file and each target's last ``keep`` builds do not need."""
+    store = _Store(cache, remote)
+    keys: set[str] = set()
+    code: set[str] = set()
+    for entry in lock.entries.values():
+        keys.add(entry.key)
+        code |= set((entry.components.get("code") or {}).values())
+    for target in targets:
+        builds: list[str] = []
+        for mid in reversed(manifests.history(target)):
+            doc = manifests.get(mid)
+            if doc is None or doc.get("key") in builds:
+                continue
+            builds.append(doc["key"])
+            code |= set((doc.get("components", {}).get("code") or {}).values())
+            if len(builds) >= keep:
+                break
+        keys |= set(builds)
+    report = GcReport()
+    needed = set(code)
+    doomed_runs: list[str] = []
+    for rel in store.list("runs"):
+        objects = _run_objects(store, rel)
+        if _run_key(rel) in keys and objects is not None:
+            report.kept_runs += 1
+            needed |= objects
+        else:
+            doomed_runs.append(rel)
+    for entry in lock.entries.values():  # outs recorded without a run entry (--no-cache)
+        needed |= _outs_objects(store, entry.outs)
+    doomed_objects = [rel for rel in store.list("objects") if _object_digest(rel) not in needed]
+    report.kept_objects = sum(1 for _ in store.list("objects")) - len(doomed_objects)
+    report.removed_runs = len(doomed_runs)
+    report.removed_objects = len(doomed_objects)
+    report.removed_bytes = sum(store.size(rel) for rel in doomed_objects)
+    if not dry_run:
+        for rel in doomed_runs:  # entries first: none may name a missing object
+            store.delete(rel)
+        for rel in doomed_objects:
+            store.delete(rel)
+    return report
