@@ -121,6 +121,13 @@ def cli(directory: str | None, file_: str | None, debug: bool) -> None:
 @click.option("--remote", metavar="URL", help="Remote cache (fsspec URL) instead of remote:.")
 @click.option("--pull", is_flag=True, help="Restore stale targets from the remote first.")
 @click.option("--push", is_flag=True, help="Upload successful builds to the remote.")
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default=None,
+    help="Where jobs run (default: executor: in mlbuild.yaml, else local).",
+)
+@click.option("--dask-address", metavar="ADDR", help="The Dask scheduler (tcp://HOST:8786).")
 def build(
     targets: tuple[str, ...],
     jobs: str | None,
@@ -139,6 +146,8 @@ def build(
     remote: str | None,
     pull: bool,
     push: bool,
+    executor: str | None,
+    dask_address: str | None,
 ) -> None:
     """Build TARGETS (names, globs like 'model:*', or kind prefixes like data:)."""
     from .options import BuildOptions, parse_resources
@@ -157,6 +166,8 @@ def build(
         remote=remote,
         pull=pull,
         push=push,
+        executor="dask" if dask_address and executor is None else executor,
+        dask_address=dask_address,
     )
     ws = _workspace()
     if question or dry_run:

@@ -13,7 +13,7 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .store.atomic import atomic_write
@@ -35,6 +35,7 @@ class Job:
     log_path: str
     running_dir: str  # where a running job registers itself (see register_running)
     retries: int = 0
+    resources: Mapping[str, int] = field(default_factory=dict)  # pools it holds while running
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,8 @@ change, so a reader must handle every version it ever wrote)::
       "max_drop", "passed", "value", "previous", "message"}],
       "promotion": {"from", "by", "mode", "winner", "scores": {target: score}}  # promote only
       "profile": {"schema": "mlbuild.profile/v1", "tables": {path: profile}},  # checks/profile.py
-      "executor": {"type": "local", "host": "…"},
+      "executor": {"type": "local", "host": "…"}
+                | {"type": "dask", "scheduler": "tcp://…", "worker": "tcp://…"},
       "exit_code": 0, "log": "sha256:…" | null,
       "restored_from": "sha256:…"            # restores only
     }
@@ -274,6 +275,7 @@ def build_manifest(
     env: dict[str, Any],
     restored_from: str | None = None,
     quality: Quality | None = None,
+    executor: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest of one build or restore (see the module docstring for the format)."""
     q = quality or Quality()
@@ -308,7 +310,7 @@ def build_manifest(
         "checks": list(q.checks),
         "gates": list(q.gates),
         "profile": {"schema": PROFILE_SCHEMA, "tables": q.profile},
-        "executor": {"type": "local", "host": identity.host},
+        "executor": executor or {"type": "local", "host": identity.host},
         "exit_code": 0 if status == "built" else None,
         "log": log_digest,
     }

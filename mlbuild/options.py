@@ -27,6 +27,8 @@ class BuildOptions:
     pull: bool = False  # restore stale targets from the remote by build key (--pull)
     push: bool = False  # upload successful builds to the remote (--push)
     run: bool = True  # False (mlbuild pull): restore what the caches have, run nothing
+    executor: str | None = None  # --executor local|dask: overrides mlbuild.yaml's executor
+    dask_address: str | None = None  # --dask-address: the Dask scheduler to send jobs to
 
     def effective_jobs(self, pipeline_jobs: int | None) -> int:
         return self.jobs or pipeline_jobs or os.cpu_count() or 1

@@ -178,6 +178,8 @@ class Pipeline:
     remote: str | None = None  # fsspec URL of the shared cache (store/remote.py)
     remote_options: Mapping[str, Any] = field(default_factory=dict)  # given to fsspec
     remote_write: bool = False  # push after every successful build, as --push
+    executor: str = "local"  # or "dask" (executors/dask.py)
+    executor_address: str | None = None  # the Dask scheduler's address
 
     def owner_of(self, path: str) -> str | None:
         """The target whose out is ``path`` or contains it, if any."""
@@ -685,7 +687,7 @@ class _Loader:
                 raise self.fail(f"vars.{key} must be a plain value", ("vars", key))
         env, secrets = self.load_env(top.get("env"), ("env",))
         packages = self.str_list(top.get("packages", []) or [], ("packages",), "packages")
-        jobs = self.load_executor(top.get("executor"))
+        executor, executor_address, jobs = self.load_executor(top.get("executor"))
         raw_targets = top.get("targets")
         if raw_targets is None:
             raise self.fail("missing required key 'targets'", ())
@@ -825,6 +827,8 @@ class _Loader:
             remote=remote,
             remote_options=remote_options,
             remote_write=remote_write,
+            executor=executor,
+            executor_address=executor_address,
         )
 
     def matrix_combos(
@@ -972,24 +976,32 @@ class _Loader:
             env[key] = _render_value(value)
         return env, secrets
 
-    def load_executor(self, raw: Any) -> int | None:
+    def load_executor(self, raw: Any) -> tuple[str, str | None, int | None]:
+        """``executor: {type: local|dask, address: ADDR, jobs: auto|N}`` → (type, address,
+        jobs); None jobs: the CPU count (local) or the cluster's threads (dask)."""
         if raw is None:
-            return None
+            return "local", None, None
         path = ("executor",)
         self.expect(raw, dict, path, "executor")
-        self.check_keys(raw, ("type", "jobs"), path, "executor")
+        self.check_keys(raw, ("type", "jobs", "address"), path, "executor")
         kind = raw.get("type", "local")
-        if kind != "local":
+        if kind not in ("local", "dask"):
             raise self.fail(
-                f"executor type {kind!r} is not supported yet (only 'local')",
+                f"executor type {kind!r} is unknown",
                 path + ("type",),
+                hint=_did_you_mean(str(kind), ["local", "dask"]) or "use local or dask",
             )
+        address = raw.get("address")
+        if address is not None:
+            self.expect(address, str, path + ("address",), "executor.address")
+            if kind != "dask":
+                raise self.fail("executor.address goes with type: dask", path + ("address",))
         jobs = raw.get("jobs", "auto")
         if jobs == "auto":
-            return None
+            return kind, address, None
         if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
             raise self.fail("executor.jobs must be a positive integer or 'auto'", path + ("jobs",))
-        return jobs
+        return kind, address, jobs
 
     def check_overlaps(
         self,

@@ -292,6 +292,7 @@ class Rebuilder:
         log: str | None = None,
         restored_from: str | None = None,
         quality: Quality | None = None,
+        executor: dict[str, Any] | None = None,
     ) -> str:
         """Record the provenance of a build or restore; returns the manifest id."""
         assert decision.key is not None
@@ -331,6 +332,7 @@ class Rebuilder:
             env=env,
             restored_from=restored_from,
             quality=quality,
+            executor=executor,
         )
         return self.manifests.put(manifest, self.signer)
 
@@ -385,6 +387,7 @@ class Rebuilder:
         upstream: Mapping[str, tuple[OutRecord, ...]],
         started: float,
         promotion: dict[str, Any] | None = None,
+        ran_on: dict[str, Any] | None = None,
     ) -> CommitResult:
         """Hash and store the outs of a successful run, then record it (see module doc)."""
         assert decision.key is not None
@@ -441,6 +444,7 @@ class Rebuilder:
             started,
             log=self.log_path(spec.name),
             quality=quality,
+            executor=ran_on,
         )
         if self.options.store:
             self.cache.put_run(decision.key, spec.name, list(outs), mid)

@@ -43,6 +43,12 @@ class _Done:
     outs: tuple[OutRecord, ...] | None
 
 
+def _cluster_threads(executor: Executor | None) -> int:
+    """Default -j: the cluster's worker threads for Dask, else this machine's CPUs."""
+    threads = getattr(executor, "threads", None)
+    return int(threads) if threads else os.cpu_count() or 1
+
+
 def plan(
     graph: BuildGraph,
     pipeline: Pipeline,
@@ -92,10 +98,23 @@ class Scheduler:
         self.rebuilder = rebuilder
         self.options = options
         self.events = events
-        self.jobs = options.effective_jobs(pipeline.jobs)
         self.capacity = dict(options.resources)
         self.in_use = {name: 0 for name in self.capacity}
         self.running_dir = os.path.join(rebuilder.state_dir, "running")
+        kind = options.executor or pipeline.executor
+        if executor is None and kind == "dask":
+            from .executors.dask import DaskExecutor
+
+            address = options.dask_address or pipeline.executor_address
+            if address is None:
+                raise UsageError(
+                    "the dask executor needs a scheduler address",
+                    hint="pass --dask-address tcp://HOST:8786 or set executor.address",
+                )
+            executor = DaskExecutor(address)
+        elif executor is None and kind != "local":
+            raise UsageError(f"unknown executor {kind!r}", hint="use local or dask")
+        self.jobs = options.jobs or pipeline.jobs or _cluster_threads(executor)
         self.executor: Executor = executor or LocalExecutor(
             self.jobs, stream=options.verbose, running_dir=self.running_dir
         )
@@ -300,6 +319,7 @@ class Scheduler:
             log_path=log,
             running_dir=self.running_dir,
             retries=spec.retries,
+            resources=dict(spec.resources),
         )
         if mask:
             result = self.executor.run(
@@ -322,8 +342,9 @@ class Scheduler:
         promotion: dict[str, Any] | None,
     ) -> _Done:
         """Commit a finished run (or promotion): checks and gates first (see Rebuilder)."""
+        ran_on = self.executor.executor_record(spec.name) if promotion is None else None
         try:
-            commit = self.rebuilder.commit(spec, decision, upstream, wall, promotion)
+            commit = self.rebuilder.commit(spec, decision, upstream, wall, promotion, ran_on)
         except CheckFailed as exc:
             return self._rejected(spec, decision, exc, t0)
         except (OSError, MlbuildError) as exc:

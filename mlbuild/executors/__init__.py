@@ -1,9 +1,10 @@
-"""Executors run Jobs. Only `local` exists today; Dask comes with the remote cache."""
+"""Executors run Jobs: `local` (subprocesses and loky) and `dask` (a distributed cluster,
+imported only when used)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..jobs import Job, JobResult
 from .local import LocalExecutor
@@ -24,4 +25,8 @@ class Executor(Protocol):
 
     def shutdown(self) -> None:
         """The build is over: release workers."""
+        ...
+
+    def executor_record(self, target: str) -> dict[str, Any]:
+        """Where ``target``'s last job ran, for its manifest (``{"type", ...}``)."""
         ...

@@ -33,10 +33,18 @@ class LocalExecutor:
     stops such leftovers before they can race with the new build's writes.
     """
 
-    def __init__(self, jobs: int, *, stream: bool, running_dir: str) -> None:
+    def __init__(
+        self, jobs: int, *, stream: bool, running_dir: str, in_worker: bool = False
+    ) -> None:
         self.jobs = jobs
         self.stream = stream
         self.running_dir = running_dir
+        # On a Dask worker (executors/dask.py): callables run in a plain subprocess (a
+        # worker may not start a process pool), and every child dies with the worker, so
+        # a killed worker leaves nothing writing outs while Dask retries the job elsewhere.
+        self.in_worker = in_worker
+        if in_worker:
+            _resolve_prctl()
         self._procs: set[subprocess.Popen[bytes]] = set()
         self._lock = threading.Lock()
         self._pool: Any = None
@@ -73,6 +81,7 @@ class LocalExecutor:
                     stdout=subprocess.PIPE if self.stream else log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=_die_with_parent if self.in_worker else None,
                 )
                 with self._lock:
                     self._procs.add(proc)
@@ -98,6 +107,9 @@ class LocalExecutor:
     def _run_python(self, job: Job, on_output: Callable[[str, str], None]) -> JobResult:
         from concurrent.futures import TimeoutError as FutureTimeout
 
+        if self.in_worker:
+            return _run_python_subprocess(job)
+
         with self._lock:
             if self._pool is None:
                 from joblib.externals.loky import get_reusable_executor
@@ -118,6 +130,11 @@ class LocalExecutor:
             _follow(job.log_path, offset, job.target, on_output, final=True)
         return result
 
+    def executor_record(self, target: str) -> dict[str, Any]:
+        import socket
+
+        return {"type": "local", "host": socket.gethostname()}
+
     def kill_all(self) -> None:
         """Stop every running command (SIGTERM, then SIGKILL after 2 s) and the workers."""
         self._stopping = True
@@ -137,6 +154,54 @@ class LocalExecutor:
         if self._pool is not None:
             self._pool.shutdown(wait=not kill, kill_workers=kill)
             self._pool = None
+
+
+_PRCTL: Any = None  # libc's prctl, looked up in the parent: a forked child must not import
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL when the parent (a Dask worker) dies (Linux).
+    Only calls a function resolved beforehand (see `_resolve_prctl`): between fork and
+    exec in a threaded process, importing or allocating could deadlock."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _resolve_prctl() -> None:
+    global _PRCTL
+    if _PRCTL is None:
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _run_python_subprocess(job: Job) -> JobResult:
+    """Run a callable in a fresh interpreter (executors/pyjob.py: the Job pickled on
+    stdin, the JobResult pickled on stdout), dying with its parent."""
+    import pickle
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlbuild.executors.pyjob"],
+        input=pickle.dumps(job),
+        capture_output=True,
+        cwd=job.root,
+        env=command_env(job.env),
+        preexec_fn=_die_with_parent,
+    )
+    try:
+        result = pickle.loads(proc.stdout)
+    except Exception:  # the interpreter died before answering (killed, crashed)
+        with open(job.log_path, "ab") as log:
+            log.write(proc.stderr)
+        return JobResult(
+            ok=False,
+            exit_code=proc.returncode,
+            error=f"python job died without a result (exit {proc.returncode}; see the log)",
+        )
+    if not isinstance(result, JobResult):
+        return JobResult(ok=False, exit_code=proc.returncode, error="python job answered nonsense")
+    return result
 
 
 def command_env(declared: Mapping[str, str]) -> dict[str, str]:

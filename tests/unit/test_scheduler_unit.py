@@ -45,7 +45,13 @@ class FakeRebuilder:
         pass
 
     def commit(
-        self, spec: Any, decision: Decision, upstream: Any, started: float, promotion: Any = None
+        self,
+        spec: Any,
+        decision: Decision,
+        upstream: Any,
+        started: float,
+        promotion: Any = None,
+        ran_on: Any = None,
     ) -> CommitResult:
         outs = tuple(OutRecord(o, "file", "xxh3-128:" + "1" * 32, None, 1) for o in spec.outs)
         return CommitResult(outs, recorded=True)
@@ -77,6 +83,9 @@ class FakeExecutor:
 
     def shutdown(self) -> None:
         pass
+
+    def executor_record(self, target: str) -> dict[str, Any]:
+        return {"type": "fake"}
 
 
 def _pipeline(tmp_path: Path, body: str) -> Pipeline:

@@ -1,0 +1,199 @@
+"""Building on a real Dask cluster (`dask scheduler` + two `dask worker` processes started
+here), shared-filesystem mode: same outs as a local build, workers in the manifests, and a
+worker killed mid-job is survived."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Project
+
+Workspace = Callable[..., Project]
+
+PIPELINE = """
+params: {rows: 50}
+targets:
+  data:raw:
+    cmd: python make.py ${params.rows} ${outs[0]}
+    outs: [data/raw.txt]
+  model:{algo}:
+    matrix: {algo: [small, big]}
+    python: train:fit
+    deps: [data:raw]
+    outs: ["models/${algo}.txt"]
+    metrics: ["metrics/${algo}.json"]
+  model:prod:
+    promote: {from: "model:*", by: score}
+    outs: [models/prod.txt]
+"""
+FILES = {
+    "make.py": (
+        "import sys\n"
+        "open(sys.argv[2], 'w').write(''.join(f'{i}\\n' for i in range(int(sys.argv[1]))))\n"
+    ),
+    "train.py": (
+        "import json\n"
+        "def fit(deps, outs, params, algo):\n"
+        "    n = len(open(deps[0]).read().splitlines())\n"
+        "    open(outs[0], 'w').write(f'{algo} {n}\\n')\n"
+        "    json.dump({'score': n * (2 if algo == 'big' else 1)}, open(outs[1], 'w'))\n"
+    ),
+}
+OUTS = ["data/raw.txt", "models/small.txt", "models/big.txt", "models/prod.txt"]
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[str]:
+    """`dask scheduler` and two single-threaded `dask worker`s; yields the address."""
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    procs = [
+        subprocess.Popen(
+            [
+                str(BIN / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-dashboard",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
+    try:
+        for name in ("w1", "w2"):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(BIN / "dask"),
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--nworkers",
+                        "1",
+                        "--no-dashboard",
+                        "--name",
+                        name,
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        from distributed import Client
+
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def _workers(address: str) -> set[str]:
+    from distributed import Client
+
+    with Client(address, timeout="30s") as client:
+        return set(client.scheduler_info()["workers"])
+
+
+def test_the_pipeline_builds_on_the_cluster_like_it_does_locally(
+    workspace: Workspace, tmp_path: Path, cluster: str
+) -> None:
+    local = workspace(PIPELINE, FILES, dest="local")
+    local.build()
+    p = workspace(PIPELINE, FILES, dest="on-dask")
+    run = p.build("--executor", "dask", "--dask-address", cluster, "-j", "2")
+    assert run.ran == ["data:raw", "model:big", "model:prod", "model:small"]
+    assert p.outputs(OUTS) == local.outputs(OUTS)
+    workers = _workers(cluster)
+    for target in ("data:raw", "model:small", "model:big"):
+        _, doc = p.manifest(target)
+        assert doc["executor"]["type"] == "dask"
+        assert doc["executor"]["scheduler"] == cluster
+        assert doc["executor"]["worker"] in workers
+    _, prod = p.manifest("model:prod")
+    assert prod["executor"]["type"] == "local"  # a promotion copies on the client
+    assert p.build("--dask-address", cluster).ran == []
+    assert p.mlbuild("audit").code == 0
+
+
+def test_executor_in_the_config_and_a_failing_job(workspace: Workspace, cluster: str) -> None:
+    p = workspace(
+        f"executor: {{type: dask, address: '{cluster}'}}\n"
+        "targets:\n"
+        "  ok:x:\n    cmd: echo fine > ${outs[0]}\n    outs: [ok.txt]\n"
+        "  bad:x:\n    cmd: echo broken; exit 3\n    outs: [bad.txt]\n"
+    )
+    run = p.mlbuild("--json", "-k")
+    assert run.code == 1
+    assert run.ran == ["ok:x"]
+    [failed] = [e for e in run.events if e.get("outcome") == "failed"]
+    assert "command exited with 3" in failed["error"]
+    assert p.read(".mlbuild/logs/bad__x.log") == "broken\n"  # the worker wrote the log
+
+
+def test_an_unreachable_scheduler_is_a_usage_error(workspace: Workspace) -> None:
+    p = workspace(PIPELINE, FILES)
+    run = p.mlbuild("--dask-address", f"tcp://127.0.0.1:{_free_port()}")
+    assert run.code == 2
+    assert "cannot reach the Dask scheduler" in run.err
+    assert not p.path("data").exists()
+
+
+def test_a_worker_killed_mid_job_is_retried_and_nothing_half_done_is_recorded(
+    workspace: Workspace, cluster: str
+) -> None:
+    p = workspace(
+        "targets:\n"
+        "  slow:x:\n"
+        "    cmd: >-\n"
+        "      echo $PPID $$ > pids.$$ && mv pids.$$ pids &&\n"
+        "      echo partial > ${outs[0]} && sleep 4 && echo done >> ${outs[0]}\n"
+        "    outs: [out.txt]\n"
+    )
+    build = p.popen("--json", "--dask-address", cluster)
+    deadline = time.monotonic() + 60
+    while not p.path("pids").exists():
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    worker_pid, shell_pid = map(int, p.read("pids").split())
+    os.kill(worker_pid, signal.SIGKILL)  # the worker process, mid-job
+    out, err = build.communicate(timeout=120)
+    assert build.returncode == 0, err
+    # The killed attempt's command died with its worker: it never finished writing.
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(shell_pid, 0)
+    assert p.read("out.txt") == "partial\ndone\n"
+    retry_worker, _ = map(int, p.read("pids").split())
+    assert retry_worker != worker_pid
+    events = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    finished = [e for e in events if e["event"] == "target_finished"]
+    assert [(e["target"], e["outcome"]) for e in finished] == [("slow:x", "ran")]
+    _, doc = p.manifest("slow:x")
+    assert doc["executor"]["worker"] in _workers(cluster)
