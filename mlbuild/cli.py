@@ -128,6 +128,12 @@ def cli(directory: str | None, file_: str | None, debug: bool) -> None:
     help="Where jobs run (default: executor: in mlbuild.yaml, else local).",
 )
 @click.option("--dask-address", metavar="ADDR", help="The Dask scheduler (tcp://HOST:8786).")
+@click.option(
+    "--dask-mode",
+    type=click.Choice(["shared", "remote"]),
+    default=None,
+    help="Workers share the workspace, or get data through the remote cache.",
+)
 def build(
     targets: tuple[str, ...],
     jobs: str | None,
@@ -148,6 +154,7 @@ def build(
     push: bool,
     executor: str | None,
     dask_address: str | None,
+    dask_mode: str | None,
 ) -> None:
     """Build TARGETS (names, globs like 'model:*', or kind prefixes like data:)."""
     from .options import BuildOptions, parse_resources
@@ -168,6 +175,7 @@ def build(
         push=push,
         executor="dask" if dask_address and executor is None else executor,
         dask_address=dask_address,
+        dask_mode=dask_mode,
     )
     ws = _workspace()
     if question or dry_run:

@@ -36,6 +36,9 @@ class Job:
     running_dir: str  # where a running job registers itself (see register_running)
     retries: int = 0
     resources: Mapping[str, int] = field(default_factory=dict)  # pools it holds while running
+    # Files the job reads (deps, code files), for executors that must ship them (Dask
+    # without a shared filesystem); relative to ``root``.
+    inputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

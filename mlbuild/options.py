@@ -29,6 +29,7 @@ class BuildOptions:
     run: bool = True  # False (mlbuild pull): restore what the caches have, run nothing
     executor: str | None = None  # --executor local|dask: overrides mlbuild.yaml's executor
     dask_address: str | None = None  # --dask-address: the Dask scheduler to send jobs to
+    dask_mode: str | None = None  # --dask-mode shared|remote (executors/dask.py)
 
     def effective_jobs(self, pipeline_jobs: int | None) -> int:
         return self.jobs or pipeline_jobs or os.cpu_count() or 1

@@ -180,6 +180,7 @@ class Pipeline:
     remote_write: bool = False  # push after every successful build, as --push
     executor: str = "local"  # or "dask" (executors/dask.py)
     executor_address: str | None = None  # the Dask scheduler's address
+    executor_mode: str = "shared"  # Dask: "shared" filesystem, or "remote" (via the cache)
 
     def owner_of(self, path: str) -> str | None:
         """The target whose out is ``path`` or contains it, if any."""
@@ -597,6 +598,7 @@ class _Loader:
         self.rel = os.path.basename(self.config_path)
         self._inside: dict[str, bool] = {}
         self.outs_of: dict[str, list[str]] = {}
+        self.executor_mode = "shared"
         try:
             with open(self.config_path, encoding="utf-8") as f:
                 text = f.read()
@@ -829,6 +831,7 @@ class _Loader:
             remote_write=remote_write,
             executor=executor,
             executor_address=executor_address,
+            executor_mode=self.executor_mode,
         )
 
     def matrix_combos(
@@ -983,7 +986,17 @@ class _Loader:
             return "local", None, None
         path = ("executor",)
         self.expect(raw, dict, path, "executor")
-        self.check_keys(raw, ("type", "jobs", "address"), path, "executor")
+        self.check_keys(raw, ("type", "jobs", "address", "mode"), path, "executor")
+        mode = raw.get("mode", "shared")
+        if mode not in ("shared", "remote"):
+            raise self.fail(
+                "executor.mode must be 'shared' (workers see the workspace) or 'remote' "
+                "(inputs and outs move through the remote cache)",
+                path + ("mode",),
+            )
+        if "mode" in raw and raw.get("type") != "dask":
+            raise self.fail("executor.mode goes with type: dask", path + ("mode",))
+        self.executor_mode = mode
         kind = raw.get("type", "local")
         if kind not in ("local", "dask"):
             raise self.fail(

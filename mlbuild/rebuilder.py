@@ -182,14 +182,17 @@ class Rebuilder:
         """--pull: does the remote hold a build of ``key``? (Only its small run-cache entry
         is read here; objects come in `restore`, in a worker thread.) A remote that
         cannot be reached is a note, not a failure: the target is built instead."""
-        if self.transfer is None or not self.options.pull:
-            return False
+        if self.transfer is None or not self.options.pull or self.remote_notes:
+            return False  # after one failure the remote is not asked again this build
         from .store.remote import RemoteError
 
         try:
             return self.transfer.remote_run(key) is not None
         except RemoteError as exc:
-            self.remote_notes.append(f"{target}: {exc.message}; building it instead")
+            self.remote_notes.append(
+                f"{exc.message}; not asking the remote again in this build: "
+                f"{target} and the rest are built here"
+            )
             return False
 
     def check_outs(self, outs: tuple[OutRecord, ...]) -> list[Reason]:

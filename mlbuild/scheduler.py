@@ -111,7 +111,20 @@ class Scheduler:
                     "the dask executor needs a scheduler address",
                     hint="pass --dask-address tcp://HOST:8786 or set executor.address",
                 )
-            executor = DaskExecutor(address)
+            staging = None
+            if (options.dask_mode or pipeline.executor_mode) == "remote":
+                from .staging import RemoteStaging
+
+                if rebuilder.transfer is None:
+                    raise UsageError(
+                        "the dask executor's remote mode moves data through the remote "
+                        "cache, and no remote is configured",
+                        hint="add remote: URL to mlbuild.yaml or pass --remote URL",
+                    )
+                staging = RemoteStaging(
+                    pipeline.root, rebuilder.memo, rebuilder.cache, rebuilder.transfer
+                )
+            executor = DaskExecutor(address, staging=staging)
         elif executor is None and kind != "local":
             raise UsageError(f"unknown executor {kind!r}", hint="use local or dask")
         self.jobs = options.jobs or pipeline.jobs or _cluster_threads(executor)
@@ -320,6 +333,7 @@ class Scheduler:
             running_dir=self.running_dir,
             retries=spec.retries,
             resources=dict(spec.resources),
+            inputs=tuple(sorted({*spec.dep_paths, *decision.components.get("code", {})})),
         )
         if mask:
             result = self.executor.run(

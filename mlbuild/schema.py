@@ -58,10 +58,15 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "additionalProperties": False,
             "properties": {
-                "type": {"enum": ["local"]},
+                "type": {"enum": ["local", "dask"]},
+                "address": {"type": "string", "description": "Dask scheduler, tcp://HOST:PORT"},
+                "mode": {"enum": ["shared", "remote"]},
                 "jobs": {"oneOf": [{"const": "auto"}, {"type": "integer", "minimum": 1}]},
             },
         },
+        "remote": {"type": "string", "description": "Shared cache: any fsspec URL."},
+        "remote_options": {"type": "object", "description": "Passed to the fsspec filesystem."},
+        "remote_write": {"type": "boolean", "description": "Push after every build."},
         "signing": {
             "type": "object",
             "additionalProperties": False,

@@ -67,7 +67,8 @@ class Transfer:
         self.scratch = os.path.join(cache.dir, "tmp")
         self._lock = threading.Lock()
         self._sent: set[str] = set()
-        self.stats = TransferStats()
+        self.pulled = TransferStats()  # what came from the remote
+        self.pushed = TransferStats()  # what went to it
 
     # ----------------------------------------------------------------- paths
     def _rel(self, local: str, base: str, prefix: str) -> str:
@@ -82,9 +83,9 @@ class Transfer:
     def manifest_rel(self, mid: str) -> str:
         return self._rel(self.manifests.path(mid), self.manifests.dir, "manifests/")
 
-    def _count(self, stats: TransferStats) -> None:
+    def _count(self, stats: TransferStats, *, pushed: bool = False) -> None:
         with self._lock:
-            self.stats.add(stats)
+            (self.pushed if pushed else self.pulled).add(stats)
 
     # ----------------------------------------------------------------- pull
     def remote_run(self, key: str) -> RunEntry | None:
@@ -106,6 +107,24 @@ class Transfer:
         atomic_write(self.cache.run_path(key), data)
         self._count(stats)
         return entry
+
+    def fetch_out(self, rec: OutRecord) -> None:
+        """Bring one out's objects into the local cache, verified (a staged Dask job's outs)."""
+        stats = TransferStats()
+        self._pull_out(rec, stats)
+        self._count(stats)
+
+    def push_file(self, path: str, xxh: str) -> None:
+        """Send one workspace file to the remote as the object ``xxh`` (a staged job's input),
+        unless the remote has it."""
+        with self._lock:
+            if xxh in self._sent:
+                return
+            self._sent.add(xxh)
+        rel = self.object_rel(xxh)
+        if not self.remote.exists(rel):
+            self.remote.upload(path, rel)
+            self._count(TransferStats(objects=1, bytes=os.path.getsize(path)), pushed=True)
 
     def _pull_out(self, rec: OutRecord, stats: TransferStats) -> None:
         if rec.type == "file":
@@ -205,7 +224,7 @@ class Transfer:
             self.remote.upload(self.manifests.path(entry.manifest), rel)
             stats.manifests += 1
         self.remote.upload(self.cache.run_path(key), run_rel)  # the commit point: last
-        self._count(stats)
+        self._count(stats, pushed=True)
         return True
 
     def _push_object(self, xxh: str, stats: TransferStats) -> None:

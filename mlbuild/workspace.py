@@ -169,11 +169,15 @@ class Workspace:
             rebuilder = self._rebuilder(options)
             rebuilder.signer = signer
             rebuilder.lock.prune(self.pipeline.targets)
+            remote_mode = (options.executor or self.pipeline.executor) == "dask" and (
+                options.dask_mode or self.pipeline.executor_mode
+            ) == "remote"
+            needs_remote = options.pull or self._pushes(options) or remote_mode
+            transfer = self.transfer(options) if needs_remote else None
+            rebuilder.transfer = transfer
             scheduler = Scheduler(
                 self.pipeline, self.graph, rebuilder, options, events or NullEvents()
             )
-            transfer = self.transfer(options) if options.pull or self._pushes(options) else None
-            rebuilder.transfer = transfer
             try:
                 result = scheduler.run(order, self._forced(selected, order, options))
             finally:
@@ -189,11 +193,12 @@ class Workspace:
                     if t.outcome in (Outcome.RAN, Outcome.RESTORED, Outcome.FRESH)
                 ]
                 self._push(transfer, rebuilder.lock, done, options)
-                result = replace(result, pushed=transfer.stats.describe())
+                result = replace(result, pushed=transfer.pushed.describe())
             return result
 
     def _pushes(self, options: BuildOptions) -> bool:
-        return options.push or self.pipeline.remote_write
+        """--push, or remote_write: true for a build that runs things (not `mlbuild pull`)."""
+        return options.push or (self.pipeline.remote_write and options.run)
 
     def transfer(self, options: BuildOptions | None = None) -> Transfer:
         """Pull/push against the remote: --remote, else mlbuild.yaml's ``remote:``."""
@@ -247,7 +252,7 @@ class Workspace:
                 hint="rebuild them with `mlbuild -B TARGET`",
             )
         self._push(transfer, lock, names, options)
-        return transfer.stats
+        return transfer.pushed
 
     def pull(
         self,

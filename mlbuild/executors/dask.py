@@ -2,9 +2,24 @@
 
 mlbuild keeps its own dynamic scheduling (a target is submitted when its deps are done,
 at most ``-j`` at a time, resource pools respected); Dask only places each job on a
-worker. This is the shared-filesystem mode: workers see the workspace at the same path,
-run the job there exactly as the local executor would (`LocalExecutor` inside the worker,
-``in_worker=True``), and the client commits the outs as usual.
+worker. Two modes:
+
+shared
+    Workers see the workspace at the same path; the job runs there exactly as the local
+    executor would run it (`LocalExecutor` inside the worker, ``in_worker=True``), and the
+    client commits the outs as usual.
+
+remote (no shared filesystem)
+    Data moves through the remote cache::
+
+        client: push the job's inputs (deps, code files) as objects ──▶ submit
+        worker: fetch inputs by digest into a scratch dir (verified) ─▶ run there
+                ─▶ push each out's objects (trees too) ─▶ return out records + log
+        client: fetch the outs by digest (verified) into the cache and the workspace
+                ─▶ commit as usual
+
+    A command sees only its declared deps and code files: what it reads without
+    declaring is not there (as in a sandboxed build).
 
 Resource pools (``resources: {gpu: 1}``) become Dask task resources for the pools that
 some worker declares (``dask worker --resources gpu=1``); pools no worker declares stay
@@ -20,14 +35,15 @@ target fails; nothing is recorded from a job that did not finish.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from ..errors import UsageError
+from ..errors import MlbuildError, UsageError
 from ..jobs import Job, JobResult
 
-__all__ = ["DaskExecutor", "run_on_worker"]
+__all__ = ["DaskExecutor", "Staging", "run_on_worker", "run_staged"]
 
 
 def run_on_worker(job: Job) -> tuple[JobResult, str]:
@@ -42,10 +58,91 @@ def run_on_worker(job: Job) -> tuple[JobResult, str]:
     return result, str(get_worker().address)
 
 
+def run_staged(
+    job: Job, inputs: list[tuple[str, str, bool]], url: str, options: dict[str, Any]
+) -> tuple[JobResult, str, list[dict[str, Any]], bytes]:
+    """The task of the remote mode (see the module doc): returns the result, the worker's
+    address, the records of the outs it pushed, and the job's log."""
+    import dataclasses
+    import os
+    import shutil
+    import tempfile
+
+    from distributed import get_worker
+
+    from ..digest import canonical_json, hash_bytes, hash_file, hash_tree, walk_tree
+    from ..store import OutRecord
+    from ..store.cache import check_tree_path
+    from ..store.remote import Remote, RemoteError, object_rel
+    from .local import LocalExecutor
+
+    worker = str(get_worker().address)
+    scratch = tempfile.mkdtemp(prefix="mlbuild-job-")
+    try:
+        remote = Remote(url, options)
+        for rel, xxh, executable in inputs:
+            check_tree_path(rel)
+            dest = os.path.join(scratch, *rel.split("/"))
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            if not remote.download(object_rel(xxh), dest):
+                raise RemoteError(f"input {rel} ({object_rel(xxh)}) is missing on the remote")
+            if hash_file(dest, want_sha256=False).xxh != xxh:
+                raise RemoteError(f"input {rel} ({object_rel(xxh)}) is corrupt on the remote")
+            os.chmod(dest, 0o755 if executable else 0o644)
+        for rel in job.outs:
+            os.makedirs(os.path.dirname(os.path.join(scratch, rel)) or scratch, exist_ok=True)
+        here = dataclasses.replace(
+            job,
+            root=scratch,
+            log_path=os.path.join(scratch, ".mlbuild-job.log"),
+            running_dir=os.path.join(scratch, ".mlbuild-running"),
+        )
+        runner = LocalExecutor(1, stream=False, running_dir=here.running_dir, in_worker=True)
+        result = runner.run(here, lambda target, line: None)
+        with open(here.log_path, "rb") as f:
+            log = f.read()
+        outs: list[dict[str, Any]] = []
+        for rel in job.outs if result.ok else ():
+            full = os.path.join(scratch, rel)
+            if os.path.isdir(full):
+                entries = []
+                for r, path, ex in walk_tree(full):
+                    digest = hash_file(path, want_sha256=True)
+                    remote.upload(path, object_rel(digest.xxh))
+                    entries.append((r, digest, ex))
+                body = canonical_json([[r, d.xxh, "x" if ex else "f"] for r, d, ex in entries])
+                whole = hash_tree(entries)
+                assert whole.xxh == hash_bytes(body.encode())
+                remote.upload_bytes(body.encode(), object_rel(whole.xxh), scratch)
+                outs.append(OutRecord(rel, "dir", whole.xxh, whole.sha256, whole.size).to_json())
+            elif os.path.lexists(full):
+                fd = hash_file(full, want_sha256=True)
+                remote.upload(full, object_rel(fd.xxh))
+                executable = bool(os.stat(full).st_mode & 0o100)
+                rec = OutRecord(rel, "file", fd.xxh, fd.sha256, fd.size, executable)
+                outs.append(rec.to_json())
+        return result, worker, outs, log
+    except RemoteError as exc:
+        return JobResult(ok=False, exit_code=None, error=f"staging: {exc.message}"), worker, [], b""
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+class Staging(Protocol):
+    """The client side of the remote mode (staging.py): ships inputs, lands outs."""
+
+    url: str
+    options: dict[str, Any]
+
+    def stage(self, job: Job) -> list[tuple[str, str, bool]]: ...
+
+    def land(self, outs: list[dict[str, Any]]) -> None: ...
+
+
 class DaskExecutor:
     """Submits jobs to the cluster at ``address``; see the module docstring."""
 
-    def __init__(self, address: str, *, retries: int = 1) -> None:
+    def __init__(self, address: str, *, retries: int = 1, staging: Staging | None = None) -> None:
         try:
             from distributed import Client as client_class
         except ImportError:
@@ -63,6 +160,7 @@ class DaskExecutor:
             ) from None
         self.address = address
         self.retries = retries
+        self.staging = staging  # None: shared filesystem
         self._futures: set[Any] = set()
         self._lock = threading.Lock()
         workers = self.client.scheduler_info().get("workers", {})
@@ -72,25 +170,54 @@ class DaskExecutor:
 
     def run(self, job: Job, on_output: Callable[[str, str], None]) -> JobResult:
         resources = {k: v for k, v in job.resources.items() if k in self.pools}
-        future = self.client.submit(
-            run_on_worker,
-            job,
-            key=f"mlbuild-{job.target}-{id(job):x}",
-            pure=False,
-            retries=self.retries,
-            resources=resources or None,
-        )
+        key = f"mlbuild-{job.target}-{id(job):x}"
+        staging = self.staging
+        if staging is None:
+            future = self.client.submit(
+                run_on_worker,
+                job,
+                key=key,
+                pure=False,
+                retries=self.retries,
+                resources=resources or None,
+            )
+        else:
+            try:
+                inputs = staging.stage(job)
+            except MlbuildError as exc:
+                return JobResult(ok=False, exit_code=None, error=f"staging: {exc.message}")
+            future = self.client.submit(
+                run_staged,
+                job,
+                inputs,
+                staging.url,
+                staging.options,
+                key=key,
+                pure=False,
+                retries=self.retries,
+                resources=resources or None,
+            )
         with self._lock:
             self._futures.add(future)
         try:
-            result, worker = future.result()
+            answer = future.result()
         except Exception as exc:  # KilledWorker, a lost scheduler, a cancelled task
             return JobResult(ok=False, exit_code=None, error=f"dask: {type(exc).__name__}: {exc}")
         finally:
             with self._lock:
                 self._futures.discard(future)
+        result, worker = answer[0], answer[1]
         self.last_worker[job.target] = worker
         assert isinstance(result, JobResult)
+        if staging is not None:
+            os.makedirs(os.path.dirname(job.log_path), exist_ok=True)
+            with open(job.log_path, "wb") as f:
+                f.write(answer[3])
+            if result.ok:
+                try:
+                    staging.land(answer[2])
+                except MlbuildError as exc:
+                    return JobResult(ok=False, exit_code=None, error=f"staging: {exc.message}")
         return result
 
     def kill_all(self) -> None:

@@ -26,7 +26,13 @@ from typing import Any
 
 from ..errors import MlbuildError
 
-__all__ = ["Remote", "RemoteError"]
+__all__ = ["Remote", "RemoteError", "object_rel"]
+
+
+def object_rel(digest: str) -> str:
+    """Where the object ``xxh3-128:abcdef…`` lives on a remote: ``objects/ab/cdef…``."""
+    hexd = digest.split(":", 1)[1]
+    return f"objects/{hexd[:2]}/{hexd[2:]}"
 
 
 class RemoteError(MlbuildError):
@@ -42,6 +48,7 @@ class Remote:
         except ImportError:  # pragma: no cover - fsspec is a base dependency
             raise RemoteError("a remote cache needs fsspec", hint="pip install fsspec") from None
         self.url = url.rstrip("/")
+        self.options = dict(options or {})
         try:
             self.fs, root = fsspec.core.url_to_fs(self.url, **dict(options or {}))
         except (ImportError, ValueError) as exc:

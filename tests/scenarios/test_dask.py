@@ -197,3 +197,37 @@ def test_a_worker_killed_mid_job_is_retried_and_nothing_half_done_is_recorded(
     assert [(e["target"], e["outcome"]) for e in finished] == [("slow:x", "ran")]
     _, doc = p.manifest("slow:x")
     assert doc["executor"]["worker"] in _workers(cluster)
+
+
+def test_without_a_shared_filesystem_data_moves_through_the_remote_cache(
+    workspace: Workspace, tmp_path: Path, cluster: str
+) -> None:
+    local = workspace(PIPELINE, FILES, dest="local")
+    local.build()
+    remote = tmp_path / "remote"
+    p = workspace(
+        PIPELINE
+        + "  where:x:\n    cmd: pwd > ${outs[0]}\n    outs: [where.txt]\n"
+        + f"remote: file://{remote}\n"
+        + f"executor: {{type: dask, address: '{cluster}', mode: remote}}\n",
+        FILES,
+        dest="staged",
+    )
+    run = p.build()
+    assert run.ran == ["data:raw", "model:big", "model:prod", "model:small", "where:x"]
+    assert p.outputs(OUTS) == local.outputs(OUTS)
+    assert p.read("where.txt").strip() != str(p.root)  # it ran in a worker's scratch dir
+    # Inputs and outs went through the remote as plain objects.
+    objects = {o.read_bytes() for o in (remote / "objects").rglob("*") if o.is_file()}
+    assert p.path("make.py").read_bytes() in objects
+    assert p.path("models/big.txt").read_bytes() in objects
+    _, doc = p.manifest("model:big")
+    assert doc["executor"]["type"] == "dask"
+    assert doc["executor"]["worker"] in _workers(cluster)
+    assert p.mlbuild("audit").code == 0
+    # A command sees only what it declares: an undeclared file is not shipped.
+    p.write("extra.txt", "side input\n")
+    p.replace("mlbuild.yaml", "cmd: pwd > ${outs[0]}", "cmd: cat extra.txt > ${outs[0]}")
+    failed = p.mlbuild("where:x")
+    assert failed.code == 1
+    assert "No such file" in failed.out + failed.err

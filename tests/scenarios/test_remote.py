@@ -197,7 +197,8 @@ def test_an_unreachable_remote_is_a_warning_and_the_build_goes_on(
     )
     run = p.mlbuild("--pull", env=_aws_env() | {"AWS_MAX_ATTEMPTS": "1"})
     assert run.code == 0, run.err
-    assert "building it instead" in run.err
+    # One warning: after the first failure the remote is not asked again in this build.
+    assert run.err.count("not asking the remote again in this build") == 1
     assert p.read("models/m.txt") == "rows=200\n"
 
 
@@ -295,3 +296,25 @@ def test_two_clones_share_an_s3_remote(
     assert third.ran == ["data:raw"]
     assert "is corrupt" in third.out + third.err
     assert r.outputs(OUTS) == p.outputs(OUTS)
+
+
+def test_remote_write_pushes_builds_but_never_from_pull_and_counts_only_pushes(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote"
+    p = workspace(PIPELINE + f"remote: file://{remote}\n", FILES)
+    p.build("--push")
+    q = _clone(p, tmp_path / "second")
+    q.replace("mlbuild.yaml", "remote:", "remote_write: true\nremote:")
+    q.replace("train.py", "rows=", "n=")
+    assert q.mlbuild("pull").code == 1  # model:m is in neither cache
+    assert len(_runs_of(remote)) == 3  # pull wrote nothing, remote_write or not
+    run = q.mlbuild("--pull")
+    assert run.code == 0, run.err
+    # 2 builds restored, 1 built and pushed: the summary counts only what was sent.
+    assert "mlbuild: pushed 1 build(s), 1 object(s)" in run.err
+    assert len(_runs_of(remote)) == 4
+
+
+def _runs_of(remote: Path) -> list[Path]:
+    return sorted((remote / "runs").rglob("*.json"))
