@@ -594,8 +594,12 @@ def push(targets: tuple[str, ...], remote: str | None, jobs: str | None) -> None
     """Upload the current builds of TARGETS (all by default): objects, manifests, then
     run-cache entries. What the remote already has is not sent again."""
     from .options import BuildOptions
+    from .report import TransferProgress
 
-    stats = _workspace().push(targets, BuildOptions(jobs=_parse_jobs(jobs), remote=remote))
+    with TransferProgress("pushing builds") as bar:
+        stats = _workspace().push(
+            targets, BuildOptions(jobs=_parse_jobs(jobs), remote=remote), progress=bar.update
+        )
     click.echo(f"pushed {stats.describe()}")
 
 
@@ -615,6 +619,10 @@ def pull(targets: tuple[str, ...], remote: str | None, jobs: str | None, as_json
         from .report import JsonReporter
 
         events = JsonReporter()
+    elif sys.stdout.isatty():
+        from .report import RichReporter
+
+        events = RichReporter(silent=False)  # a live bar over the targets being restored
     else:
         from .report import PlainReporter
 

@@ -291,3 +291,40 @@ def lineage_tree(tree: dict[str, Any]) -> None:
     root = Tree(label(tree))
     fill(root, tree)
     Console().print(root)
+
+
+class TransferProgress:
+    """A progress bar over the builds a transfer moves, on a terminal only (CI logs get
+    the one summary line). Use as a context manager; `update` is thread-safe."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self._bar: Any = None
+        self._task: Any = None
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+
+    def __enter__(self) -> TransferProgress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def update(self, done: int, total: int) -> None:
+        if self._bar is None:
+            return
+        if self._task is None:
+            self._task = self._bar.add_task(self.label, total=total)
+        self._bar.update(self._task, completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -218,11 +218,17 @@ class Workspace:
         return Transfer(self.cache, self.manifest_store, remote)
 
     def _push(
-        self, transfer: Transfer, lock: LockFile, targets: Sequence[str], options: BuildOptions
+        self,
+        transfer: Transfer,
+        lock: LockFile,
+        targets: Sequence[str],
+        options: BuildOptions,
+        progress: Callable[[int, int], None] | None = None,
     ) -> int:
-        """Upload the current builds of ``targets`` (skipping what the remote has) with
-        ``jobs`` transfers at a time; returns how many builds were sent."""
-        from concurrent.futures import ThreadPoolExecutor
+        """Upload the current builds of ``targets`` (skipping what the remote has), 2×jobs
+        transfers at a time; ``progress(done, total)`` after each build. Returns how many
+        builds were sent."""
+        from concurrent.futures import ThreadPoolExecutor, as_completed
 
         keys = sorted(
             {
@@ -231,13 +237,23 @@ class Workspace:
                 if t in lock.entries and self.cache.read_run(lock.entries[t].key) is not None
             }
         )
+        sent = 0
         with ThreadPoolExecutor(max_workers=options.effective_jobs(None) * 2) as pool:
-            return sum(pool.map(transfer.push, keys))
+            futures = [pool.submit(transfer.push, key) for key in keys]
+            for done, future in enumerate(as_completed(futures), 1):
+                sent += future.result()
+                if progress is not None:
+                    progress(done, len(keys))
+        return sent
 
     def push(
-        self, targets: Iterable[str] | None = None, options: BuildOptions | None = None
+        self,
+        targets: Iterable[str] | None = None,
+        options: BuildOptions | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> TransferStats:
-        """Upload the current builds (lock file) of ``targets`` (all by default)."""
+        """Upload the current builds (lock file) of ``targets`` (all by default);
+        ``progress(done, total)`` is called as builds finish (the CLI's progress bar)."""
         options = options or BuildOptions()
         names = self._named(targets)
         transfer = self.transfer(options)
@@ -251,7 +267,7 @@ class Workspace:
                 "(built with --no-cache, or restored by hand)",
                 hint="rebuild them with `mlbuild -B TARGET`",
             )
-        self._push(transfer, lock, names, options)
+        self._push(transfer, lock, names, options, progress)
         return transfer.pushed
 
     def pull(

@@ -318,3 +318,25 @@ def test_remote_write_pushes_builds_but_never_from_pull_and_counts_only_pushes(
 
 def _runs_of(remote: Path) -> list[Path]:
     return sorted((remote / "runs").rglob("*.json"))
+
+
+def test_push_on_a_terminal_draws_a_progress_bar_and_ci_gets_one_line(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    script = shutil.which("script")
+    if script is None:
+        pytest.skip("no `script` command to give mlbuild a terminal (util-linux)")
+    remote = tmp_path / "remote"
+    p = workspace(PIPELINE + f"remote: file://{remote}\n", FILES)
+    p.build()
+    plain = p.mlbuild("push")
+    assert plain.out == "pushed 3 build(s), 7 object(s) (0.0 MiB), 3 manifest(s)\n"
+    assert plain.err == ""  # no bar without a terminal
+    shutil.rmtree(remote)
+    cmd = f"{sys.executable} -m mlbuild push"
+    tty = subprocess.run(
+        [script, "-qc", cmd, "/dev/null"], cwd=p.root, capture_output=True, text=True, timeout=60
+    )
+    assert tty.returncode == 0
+    assert "pushing builds" in tty.stdout and "3/3" in tty.stdout
+    assert "pushed 3 build(s)" in tty.stdout
