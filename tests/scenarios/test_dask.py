@@ -231,3 +231,31 @@ def test_without_a_shared_filesystem_data_moves_through_the_remote_cache(
     failed = p.mlbuild("where:x")
     assert failed.code == 1
     assert "No such file" in failed.out + failed.err
+
+
+@pytest.mark.parametrize("mode", ["shared", "remote"])
+def test_the_demo_builds_on_the_cluster(tmp_path: Path, cluster: str, mode: str) -> None:
+    """Issue 5's "done when": the README demo on a local Dask cluster, both modes."""
+    import shutil
+
+    repo = Path(__file__).resolve().parents[2]
+    root = tmp_path / "demo"
+    root.mkdir()
+    for name in ("mlbuild.yaml", "params.yaml"):
+        shutil.copy(repo / name, root / name)
+    shutil.copytree(repo / "examples", root / "examples")
+    p = Project(root)
+    args = ["--dask-address", cluster, "--dask-mode", mode, "--remote", str(tmp_path / "rc")]
+    run = p.build(*args)
+    assert run.ran == [
+        "data:raw",
+        "features:test",
+        "features:train",
+        "model:forest",
+        "model:logreg",
+        "model:prod",
+    ]
+    _, doc = p.manifest("model:logreg")
+    assert doc["executor"]["type"] == "dask"
+    assert doc["metrics"]["accuracy"] >= 0.9
+    assert p.build(*args).ran == []
