@@ -178,6 +178,18 @@ class Rebuilder:
                 return Decision(spec.name, Action.RESTORE, key, tuple(reasons), comps)
         return Decision(spec.name, Action.RUN, key, tuple(reasons), comps)
 
+    def remote_outs(self, key: str) -> list[OutRecord] | None:
+        """The outs the remote recorded for ``key`` (planning with --pull), if it has it."""
+        if self.transfer is None or not self.options.pull or self.remote_notes:
+            return None
+        from .store.remote import RemoteError
+
+        try:
+            entry = self.transfer.remote_run(key)
+        except RemoteError:
+            return None
+        return None if entry is None else entry.outs
+
     def in_remote(self, target: str, key: str) -> bool:
         """--pull: does the remote hold a build of ``key``? (Only its small run-cache entry
         is read here; objects come in `restore`, in a worker thread.) A remote that

@@ -77,7 +77,7 @@ def plan(
         if decision.action is Action.FRESH:
             known[name] = rebuilder.lock.entries[name].outs
         elif decision.action is Action.RESTORE and decision.key is not None:
-            recs = rebuilder.cache.get_run(decision.key)
+            recs = rebuilder.cache.get_run(decision.key) or rebuilder.remote_outs(decision.key)
             if recs is not None:
                 known[name] = tuple(recs)
     return decisions

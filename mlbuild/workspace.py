@@ -144,6 +144,8 @@ class Workspace:
         selected = self.select(targets)
         order = self.graph.closure(selected)
         rebuilder = self._rebuilder(options)
+        if options.pull:  # -n --pull: say what the remote would restore
+            rebuilder.transfer = self.transfer(options)
         return plan(
             self.graph, self.pipeline, rebuilder, order, self._forced(selected, order, options)
         )

@@ -340,3 +340,20 @@ def test_push_on_a_terminal_draws_a_progress_bar_and_ci_gets_one_line(
     assert tty.returncode == 0
     assert "pushing builds" in tty.stdout and "3/3" in tty.stdout
     assert "pushed 3 build(s)" in tty.stdout
+
+
+def test_a_dry_run_with_pull_says_what_the_remote_would_restore(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote"
+    p = workspace(PIPELINE + f"remote: file://{remote}\n", FILES)
+    p.build("--push")
+    q = _clone(p, tmp_path / "second")
+    run = q.mlbuild("-n", "--pull")
+    assert run.code == 0, run.err
+    assert [line.split()[:3] for line in run.out.splitlines()] == [
+        ["would", "restore", "data:raw"],
+        ["would", "restore", "features:shards"],
+        ["would", "restore", "model:m"],
+    ]
+    assert not q.path("data").exists() and not q.path(".mlbuild/cache/objects").exists()
