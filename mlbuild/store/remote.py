@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import MlbuildError
+from .atomic import fsync_dir
 
 __all__ = ["Remote", "RemoteError", "object_rel"]
 
@@ -65,8 +66,19 @@ class Remote:
         return f"{self.root}/{rel}"
 
     def exists(self, rel: str) -> bool:
+        """Whether ``rel`` is there. On object stores a one-byte ranged read: one request,
+        where ``fs.exists`` costs a HEAD plus a LIST (it also looks for a "directory")."""
+        path = self.path(rel)
         try:
-            return bool(self.fs.exists(self.path(rel)))
+            if not self.rename_into_place:
+                try:
+                    self.fs.cat_file(path, start=0, end=1)
+                    return True
+                except FileNotFoundError:
+                    return False
+                except Exception:  # noqa: BLE001 - e.g. an empty object refuses a range
+                    pass
+            return bool(self.fs.exists(path))
         except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own types
             raise RemoteError(f"remote {self.url}: {exc}") from None
 
@@ -94,12 +106,16 @@ class Remote:
         """Put the local file at ``rel``, whole or not at all (see the module doc)."""
         dest = self.path(rel)
         try:
-            self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
-            if self.rename_into_place:
+            if self.rename_into_place:  # a filesystem: temp name, fsync, rename
+                parent = dest.rsplit("/", 1)[0]
+                self.fs.makedirs(parent, exist_ok=True)
                 tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
                 self.fs.put_file(local, tmp)
+                with open(tmp, "rb") as f:
+                    os.fsync(f.fileno())
                 self.fs.mv(tmp, dest)
-            else:
+                fsync_dir(parent)
+            else:  # an object store: a PUT is atomic, and there are no directories
                 self.fs.put_file(local, dest)
         except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own types
             raise RemoteError(f"remote {self.url}: uploading {rel}: {exc}") from None
