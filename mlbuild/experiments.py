@@ -119,23 +119,14 @@ class ParamChange:
 _ABSENT = object()
 
 
-def _leaves(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Declared key → value, with mapping values split into dotted leaves."""
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        if isinstance(value, Mapping) and value:
-            out.update({f"{key}.{k}": v for k, v in _flatten_all(value).items()})
-        else:
-            out[key] = value
-    return out
-
-
-def _flatten_all(data: Mapping[str, Any]) -> dict[str, Any]:
+def _leaves(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Declared param key → value, with mapping values split into dotted leaves (``train``
+    → ``train.lr``, ``train.epochs``), so a change deep in a subtree names its leaf."""
     out: dict[str, Any] = {}
     for key in sorted(data, key=str):
         value = data[key]
         if isinstance(value, Mapping) and value:
-            out.update({f"{key}.{k}": v for k, v in _flatten_all(value).items()})
+            out.update({f"{key}.{k}": v for k, v in _leaves(value).items()})
         else:
             out[str(key)] = value
     return out

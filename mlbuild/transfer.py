@@ -29,7 +29,7 @@ from .manifest import ManifestStore, manifest_id
 from .store import Cache, OutRecord
 from .store.atomic import atomic_write, fsync_dir
 from .store.cache import RunEntry, check_tree_path, parse_run
-from .store.remote import Remote, RemoteError
+from .store.remote import Remote, RemoteError, object_rel
 
 __all__ = ["Transfer", "TransferStats"]
 
@@ -75,7 +75,7 @@ class Transfer:
         return prefix + os.path.relpath(local, base).replace(os.sep, "/")
 
     def object_rel(self, digest: str) -> str:
-        return self._rel(self.cache.object_path(digest), self.cache.dir, "")
+        return object_rel(digest)
 
     def run_rel(self, key: str) -> str:
         return self._rel(self.cache.run_path(key), self.cache.dir, "")
