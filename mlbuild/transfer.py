@@ -66,7 +66,8 @@ class Transfer:
         self.remote = remote
         self.scratch = os.path.join(cache.dir, "tmp")
         self._lock = threading.Lock()
-        self._sent: set[str] = set()
+        self._sent: dict[str, threading.Event] = {}  # object uploads started (set: done)
+        self._failed: set[str] = set()
         self.pulled = TransferStats()  # what came from the remote
         self.pushed = TransferStats()  # what went to it
 
@@ -116,15 +117,41 @@ class Transfer:
 
     def push_file(self, path: str, xxh: str) -> None:
         """Send one workspace file to the remote as the object ``xxh`` (a staged job's input),
-        unless the remote has it."""
+        unless the remote has it. Returns only once the object is there."""
+        stats = TransferStats()
+        self._send_once(xxh, path, stats)
+        self._count(stats, pushed=True)
+
+    def _send_once(self, xxh: str, path: str, stats: TransferStats) -> None:
+        """Upload ``path`` as the object ``xxh`` unless the remote has it, once per transfer
+        even when several threads need it (two builds sharing an object, two jobs sharing
+        an input): a caller that finds the upload in flight waits for it to finish, so
+        what it commits next (a run-cache entry, a job) never precedes its object."""
         with self._lock:
-            if xxh in self._sent:
-                return
-            self._sent.add(xxh)
-        rel = self.object_rel(xxh)
-        if not self.remote.exists(rel):
-            self.remote.upload(path, rel)
-            self._count(TransferStats(objects=1, bytes=os.path.getsize(path)), pushed=True)
+            done = self._sent.get(xxh)
+            mine = done is None
+            if mine:
+                done = self._sent[xxh] = threading.Event()
+                self._failed.discard(xxh)
+        assert done is not None
+        if not mine:
+            done.wait()
+            if xxh in self._failed:
+                raise RemoteError(f"uploading {self.object_rel(xxh)} failed in another thread")
+            return
+        try:
+            rel = self.object_rel(xxh)
+            if not self.remote.exists(rel):
+                self.remote.upload(path, rel)
+                stats.objects += 1
+                stats.bytes += os.path.getsize(path)
+        except BaseException:
+            with self._lock:
+                self._failed.add(xxh)
+                del self._sent[xxh]  # a later caller may try again
+            raise
+        finally:
+            done.set()
 
     def _pull_out(self, rec: OutRecord, stats: TransferStats) -> None:
         if rec.type == "file":
@@ -228,14 +255,4 @@ class Transfer:
         return True
 
     def _push_object(self, xxh: str, stats: TransferStats) -> None:
-        with self._lock:  # two builds sharing an object (a promotion) send it once
-            if xxh in self._sent:
-                return
-            self._sent.add(xxh)
-        rel = self.object_rel(xxh)
-        if self.remote.exists(rel):
-            return
-        path = self.cache.object_path(xxh)
-        self.remote.upload(path, rel)
-        stats.objects += 1
-        stats.bytes += os.path.getsize(path)
+        self._send_once(xxh, self.cache.object_path(xxh), stats)

@@ -73,15 +73,18 @@ class LocalExecutor:
         env = command_env(job.env)
         for cmd in job.cmds or ():
             with open(job.log_path, "ab") as log:
+                argv = ["/bin/sh", "-c", cmd]
+                if self.in_worker:  # see executors/supervise.py
+                    argv = [sys.executable, "-m", "mlbuild.executors.supervise", cmd]
                 proc = subprocess.Popen(
-                    ["/bin/sh", "-c", cmd],
+                    argv,
                     cwd=job.root,
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE if self.stream else log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent if self.in_worker else None,
+                    preexec_fn=_terminate_with_parent if self.in_worker else None,
                 )
                 with self._lock:
                     self._procs.add(proc)
@@ -165,6 +168,12 @@ def _die_with_parent() -> None:
     exec in a threaded process, importing or allocating could deadlock."""
     if _PRCTL is not None:
         _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _terminate_with_parent() -> None:
+    """As `_die_with_parent`, with SIGTERM: the supervisor then stops its command's group."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)
 
 
 def _resolve_prctl() -> None:

@@ -165,30 +165,53 @@ def test_an_unreachable_scheduler_is_a_usage_error(workspace: Workspace) -> None
     assert not p.path("data").exists()
 
 
+SLOW = """\
+import os, sys, time
+
+def parent(pid):
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+
+def cmdline(pid):
+    return open(f"/proc/{pid}/cmdline", "rb").read()
+
+pid = os.getpid()
+while b"mlbuild.executors.supervise" not in cmdline(pid):
+    pid = parent(pid)
+worker = parent(pid)  # the Dask worker process that runs the supervisor
+open("pids.tmp", "w").write(f"{worker} {os.getpid()}")
+os.replace("pids.tmp", "pids")
+out = sys.argv[1]
+open(out, "w").write("partial\\n")
+time.sleep(4)
+open(out, "a").write("done\\n")
+"""
+
+
 def test_a_worker_killed_mid_job_is_retried_and_nothing_half_done_is_recorded(
     workspace: Workspace, cluster: str
 ) -> None:
     p = workspace(
         "targets:\n"
         "  slow:x:\n"
-        "    cmd: >-\n"
-        "      echo $PPID $$ > pids.$$ && mv pids.$$ pids &&\n"
-        "      echo partial > ${outs[0]} && sleep 4 && echo done >> ${outs[0]}\n"
-        "    outs: [out.txt]\n"
+        "    cmd: python slow.py ${outs[0]} && echo finished\n"
+        "    deps: [slow.py]\n"
+        "    outs: [out.txt]\n",
+        {"slow.py": SLOW},
     )
     build = p.popen("--json", "--dask-address", cluster)
     deadline = time.monotonic() + 60
     while not p.path("pids").exists():
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(0.05)
-    worker_pid, shell_pid = map(int, p.read("pids").split())
+    worker_pid, job_pid = map(int, p.read("pids").split())
     os.kill(worker_pid, signal.SIGKILL)  # the worker process, mid-job
     out, err = build.communicate(timeout=120)
     assert build.returncode == 0, err
-    # The killed attempt's command died with its worker: it never finished writing.
-    time.sleep(0.2)
+    # The killed attempt's command, a grandchild of the worker, died with it: it never
+    # appended its "done" to the out the retry wrote.
+    time.sleep(5)
     with pytest.raises(ProcessLookupError):
-        os.kill(shell_pid, 0)
+        os.kill(job_pid, 0)
     assert p.read("out.txt") == "partial\ndone\n"
     retry_worker, _ = map(int, p.read("pids").split())
     assert retry_worker != worker_pid
@@ -197,6 +220,7 @@ def test_a_worker_killed_mid_job_is_retried_and_nothing_half_done_is_recorded(
     assert [(e["target"], e["outcome"]) for e in finished] == [("slow:x", "ran")]
     _, doc = p.manifest("slow:x")
     assert doc["executor"]["worker"] in _workers(cluster)
+    assert p.build().ran == []  # what was recorded is what is on disk
 
 
 def test_without_a_shared_filesystem_data_moves_through_the_remote_cache(

@@ -111,3 +111,36 @@ def test_a_pull_that_fails_records_nothing_locally(tmp_path: Path) -> None:
     assert other.read_run(key) is None
     corrupt = os.path.join(other.objects, os.path.relpath(part, url / "objects"))
     assert not os.path.exists(corrupt)
+
+
+def test_a_second_push_of_a_shared_object_waits_for_the_first_upload(tmp_path: Path) -> None:
+    """Two builds (or two staged jobs) needing one object: the one that finds its upload
+    in flight returns only when it is on the remote."""
+    import threading
+
+    cache, store, key = _build(tmp_path)
+    started, release = threading.Event(), threading.Event()
+
+    class SlowRemote(Remote):
+        def upload(self, local: str, rel: str) -> None:
+            started.set()
+            release.wait(10)
+            super().upload(local, rel)
+
+    remote = SlowRemote(str(tmp_path / "remote"))
+    transfer = Transfer(cache, store, remote)
+    path = tmp_path / "ws/a.txt"
+    xxh = hash_file(path, want_sha256=False).xxh
+    first = threading.Thread(target=transfer.push_file, args=(str(path), xxh))
+    first.start()
+    assert started.wait(10)
+    returned = threading.Event()
+    second = threading.Thread(target=lambda: (transfer.push_file(str(path), xxh), returned.set()))
+    second.start()
+    assert not returned.wait(0.3)  # still uploading: the second caller must not go on
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert returned.is_set()
+    assert remote.exists(transfer.object_rel(xxh))
+    assert transfer.pushed.objects == 1
