@@ -648,48 +648,61 @@ def cache() -> None:
     """The local cache (or, with --remote, the remote one)."""
 
 
+_REMOTE_OPTION = click.option(
+    "--remote",
+    "remote",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[URL]",
+    help="The remote cache instead (mlbuild.yaml's remote:, or URL).",
+)
+
+
 @cache.command(name="verify")
-@click.option("--remote", "use_remote", is_flag=True, help="Verify the remote instead.")
-@click.option("--remote-url", metavar="URL", help="Remote cache URL instead of remote:.")
+@_REMOTE_OPTION
 @click.option("--repair", is_flag=True, help="Drop corrupt objects and the entries naming them.")
-def cache_verify(use_remote: bool, remote_url: str | None, repair: bool) -> None:
-    """Re-hash every cache object; exit 6 if one is corrupt (0 after --repair)."""
+def cache_verify(remote: str | None, repair: bool) -> None:
+    """Re-hash every cache object and check that every run-cache entry's objects exist;
+    exit 6 on a problem (0 after --repair)."""
     from .options import BuildOptions
 
     report = _workspace().verify_cache(
-        remote=use_remote or remote_url is not None,
-        repair=repair,
-        options=BuildOptions(remote=remote_url),
+        remote=remote is not None, repair=repair, options=BuildOptions(remote=remote or None)
     )
     for rel, got in report.corrupt:
         click.echo(f"corrupt  {rel}  (its bytes hash to {got})")
-    click.echo(f"checked {report.checked} object(s): {len(report.corrupt)} corrupt")
-    if repair and report.corrupt:
+    for entry, digest in report.missing:
+        click.echo(f"missing  {entry} names {digest}, which is not there")
+    click.echo(
+        f"checked {report.checked} object(s): {len(report.corrupt)} corrupt, "
+        f"{len(report.missing)} missing"
+    )
+    if repair and not report.ok:
         click.echo(
             f"dropped {report.dropped_objects} object(s) and {report.dropped_runs} run-cache "
-            "entr(y/ies) naming them; the next build runs or pulls those targets again"
+            "entr(y/ies) naming them: those builds are no longer restorable from this cache"
         )
-    elif report.corrupt:
+    elif not report.ok:
         raise VerificationError(
-            f"{len(report.corrupt)} corrupt cache object(s)",
-            hint="mlbuild cache verify --repair drops them",
+            f"{len(report.corrupt)} corrupt and {len(report.missing)} missing cache object(s)",
+            hint="mlbuild cache verify --repair drops them and the entries naming them",
         )
 
 
 @cli.command()
 @click.option("--keep", default=3, show_default=True, help="Builds kept per target.")
-@click.option("--remote", "use_remote", is_flag=True, help="Collect on the remote instead.")
-@click.option("--remote-url", metavar="URL", help="Remote cache URL instead of remote:.")
+@_REMOTE_OPTION
 @click.option("-n", "--dry-run", is_flag=True, help="Say what would go; delete nothing.")
-def gc(keep: int, use_remote: bool, remote_url: str | None, dry_run: bool) -> None:
+def gc(keep: int, remote: str | None, dry_run: bool) -> None:
     """Delete cache objects not needed by the lock file or each target's last N builds."""
     from .options import BuildOptions
 
     report = _workspace().gc(
         keep=keep,
-        remote=use_remote or remote_url is not None,
+        remote=remote is not None,
         dry_run=dry_run,
-        options=BuildOptions(remote=remote_url),
+        options=BuildOptions(remote=remote or None),
     )
     verb = "would remove" if dry_run else "removed"
     click.echo(

@@ -2,9 +2,10 @@
 
 verify
     Re-hash every object (its name is its xxh3-128) and report the ones whose bytes do not
-    match. ``--repair`` drops them, and first every run-cache entry that names one, so
-    no entry is ever left pointing at a missing object (the next build runs or pulls
-    those targets again).
+    match, and every run-cache entry that names an object that is not there. ``--repair``
+    drops those entries first, then the corrupt objects, so no entry is ever left pointing
+    at a missing object: those builds can no longer be restored from this cache (intact
+    workspace copies stay fresh; a push sends such a build again after a rebuild).
 
 gc
     Keeps what the lock file's builds and each target's last ``keep`` builds (from the
@@ -44,8 +45,13 @@ class VerifyReport:
 
     checked: int = 0
     corrupt: list[tuple[str, str]] = field(default_factory=list)
+    missing: list[tuple[str, str]] = field(default_factory=list)  # (run entry, object)
     dropped_objects: int = 0
     dropped_runs: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.corrupt and not self.missing
 
 
 @dataclass
@@ -164,18 +170,27 @@ def verify(cache: Cache, remote: Remote | None, *, repair: bool) -> VerifyReport
     store = _Store(cache, remote)
     report = VerifyReport()
     bad: set[str] = set()
+    present: set[str] = set()
     for rel in store.list("objects"):
         report.checked += 1
+        present.add(_object_digest(rel))
         got, _ = store.digest_of(rel)
         if got != _object_digest(rel):
             report.corrupt.append((rel, got))
             bad.add(_object_digest(rel))
-    if repair and bad:
-        for rel in list(store.list("runs")):
-            needed = _run_objects(store, rel)
-            if needed is None or needed & bad:
-                store.delete(rel)  # entries first: none may name a missing object
-                report.dropped_runs += 1
+    broken: list[str] = []  # run-cache entries that name a corrupt or missing object
+    for rel in store.list("runs"):
+        needed = _run_objects(store, rel)
+        if needed is None:
+            broken.append(rel)
+            continue
+        report.missing += [(rel, d) for d in sorted(needed - present)]
+        if needed & bad or needed - present:
+            broken.append(rel)
+    if repair:
+        for rel in broken:
+            store.delete(rel)  # entries first: none may name a missing object
+            report.dropped_runs += 1
         for rel, _ in report.corrupt:
             store.delete(rel)
             report.dropped_objects += 1

@@ -171,9 +171,26 @@ class Workspace:
             rebuilder = self._rebuilder(options)
             rebuilder.signer = signer
             rebuilder.lock.prune(self.pipeline.targets)
-            remote_mode = (options.executor or self.pipeline.executor) == "dask" and (
-                options.dask_mode or self.pipeline.executor_mode
-            ) == "remote"
+            on_dask = (options.executor or self.pipeline.executor) == "dask"
+            if options.dask_mode is not None and not on_dask:
+                raise UsageError(
+                    "--dask-mode goes with the dask executor",
+                    hint="add --executor dask --dask-address ADDR, or set executor: in "
+                    "mlbuild.yaml",
+                )
+            if (
+                on_dask
+                and all(
+                    d.action is Action.FRESH
+                    for d in plan(self.graph, self.pipeline, rebuilder, order, set())
+                )
+                and not (options.force or options.force_all)
+            ):
+                # Nothing to run: a no-op build never needs (or waits for) the cluster.
+                options = replace(options, executor="local")
+                on_dask = False
+                rebuilder.options = options
+            remote_mode = on_dask and (options.dask_mode or self.pipeline.executor_mode) == "remote"
             needs_remote = options.pull or self._pushes(options) or remote_mode
             transfer = self.transfer(options) if needs_remote else None
             rebuilder.transfer = transfer

@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import os
 import threading
+import time
+import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -46,20 +48,45 @@ from ..jobs import Job, JobResult
 __all__ = ["DaskExecutor", "Staging", "run_on_worker", "run_staged"]
 
 
-def run_on_worker(job: Job) -> tuple[JobResult, str]:
+def _run_cancellable(job: Job, running_dir: str, cancel: str) -> JobResult:
+    """Run ``job`` with a LocalExecutor on this worker, in a thread, while this (the task's)
+    thread watches the Dask Event ``cancel`` and stops the job when the client sets it
+    (Ctrl-C: cancelling a future does not stop a task that is already running). Dask's
+    Event works only in the task's own thread, hence the job in the other one."""
+    import distributed
+
+    from .local import LocalExecutor
+
+    dask_event: Any = distributed.Event  # untyped in distributed
+    event = dask_event(cancel)
+    executor = LocalExecutor(1, stream=False, running_dir=running_dir, in_worker=True)
+    outcome: list[JobResult] = []
+    runner = threading.Thread(
+        target=lambda: outcome.append(executor.run(job, lambda target, line: None)),
+        daemon=True,
+    )
+    runner.start()
+    while runner.is_alive():
+        runner.join(timeout=0.5)
+        if runner.is_alive() and event.is_set():
+            executor.kill_all()
+            runner.join()
+    if not outcome:  # pragma: no cover - the runner thread raised
+        return JobResult(ok=False, exit_code=None, error="the job's thread failed on the worker")
+    return outcome[0]
+
+
+def run_on_worker(job: Job, cancel: str) -> tuple[JobResult, str]:
     """The task a Dask worker runs: the job, in the shared workspace. Returns the result
     and the worker's address (recorded in the manifest)."""
     from distributed import get_worker
 
-    from .local import LocalExecutor
-
-    executor = LocalExecutor(1, stream=False, running_dir=job.running_dir, in_worker=True)
-    result = executor.run(job, lambda target, line: None)
+    result = _run_cancellable(job, job.running_dir, cancel)
     return result, str(get_worker().address)
 
 
 def run_staged(
-    job: Job, inputs: list[tuple[str, str, bool]], url: str, options: dict[str, Any]
+    job: Job, inputs: list[tuple[str, str, bool]], url: str, options: dict[str, Any], cancel: str
 ) -> tuple[JobResult, str, list[dict[str, Any]], bytes]:
     """The task of the remote mode (see the module doc): returns the result, the worker's
     address, the records of the outs it pushed, and the job's log."""
@@ -74,7 +101,6 @@ def run_staged(
     from ..store import OutRecord
     from ..store.cache import check_tree_path
     from ..store.remote import Remote, RemoteError, object_rel
-    from .local import LocalExecutor
 
     worker = str(get_worker().address)
     scratch = tempfile.mkdtemp(prefix="mlbuild-job-")
@@ -97,8 +123,7 @@ def run_staged(
             log_path=os.path.join(scratch, ".mlbuild-job.log"),
             running_dir=os.path.join(scratch, ".mlbuild-running"),
         )
-        runner = LocalExecutor(1, stream=False, running_dir=here.running_dir, in_worker=True)
-        result = runner.run(here, lambda target, line: None)
+        result = _run_cancellable(here, here.running_dir, cancel)
         with open(here.log_path, "rb") as f:
             log = f.read()
         outs: list[dict[str, Any]] = []
@@ -161,6 +186,7 @@ class DaskExecutor:
         self.address = address
         self.retries = retries
         self.staging = staging  # None: shared filesystem
+        self.cancel = f"mlbuild-cancel-{uuid.uuid4().hex}"  # a Dask Event: Ctrl-C
         self._futures: set[Any] = set()
         self._lock = threading.Lock()
         workers = self.client.scheduler_info().get("workers", {})
@@ -176,6 +202,7 @@ class DaskExecutor:
             future = self.client.submit(
                 run_on_worker,
                 job,
+                self.cancel,
                 key=key,
                 pure=False,
                 retries=self.retries,
@@ -192,6 +219,7 @@ class DaskExecutor:
                 inputs,
                 staging.url,
                 staging.options,
+                self.cancel,
                 key=key,
                 pure=False,
                 retries=self.retries,
@@ -221,10 +249,18 @@ class DaskExecutor:
         return result
 
     def kill_all(self) -> None:
+        """Ctrl-C: queued jobs are cancelled, running ones stopped by their workers."""
+        import distributed
+
         with self._lock:
             futures = list(self._futures)
+        dask_event: Any = distributed.Event  # untyped in distributed
+        dask_event(self.cancel, client=self.client).set()
         for future in futures:
             future.cancel()
+        deadline = time.monotonic() + 5
+        while any(f.status == "pending" for f in futures) and time.monotonic() < deadline:
+            time.sleep(0.1)  # let the workers stop their commands before we go
         self.shutdown()
 
     def shutdown(self) -> None:

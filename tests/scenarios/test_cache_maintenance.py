@@ -39,7 +39,7 @@ def test_verify_reports_a_corrupt_object_and_repair_drops_it_with_its_entries(
     cache = p.root / ".mlbuild/cache"
     ok = p.mlbuild("cache", "verify")
     assert ok.code == 0, ok.err
-    assert f"checked {len(_objects(cache))} object(s): 0 corrupt" in ok.out
+    assert f"checked {len(_objects(cache))} object(s): 0 corrupt, 0 missing" in ok.out
     raw = p.path("data/raw.txt").read_bytes()
     [obj] = [o for o in _objects(cache) if o.read_bytes() == raw]
     obj.chmod(0o644)
@@ -48,7 +48,7 @@ def test_verify_reports_a_corrupt_object_and_repair_drops_it_with_its_entries(
     assert bad.code == 6
     rel = obj.relative_to(cache).as_posix()
     assert f"corrupt  {rel}" in bad.out
-    assert "1 corrupt cache object(s)" in bad.err
+    assert "1 corrupt and 0 missing cache object(s)" in bad.err
     runs_before = len(_runs(cache))
     fixed = p.mlbuild("cache", "verify", "--repair")
     assert fixed.code == 0, fixed.err
@@ -112,3 +112,39 @@ def test_verify_and_gc_on_the_remote(workspace: Workspace, tmp_path: Path) -> No
     gone = p.mlbuild("gc", "--remote", "--keep", "1")
     assert gone.code == 0, gone.err
     assert "removed" in gone.out
+
+
+def test_verify_reports_entries_naming_a_missing_object(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    remote = tmp_path / "remote"
+    p = workspace(PIPELINE + f"remote: file://{remote}\n")
+    p.build("--push")
+    raw = p.path("data/raw.txt").read_bytes()
+    [obj] = [o for o in _objects(remote) if o.read_bytes() == raw]
+    obj.unlink()
+    run = p.mlbuild("cache", "verify", f"--remote={remote}")
+    assert run.code == 6
+    digest = "xxh3-128:" + obj.parent.name + obj.name
+    assert sum(f"names {digest}, which is not there" in line for line in run.out.splitlines()) == 2
+    assert "0 corrupt, 2 missing" in run.out
+    fixed = p.mlbuild("cache", "verify", "--remote", "--repair")
+    assert fixed.code == 0, fixed.err
+    assert len(_runs(remote)) == 0  # both entries named it (model:m's tree holds a copy)
+    assert p.mlbuild("cache", "verify", "--remote").code == 0
+
+
+def test_a_corrupt_local_object_is_never_restored(workspace: Workspace) -> None:
+    p = workspace(PIPELINE)
+    p.build()
+    raw = p.path("data/raw.txt").read_bytes()
+    cache = p.root / ".mlbuild/cache"
+    [obj] = [o for o in _objects(cache) if o.read_bytes() == raw]
+    obj.chmod(0o644)
+    obj.write_bytes(b"9\n" * 1000)
+    p.path("data/raw.txt").unlink()
+    run = p.mlbuild("--json")
+    assert run.code == 0, run.err
+    assert run.ran == ["data:raw"]  # the restore refused the object; the target ran
+    assert "is corrupt" in run.out  # a warning event
+    assert p.path("data/raw.txt").read_bytes() == raw

@@ -283,3 +283,34 @@ def test_the_demo_builds_on_the_cluster(tmp_path: Path, cluster: str, mode: str)
     assert doc["executor"]["type"] == "dask"
     assert doc["metrics"]["accuracy"] >= 0.9
     assert p.build(*args).ran == []
+
+
+def test_ctrl_c_stops_the_jobs_running_on_the_cluster(workspace: Workspace, cluster: str) -> None:
+    p = workspace(
+        "targets:\n"
+        "  slow:x:\n"
+        "    cmd: touch started && sleep 5 && echo late > ${outs[0]}\n"
+        "    outs: [out.txt]\n"
+    )
+    build = p.popen("--dask-address", cluster)
+    deadline = time.monotonic() + 60
+    while not p.path("started").exists():
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    build.send_signal(signal.SIGINT)
+    build.communicate(timeout=60)
+    assert build.returncode == 130
+    time.sleep(6)  # past the moment the command would have written its out
+    assert not p.path("out.txt").exists()
+
+
+def test_a_no_op_needs_no_cluster_and_dask_mode_needs_dask(workspace: Workspace) -> None:
+    p = workspace(PIPELINE, FILES)
+    p.build()
+    down = f"tcp://127.0.0.1:{_free_port()}"
+    run = p.mlbuild("--dask-address", down)
+    assert run.code == 0, run.err  # everything fresh: the scheduler is never contacted
+    p.replace("mlbuild.yaml", "rows: 50", "rows: 60")
+    assert p.mlbuild("--dask-address", down).code == 2  # now something must run
+    wrong = p.mlbuild("--dask-mode", "remote")
+    assert wrong.code == 2 and "--dask-mode goes with the dask executor" in wrong.err
