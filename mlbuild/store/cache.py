@@ -187,13 +187,17 @@ class Cache:
 
     def _check_copy(self, path: str, xxh: str) -> None:
         """A restored copy must hash to its object's name (xxh3 reads at ~30 GiB/s from
-        the page cache): a corrupt cache object never reaches the workspace."""
+        the page cache): a corrupt cache object never reaches the workspace, and is
+        dropped (the run-cache entry naming it then fails has_out: not restorable)."""
         got = hash_file(path, want_sha256=False).xxh
         if got != xxh:
+            # Provably bad: drop it, so that the build that runs instead stores a good copy.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.object_path(xxh))
             raise MlbuildError(
                 f"cache object {os.path.relpath(self.object_path(xxh), self.dir)} is corrupt "
                 f"(its bytes hash to {got})",
-                hint="mlbuild cache verify --repair drops it",
+                hint="dropped; mlbuild cache verify checks the rest",
             )
 
     # -- run cache -------------------------------------------------------------------

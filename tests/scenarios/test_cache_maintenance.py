@@ -148,3 +148,7 @@ def test_a_corrupt_local_object_is_never_restored(workspace: Workspace) -> None:
     assert run.ran == ["data:raw"]  # the restore refused the object; the target ran
     assert "is corrupt" in run.out  # a warning event
     assert p.path("data/raw.txt").read_bytes() == raw
+    # The bad object was dropped and the run stored a good one: the cache heals.
+    assert p.mlbuild("cache", "verify").code == 0
+    p.path("data/raw.txt").unlink()
+    assert p.build().restored == ["data:raw"]
