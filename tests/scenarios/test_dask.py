@@ -61,7 +61,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
-    """`dask scheduler` and two single-threaded `dask worker`s; yields the address."""
+    """`dask scheduler` and three single-threaded `dask worker`s, one declaring the
+    resource gpu=1; yields the address."""
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     procs = [
@@ -80,7 +81,7 @@ def cluster() -> Iterator[str]:
         )
     ]
     try:
-        for name in ("w1", "w2"):
+        for name, extra in (("w1", []), ("w2", []), ("gpu", ["--resources", "gpu=1"])):
             procs.append(
                 subprocess.Popen(
                     [
@@ -94,6 +95,7 @@ def cluster() -> Iterator[str]:
                         "--no-dashboard",
                         "--name",
                         name,
+                        *extra,
                     ],
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
@@ -102,7 +104,7 @@ def cluster() -> Iterator[str]:
         from distributed import Client
 
         with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)
+            client.wait_for_workers(3, timeout=60)
         yield address
     finally:
         for proc in reversed(procs):
@@ -314,3 +316,28 @@ def test_a_no_op_needs_no_cluster_and_dask_mode_needs_dask(workspace: Workspace)
     assert p.mlbuild("--dask-address", down).code == 2  # now something must run
     wrong = p.mlbuild("--dask-mode", "remote")
     assert wrong.code == 2 and "--dask-mode goes with the dask executor" in wrong.err
+
+
+def test_a_resource_pool_maps_to_the_worker_that_declares_it(
+    workspace: Workspace, cluster: str
+) -> None:
+    from distributed import Client
+
+    with Client(cluster, timeout="30s") as client:
+        workers = client.scheduler_info()["workers"]
+    [gpu_worker] = [a for a, w in workers.items() if w.get("resources", {}).get("gpu")]
+    p = workspace(
+        "targets:\n"
+        + "".join(
+            f"  train:{i}:\n    cmd: echo {i} > ${{outs[0]}}\n    outs: [m{i}.txt]\n"
+            f"    resources: {{gpu: 1}}\n"
+            for i in range(3)
+        )
+        + "  plain:x:\n    cmd: echo x > ${outs[0]}\n    outs: [x.txt]\n"
+        + "    resources: {disk: 1}\n"  # no worker declares it: mlbuild-side only
+    )
+    run = p.build("--dask-address", cluster, "-j", "4")
+    assert run.ran == ["plain:x", "train:0", "train:1", "train:2"]
+    for i in range(3):
+        _, doc = p.manifest(f"train:{i}")
+        assert doc["executor"]["worker"] == gpu_worker
