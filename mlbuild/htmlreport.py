@@ -323,7 +323,11 @@ def _gates(targets: Sequence[Mapping[str, Any]]) -> str:
                 g.get("passed"),
                 [
                     _e(g.get("metric", "")),
-                    " ".join(f"{k} {_fmt(g[k])}" for k in ("min", "max", "max_drop") if k in g),
+                    " ".join(
+                        f"{k} {_fmt(g[k])}"
+                        for k in ("min", "max", "max_drop", "max_rise")
+                        if k in g
+                    ),
                     *(_fmt(g.get(k)) for k in ("value", "previous")),
                     _verdict(g.get("passed")),
                     _e(g.get("message", "")),

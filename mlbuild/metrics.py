@@ -160,18 +160,18 @@ def evaluate_gates(
             msg = f"{name} = {value:g}, needs <= {gate.max:g}"
             results.append(GateResult(gate, ok, value, None, msg))
         else:
-            assert gate.max_drop is not None
             old = _number((previous or {}).get(name))
             if old is None:
                 msg = f"{name} = {value:g}; no previous build with {name} to compare with"
                 results.append(GateResult(gate, True, value, None, msg))
                 continue
-            drop = old - value
-            ok = drop <= gate.max_drop + 1e-12
-            msg = (
-                f"{name} = {value:g}, previous {old:g}: dropped by {drop:g}, "
-                f"allowed {gate.max_drop:g}"
-            )
+            if gate.max_rise is not None:
+                change, limit, verb = value - old, gate.max_rise, "rose"
+            else:
+                assert gate.max_drop is not None
+                change, limit, verb = old - value, gate.max_drop, "dropped"
+            ok = change <= limit + 1e-12
+            msg = f"{name} = {value:g}, previous {old:g}: {verb} by {change:g}, allowed {limit:g}"
             results.append(GateResult(gate, ok, value, old, msg))
     return results
 

@@ -104,14 +104,15 @@ class GateSpec:
     min: float | None = None
     max: float | None = None
     max_drop: float | None = None  # vs the previous build: old - new must be <= max_drop
+    max_rise: float | None = None  # vs the previous build: new - old must be <= max_rise
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"metric": self.metric}
-        for name in ("min", "max", "max_drop"):
+        for name in _BOUNDS:
             value = getattr(self, name)
             if value is not None:
                 data[name] = value
-        if self.max_drop is not None:
+        if self.max_drop is not None or self.max_rise is not None:
             data["vs"] = "previous"
         return data
 
@@ -120,7 +121,12 @@ class GateSpec:
             return f"{self.metric} >= {self.min:g}"
         if self.max is not None:
             return f"{self.metric} <= {self.max:g}"
+        if self.max_rise is not None:
+            return f"{self.metric} rises by at most {self.max_rise:g} vs the previous build"
         return f"{self.metric} drops by at most {self.max_drop:g} vs the previous build"
+
+
+_BOUNDS = ("min", "max", "max_drop", "max_rise")  # a gate has exactly one
 
 
 @dataclass(frozen=True)
@@ -288,7 +294,8 @@ def _validate_options(kind: str, opts: dict[str, Any], path: tuple[Any, ...]) ->
 
 
 def parse_gates(raw: Any) -> tuple[GateSpec, ...]:
-    """Validate ``gate:``: a list of ``{metric, min | max | max_drop (+ vs: previous)}``."""
+    """Validate ``gate:``: a list of ``{metric, min | max | max_drop | max_rise (+ vs:
+    previous)}``; max_rise is max_drop for a metric where lower is better (a loss)."""
     if raw is None:
         return ()
     items = raw if isinstance(raw, list) else [raw]
@@ -298,31 +305,34 @@ def parse_gates(raw: Any) -> tuple[GateSpec, ...]:
         if not isinstance(item, dict) or not isinstance(item.get("metric"), str):
             raise SpecError("each gate must be a mapping with a 'metric' name", path)
         for key in item:
-            if key not in ("metric", "min", "max", "max_drop", "vs"):
+            if key not in ("metric", *_BOUNDS, "vs"):
                 raise SpecError(
                     f"unknown key {key!r} in a gate",
                     path + (key,),
-                    _did_you_mean(key, ("metric", "min", "max", "max_drop", "vs")),
+                    _did_you_mean(key, ("metric", *_BOUNDS, "vs")),
                     at_key=True,
                 )
-        bounds = [k for k in ("min", "max", "max_drop") if k in item]
+        bounds = [k for k in _BOUNDS if k in item]
         if len(bounds) != 1:
-            raise SpecError("a gate needs exactly one of 'min', 'max', 'max_drop'", path)
+            raise SpecError(
+                "a gate needs exactly one of 'min', 'max', 'max_drop', 'max_rise'", path
+            )
         bound = bounds[0]
         value = _number(item[bound], path + (bound,), bound)
-        if bound == "max_drop":
+        if bound in ("max_drop", "max_rise"):
             if item.get("vs", "previous") != "previous":
                 raise SpecError("vs must be 'previous'", path + ("vs",))
             if value < 0:
-                raise SpecError("max_drop must not be negative", path + ("max_drop",))
+                raise SpecError(f"{bound} must not be negative", path + (bound,))
         elif "vs" in item:
-            raise SpecError("'vs' goes with 'max_drop'", path + ("vs",))
+            raise SpecError("'vs' goes with 'max_drop' or 'max_rise'", path + ("vs",))
         gates.append(
             GateSpec(
                 item["metric"],
                 min=value if bound == "min" else None,
                 max=value if bound == "max" else None,
                 max_drop=value if bound == "max_drop" else None,
+                max_rise=value if bound == "max_rise" else None,
             )
         )
     return tuple(gates)

@@ -175,6 +175,7 @@ SCHEMA: dict[str, Any] = {
                 "min": {"type": "number"},
                 "max": {"type": "number"},
                 "max_drop": {"type": "number", "minimum": 0},
+                "max_rise": {"type": "number", "minimum": 0},
                 "vs": {"const": "previous"},
             },
         },

@@ -135,6 +135,22 @@ def test_gate_max_drop_compares_with_the_previous_metrics() -> None:
     assert null_before.passed
 
 
+def test_gate_max_rise_guards_a_metric_where_lower_is_better() -> None:
+    from mlbuild.mlspec import SpecError, parse_gates
+
+    [gate] = parse_gates([{"metric": "loss", "max_rise": 0.02, "vs": "previous"}])
+    assert gate.to_json() == {"metric": "loss", "max_rise": 0.02, "vs": "previous"}
+    [lower] = evaluate_gates("m", [gate], {"loss": 0.10}, {"loss": 0.30})
+    assert lower.passed
+    [higher] = evaluate_gates("m", [gate], {"loss": 0.35}, {"loss": 0.30})
+    assert not higher.passed
+    assert higher.message == "loss = 0.35, previous 0.3: rose by 0.05, allowed 0.02"
+    with pytest.raises(SpecError, match="exactly one of 'min', 'max', 'max_drop', 'max_rise'"):
+        parse_gates([{"metric": "loss", "max_rise": 0.1, "max_drop": 0.1}])
+    with pytest.raises(SpecError, match="max_rise must not be negative"):
+        parse_gates([{"metric": "loss", "max_rise": -0.1}])
+
+
 def test_gate_on_a_missing_or_non_numeric_metric_fails() -> None:
     metrics = {"acc": None, "name": "run", "ok": True, "loss": 0.2}
     results = evaluate_gates(
