@@ -357,3 +357,26 @@ def test_a_dry_run_with_pull_says_what_the_remote_would_restore(
         ["would", "restore", "model:m"],
     ]
     assert not q.path("data").exists() and not q.path(".mlbuild/cache/objects").exists()
+
+
+def test_a_clone_without_the_key_audits_pulled_signed_builds(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """CI clones pull signed builds but hold no signing key: their restore manifests are
+    unsigned, and vouched for by the signed originals they restore (same key, same outs)."""
+    remote = tmp_path / "remote"
+    p = workspace(PIPELINE + f"remote: file://{remote}\n", FILES)
+    assert p.mlbuild("key", "generate", "ci").code == 0
+    signed = p.mlbuild("--push", env={"MLBUILD_SIGNING_KEY": str(p.root / "ci.key")})
+    assert signed.code == 0, signed.err
+    q = _clone(p, tmp_path / "second")
+    shutil.copy(p.root / "ci.pub", q.root / "ci.pub")
+    assert q.build("--pull").restored == ["data:raw", "features:shards", "model:m"]
+    ok = q.mlbuild("audit", "--require-signatures", "--trusted-key", "ci.pub")
+    assert ok.code == 0, ok.out + ok.err
+    # A build made in the clone itself, unsigned, is still refused.
+    q.replace("train.py", "rows=", "n=")
+    q.build()
+    bad = q.mlbuild("audit", "--require-signatures", "--trusted-key", "ci.pub")
+    assert bad.code == 6
+    assert "model:m  signature" in bad.out
