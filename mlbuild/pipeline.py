@@ -1178,6 +1178,7 @@ class _Loader:
                 raise self.fail(
                     f"python must be 'module:function', not {python!r}", path + ("python",)
                 )
+            self.check_module(python, path + ("python",))
         declared.update(scope.used_params)
         # resources, flags
         resources: dict[str, int] = {}
@@ -1242,6 +1243,9 @@ class _Loader:
             where = path + exc.path
             pos = self.doc.key_at(where) if exc.at_key else self.doc.at(where)
             raise ConfigError(exc.message, pos=pos, hint=exc.hint) from None
+        for i, check in enumerate(checks):
+            if check.check == "python":
+                self.check_module(check.options["python"], path + ("checks", i, "python"))
         deps, dep_paths = list(spec.deps), list(spec.dep_paths)
         if promote is not None:
             if spec.cmd is not None or spec.python is not None:
@@ -1286,6 +1290,31 @@ class _Loader:
             promote=promote,
             template=str(path[1]) if spec.matrix else "",
         )
+
+    def check_module(self, callable_spec: str, path: tuple[Any, ...]) -> None:
+        """A ``module:function``'s module must exist in the workspace or be installed, so
+        that a typo is a config error before anything runs, not a failure after the
+        command. Nothing is imported: a file lookup, or find_spec of the top package."""
+        module = callable_spec.split(":", 1)[0]
+        rel = module.replace(".", "/")
+        for candidate in (rel + ".py", rel + "/__init__.py"):
+            if os.path.isfile(os.path.join(self.root, candidate)):
+                return
+        top = module.split(".", 1)[0]
+        if os.path.isdir(os.path.join(self.root, top)):
+            return  # a namespace package in the workspace: leave it to the import
+        import importlib.util
+
+        try:
+            found = importlib.util.find_spec(top) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise self.fail(
+                f"module {module!r} of {callable_spec!r} is neither in the workspace "
+                f"({rel}.py) nor installed",
+                path,
+            )
 
     def load_default(self, raw: Any, names: list[str]) -> tuple[str, ...]:
         if raw is None:

@@ -615,6 +615,12 @@ def _config_with_check(check: str, outs: str = "[data/t.csv, models/m.txt]") -> 
             "[data/t.csv]",
             "mlbuild.yaml:7:36: check out 'data/other.csv' is not an out of this target",
         ),
+        (
+            "{check: python, python: 'qualty:ok'}",
+            "[data/t.csv]",
+            "mlbuild.yaml:7:33: module 'qualty' of 'qualty:ok' is neither in the workspace "
+            "(qualty.py) nor installed",
+        ),
     ],
 )
 def test_bad_check_declarations_are_config_errors_before_anything_runs(

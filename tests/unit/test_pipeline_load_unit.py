@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mlbuild.errors import ConfigError
 from mlbuild.pipeline import DepKind, DepSpec, Pipeline
 
 Load = Callable[[str], Pipeline]
@@ -493,7 +494,9 @@ def test_comments_and_reformatting_do_not_change_the_loaded_target(
     assert (a.cmd, a.outs, a.deps, dict(a.params)) == (b.cmd, b.outs, b.deps, dict(b.params))
 
 
-def test_python_target_has_no_cmd(load: Load) -> None:
+def test_python_target_has_no_cmd(load: Load, ws: Path) -> None:
+    (ws / "project").mkdir()
+    (ws / "project" / "train.py").write_text("def fit(**kwargs): pass\n")
     pipeline = load(
         """
         version: 1
@@ -518,3 +521,21 @@ def test_executor_jobs_is_read(load: Load) -> None:
         """
     )
     assert pipeline.jobs == 3
+
+
+def test_a_python_callable_in_a_module_that_does_not_exist_is_a_config_error(
+    load: Load,
+) -> None:
+    with pytest.raises(
+        ConfigError,
+        match="module 'projekt.train' of 'projekt.train:fit' is "
+        r"neither in the workspace \(projekt/train.py\) nor installed",
+    ):
+        load(
+            """
+            targets:
+              model:
+                python: projekt.train:fit
+                outs: [m.joblib]
+            """
+        )
