@@ -16,10 +16,8 @@ entry last; objects already on the remote are not sent again.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +25,7 @@ from typing import Any
 from .digest import FileDigest, hash_file, hash_tree
 from .manifest import ManifestStore, manifest_id
 from .store import Cache, OutRecord
-from .store.atomic import atomic_write, fsync_dir
+from .store.atomic import atomic_write
 from .store.cache import RunEntry, check_tree_path, parse_run
 from .store.remote import Remote, RemoteError, object_rel
 
@@ -177,11 +175,10 @@ class Transfer:
         dest = self.cache.object_path(xxh)
         if os.path.exists(dest):
             return hash_file(dest, want_sha256=True)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".pull-")
-        os.close(fd)
         rel = self.object_rel(xxh)
-        try:
+        verified: list[FileDigest] = []
+
+        def fetch(tmp: str) -> None:
             if not self.remote.download(rel, tmp):
                 raise RemoteError(f"remote object {rel} ({what}) is missing")
             got = hash_file(tmp, want_sha256=True)
@@ -190,18 +187,12 @@ class Transfer:
                 raise RemoteError(
                     f"remote object {rel} ({what}) is corrupt: its bytes hash to {bad}"
                 )
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        fsync_dir(os.path.dirname(dest))
+            verified.append(got)
+
+        self.cache.add_object(xxh, fetch)
         stats.objects += 1
-        stats.bytes += got.size
-        return got
+        stats.bytes += verified[0].size
+        return verified[0]
 
     def _pull_manifest(self, mid: str, stats: TransferStats) -> None:
         """The manifest of the pulled build (id recomputed) and its signature, if any."""

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -106,14 +107,19 @@ class Cache:
 
     def store_file(self, src: str, digest: str) -> None:
         """Copy ``src`` into the object store under ``digest`` (no-op if already there)."""
+        if not os.path.exists(self.object_path(digest)):
+            self.add_object(digest, lambda tmp: clone_file(src, tmp))
+
+    def add_object(self, digest: str, fill: Callable[[str], None]) -> None:
+        """Put an object in place: ``fill(tmp)`` writes (and may verify, raising) a
+        temporary file beside it, which is then fsynced, made read-only and renamed into
+        place; on any error nothing is left behind."""
         dest = self.object_path(digest)
-        if os.path.exists(dest):
-            return
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".tmp-")
         os.close(fd)
         try:
-            clone_file(src, tmp)
+            fill(tmp)
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o444)
