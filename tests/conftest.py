@@ -105,6 +105,13 @@ class Project:
         doc = json.loads(run.out)
         return doc["id"], doc["manifest"]
 
+    def lock_entries(self) -> dict[str, Any]:
+        """The lock file's targets (empty when nothing was ever recorded)."""
+        if not self.path("mlbuild.lock").exists():
+            return {}
+        data: dict[str, Any] = json.loads(self.read("mlbuild.lock"))["targets"]
+        return data
+
     def outputs(self, paths: list[str]) -> dict[str, bytes]:
         return {p: (self.root / p).read_bytes() for p in paths}
 

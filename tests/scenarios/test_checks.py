@@ -18,18 +18,6 @@ ProjectFactory = Callable[[str], Project]
 RAW_CHECKS = {"columns", "not_null", "unique", "range", "allowed", "rows", "drift"}
 
 
-def _manifest(p: Project, target: str) -> dict[str, Any]:
-    run = p.mlbuild("manifest", "show", target, "--json")
-    assert run.code == 0, run.err
-    return json.loads(run.out)["manifest"]
-
-
-def _lock(p: Project) -> dict[str, Any]:
-    if not p.path("mlbuild.lock").exists():
-        return {}
-    return json.loads(p.read("mlbuild.lock"))["targets"]
-
-
 def _table(p: Project, rel: str = "src/people.csv") -> list[dict[str, str]]:
     header, *lines = p.read(rel).splitlines()
     return [dict(zip(header.split(","), line.split(","), strict=True)) for line in lines]
@@ -65,7 +53,7 @@ def _failing(checks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_every_check_kind_passes_on_good_data_and_is_recorded(project: ProjectFactory) -> None:
     p = project("ml_checks")
     assert p.build("-j", "2").ran == ["data:raw", "features:train", "report:summary"]
-    raw = _manifest(p, "data:raw")
+    raw = p.manifest("data:raw")[1]
     assert {c["check"] for c in raw["checks"]} == RAW_CHECKS
     assert _failing(raw["checks"]) == []
     assert all(c["out"] == "data/raw.csv" and c["severity"] == "error" for c in raw["checks"])
@@ -73,7 +61,7 @@ def test_every_check_kind_passes_on_good_data_and_is_recorded(project: ProjectFa
     assert drift["message"] == "no previous build to compare with"
     [rows] = [c for c in raw["checks"] if c["check"] == "rows"]
     assert rows["message"] == "40 rows, expected [20, 1000]"
-    features = _manifest(p, "features:train")
+    features = p.manifest("features:train")[1]
     by_out = Counter((c["check"], c["out"]) for c in features["checks"])
     # `out:` narrows a check to one out; the others read every tabular out.
     assert by_out == {
@@ -102,13 +90,13 @@ def test_every_check_kind_passes_on_good_data_and_is_recorded(project: ProjectFa
     seniors = sum(int(r["age"]) >= 60 for r in _table(p))
     top = {t["value"]: t["count"] for t in parquet["columns"]["senior"]["top"]}
     assert top == {"True": seniors, "False": 40 - seniors}
-    assert _manifest(p, "report:summary")["profile"]["tables"] == {}
+    assert p.manifest("report:summary")[1]["profile"]["tables"] == {}
 
 
 def test_profile_of_a_csv_out_summarizes_every_column(project: ProjectFactory) -> None:
     p = project("ml_checks")
     p.build("data:raw")
-    profile = _manifest(p, "data:raw")["profile"]
+    profile = p.manifest("data:raw")[1]["profile"]
     assert profile["schema"] == "mlbuild.profile/v1"
     assert list(profile["tables"]) == ["data/raw.csv"]
     table = profile["tables"]["data/raw.csv"]
@@ -161,7 +149,7 @@ def test_tabular_out_without_checks_is_profiled_with_its_nulls(workspace: Worksp
         },
     )
     p.build()
-    doc = _manifest(p, "data:scores")
+    doc = p.manifest("data:scores")[1]
     assert doc["checks"] == []
     assert list(doc["profile"]["tables"]) == ["data/scores.tsv"]
     table = doc["profile"]["tables"]["data/scores.tsv"]
@@ -210,7 +198,7 @@ def test_bad_data_fails_exactly_the_check_that_guards_it(
     # Never built before: nothing to put back, nothing recorded, nothing downstream.
     assert not p.path("data/raw.csv").exists()
     assert p.read(".mlbuild/failed/data__raw/data/raw.csv") == p.read("src/people.csv")
-    assert "data:raw" not in _lock(p)
+    assert "data:raw" not in p.lock_entries()
     assert not p.path("data/features.parquet").exists()
 
 
@@ -293,7 +281,7 @@ def test_failed_check_on_parquet_and_jsonl_outs_rejects_both(project: ProjectFac
     assert p.path(".mlbuild/failed/features__train/data/features.jsonl").exists()
     assert not p.path("data/features.parquet").exists()
     assert not p.path("reports/summary.txt").exists()
-    assert sorted(_lock(p)) == ["data:raw"]
+    assert sorted(p.lock_entries()) == ["data:raw"]
 
 
 # --------------------------------------------------------------------------- severity
@@ -311,10 +299,10 @@ def test_warn_severity_prints_records_and_keeps_the_build(project: ProjectFactor
     assert run.code == 0, run.err
     assert "warning: data:raw: unique check on data/raw.csv: column 'id' has 1 duplicate" in run.err
     assert p.read("data/raw.csv") == p.read("src/people.csv")
-    [unique] = [c for c in _manifest(p, "data:raw")["checks"] if c["check"] == "unique"]
+    [unique] = [c for c in p.manifest("data:raw")[1]["checks"] if c["check"] == "unique"]
     assert unique["passed"] is False
     assert unique["severity"] == "warn"
-    assert "data:raw" in _lock(p)
+    assert "data:raw" in p.lock_entries()
     as_json = p.mlbuild("--json", "-B", "data:raw")
     assert as_json.code == 0
     warnings = [e["message"] for e in as_json.events if e["event"] == "warning"]
@@ -352,7 +340,7 @@ def test_drift_passes_on_the_same_data_and_on_a_small_change(project: ProjectFac
     p = project("ml_checks")
     p.build("data:raw")
     assert p.build("-B", "data:raw").ran == ["data:raw"]
-    drift = [c for c in _manifest(p, "data:raw")["checks"] if c["check"] == "drift"]
+    drift = [c for c in p.manifest("data:raw")[1]["checks"] if c["check"] == "drift"]
     assert [(c["column"], c["passed"], c["value"]) for c in drift] == [
         ("income", True, 0.0),
         ("city", True, 0.0),
@@ -360,7 +348,7 @@ def test_drift_passes_on_the_same_data_and_on_a_small_change(project: ProjectFac
     assert drift[0]["message"] == "column 'income': PSI 0.0000 (max 0.2)"
     p.write("src/people.csv", p.read("src/people.csv") + "41,33,1180.5,oslo,2024-02-11\n")
     assert p.build("data:raw").ran == ["data:raw"]
-    drift = [c for c in _manifest(p, "data:raw")["checks"] if c["check"] == "drift"]
+    drift = [c for c in p.manifest("data:raw")[1]["checks"] if c["check"] == "drift"]
     assert [c["passed"] for c in drift] == [True, True]
     assert 0 < drift[0]["value"] < 0.2
     assert 0 < drift[1]["value"] < 0.2
@@ -447,7 +435,7 @@ def test_warn_drift_records_the_psi_and_takes_the_new_data(project: ProjectFacto
     assert run.code == 0, run.err
     assert "warning: data:raw: drift check on data/raw.csv: column 'income': PSI " in run.err
     assert p.read("data/raw.csv") == p.read("src/people.csv")
-    [income] = [c for c in _manifest(p, "data:raw")["checks"] if c.get("column") == "income"]
+    [income] = [c for c in p.manifest("data:raw")[1]["checks"] if c.get("column") == "income"]
     assert (income["passed"], income["severity"]) == (False, "warn")
     assert income["value"] > 0.2
 

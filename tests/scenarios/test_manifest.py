@@ -6,17 +6,9 @@ import hashlib
 import json
 import subprocess
 from collections.abc import Callable
-from typing import Any
 
 from mlbuild.digest import canonical_json
 from tests.conftest import Project
-
-
-def _show(p: Project, target: str) -> tuple[str, dict[str, Any]]:
-    run = p.mlbuild("manifest", "show", target, "--json")
-    assert run.code == 0, run.err
-    doc = json.loads(run.out)
-    return doc["id"], doc["manifest"]
 
 
 def test_every_build_writes_a_manifest_whose_id_recomputes(
@@ -24,7 +16,7 @@ def test_every_build_writes_a_manifest_whose_id_recomputes(
 ) -> None:
     p = project("basic")
     p.build()
-    mid, doc = _show(p, "model:lr")
+    mid, doc = p.manifest("model:lr")
     assert mid == "sha256:" + hashlib.sha256(canonical_json(doc).encode()).hexdigest()
     assert doc["schema"] == "mlbuild.manifest/v1"
     assert doc["status"] == "built"
@@ -45,8 +37,8 @@ def test_every_build_writes_a_manifest_whose_id_recomputes(
 def test_target_deps_link_to_the_upstream_manifest(project: Callable[[str], Project]) -> None:
     p = project("basic")
     p.build()
-    upstream_id, _ = _show(p, "features:even")
-    _, doc = _show(p, "model:lr")
+    upstream_id, _ = p.manifest("features:even")
+    _, doc = p.manifest("model:lr")
     [dep] = doc["deps"]
     assert dep == {
         "path": "data/even.txt",
@@ -54,7 +46,7 @@ def test_target_deps_link_to_the_upstream_manifest(project: Callable[[str], Proj
         "target": "features:even",
         "manifest": upstream_id,
     }
-    _, raw = _show(p, "data:raw")
+    _, raw = p.manifest("data:raw")
     code = raw["code"]
     assert sorted(code) == ["scripts/gen.py", "scripts/helpers.py"]
 
@@ -64,12 +56,12 @@ def test_restore_writes_a_restored_manifest_pointing_to_the_build(
 ) -> None:
     p = project("basic")
     p.build()
-    built_id, _ = _show(p, "model:lr")
+    built_id, _ = p.manifest("model:lr")
     assert p.build().ran == []  # a no-op writes no manifest
-    assert _show(p, "model:lr")[0] == built_id
+    assert p.manifest("model:lr")[0] == built_id
     p.path("models/lr.txt").unlink()
     assert p.build().restored == ["model:lr"]
-    restored_id, doc = _show(p, "model:lr")
+    restored_id, doc = p.manifest("model:lr")
     assert restored_id != built_id
     assert doc["status"] == "restored"
     assert doc["restored_from"] == built_id
@@ -89,7 +81,7 @@ def test_failed_build_writes_no_manifest(project: Callable[[str], Project]) -> N
 def test_git_commit_and_dirty_flag_are_recorded(project: Callable[[str], Project]) -> None:
     p = project("basic")
     p.build("data:raw")
-    _, doc = _show(p, "data:raw")
+    _, doc = p.manifest("data:raw")
     assert doc["environment"]["git"] == {
         "commit": None,
         "dirty": None,
@@ -103,7 +95,7 @@ def test_git_commit_and_dirty_flag_are_recorded(project: Callable[[str], Project
     ).stdout.strip()
     p.replace("params.yaml", "lr: 0.1", "lr: 0.7")
     p.build()
-    _, doc = _show(p, "model:lr")
+    _, doc = p.manifest("model:lr")
     assert doc["environment"]["git"] == {"commit": head, "dirty": True}
     assert doc["environment"]["python"]
 
@@ -131,9 +123,9 @@ def test_a_committed_lock_file_and_outs_do_not_make_the_tree_dirty(
     ).stdout
     assert "mlbuild.lock" in dirty  # the build did change committed files...
     p.build("-B", "model:lr")
-    _, doc = _show(p, "model:lr")
+    _, doc = p.manifest("model:lr")
     assert doc["environment"]["git"]["dirty"] is False  # ...which do not count
     p.replace("params.yaml", "lr: 0.7", "lr: 0.8")  # a source change still does
     p.build()
-    _, doc = _show(p, "model:lr")
+    _, doc = p.manifest("model:lr")
     assert doc["environment"]["git"]["dirty"] is True

@@ -16,16 +16,6 @@ ProjectFactory = Callable[[str], Project]
 CANDIDATES = ["model:knn", "model:lr", "model:tree"]
 
 
-def _manifest(p: Project, target: str) -> dict[str, Any]:
-    run = p.mlbuild("manifest", "show", target, "--json")
-    assert run.code == 0, run.err
-    return json.loads(run.out)["manifest"]
-
-
-def _lock(p: Project) -> dict[str, Any]:
-    return json.loads(p.read("mlbuild.lock"))["targets"]
-
-
 def _score(p: Project, algo: str, acc: str | None = None, loss: str | None = None) -> None:
     """Change a candidate's accuracy and/or loss in the matrix include of ml_sweep."""
     text = p.read("mlbuild.yaml")
@@ -61,12 +51,12 @@ def test_sweep_expands_the_matrix_with_exclude_and_include(project: ProjectFacto
     assert run.ran == sorted(["data:train", *CANDIDATES, "model:prod"])
     assert p.read("models/lr.txt") == "lr model trained on 5 rows\n"
     assert not p.path("models/svm.txt").exists()
-    lock = _lock(p)
+    lock = p.lock_entries()
     # Metrics files are outs, and their flattened values are in the lock and the manifest.
     assert [o["path"] for o in lock["model:lr"]["outs"]] == ["models/lr.txt", "metrics/lr.json"]
     assert lock["model:lr"]["metrics"] == _metrics("lr", 0.81, 0.12)
     assert lock["model:knn"]["metrics"] == _metrics("knn", 0.88, 0.25)
-    assert _manifest(p, "model:tree")["metrics"] == _metrics("tree", 0.93, 0.30)
+    assert p.manifest("model:tree")[1]["metrics"] == _metrics("tree", 0.93, 0.30)
     assert "metrics" not in lock["data:train"]
 
 
@@ -139,7 +129,7 @@ def test_promote_copies_the_best_candidate_and_records_why(project: ProjectFacto
     assert p.read("models/prod.txt") == "tree model trained on 5 rows\n"
     assert p.read("models/tree.txt") == "tree model trained on 5 rows\n"
     assert p.read("metrics/prod.json") == p.read("metrics/tree.json")
-    doc = _manifest(p, "model:prod")
+    doc = p.manifest("model:prod")[1]
     assert doc["promotion"] == {
         "from": "model:*",
         "by": "accuracy",
@@ -148,13 +138,13 @@ def test_promote_copies_the_best_candidate_and_records_why(project: ProjectFacto
         "scores": {"model:tree": 0.93, "model:lr": 0.81, "model:knn": 0.88},
     }
     assert doc["metrics"] == _metrics("tree", 0.93, 0.30)
-    assert _lock(p)["model:prod"]["metrics"] == doc["metrics"]
+    assert p.lock_entries()["model:prod"]["metrics"] == doc["metrics"]
     assert {d.get("target") for d in doc["deps"]} >= set(CANDIDATES)
     # A better candidate later: only it and the promoted target run.
     _score(p, "knn", acc="0.97")
     assert p.build("-j", "2").ran == ["model:knn", "model:prod"]
     assert p.read("models/prod.txt") == "knn model trained on 5 rows\n"
-    assert _manifest(p, "model:prod")["promotion"]["winner"] == "model:knn"
+    assert p.manifest("model:prod")[1]["promotion"]["winner"] == "model:knn"
 
 
 def test_promote_by_min_picks_the_lowest(project: ProjectFactory) -> None:
@@ -162,7 +152,7 @@ def test_promote_by_min_picks_the_lowest(project: ProjectFactory) -> None:
     p.replace("mlbuild.yaml", "by: accuracy, mode: max", "by: eval.loss, mode: min")
     p.build("-j", "2")
     assert p.read("models/prod.txt") == "lr model trained on 5 rows\n"
-    promotion = _manifest(p, "model:prod")["promotion"]
+    promotion = p.manifest("model:prod")[1]["promotion"]
     assert (promotion["winner"], promotion["mode"]) == ("model:lr", "min")
     assert promotion["scores"] == {"model:tree": 0.30, "model:lr": 0.12, "model:knn": 0.25}
 
@@ -172,7 +162,7 @@ def test_promote_tie_goes_to_the_first_declared_candidate(project: ProjectFactor
     _score(p, "tree", acc="0.5")
     _score(p, "lr", acc="0.88")  # ties with knn, declared after lr in the matrix
     p.build("-j", "2")
-    assert _manifest(p, "model:prod")["promotion"]["winner"] == "model:lr"
+    assert p.manifest("model:prod")[1]["promotion"]["winner"] == "model:lr"
     assert p.read("models/prod.txt") == "lr model trained on 5 rows\n"
 
 
@@ -184,9 +174,9 @@ def test_promoted_target_without_metrics_file_carries_the_winners_metrics(
     _gate(p, "{metric: eval.loss, max: 0.35}")
     p.build("-j", "2")
     assert not p.path("metrics/prod.json").exists()
-    doc = _manifest(p, "model:prod")
+    doc = p.manifest("model:prod")[1]
     assert doc["metrics"] == _metrics("tree", 0.93, 0.30)
-    assert _lock(p)["model:prod"]["metrics"] == doc["metrics"]
+    assert p.lock_entries()["model:prod"]["metrics"] == doc["metrics"]
     assert [o["path"] for o in doc["outs"]] == ["models/prod.txt"]
     [gate] = doc["gates"]
     assert (gate["metric"], gate["max"], gate["passed"], gate["value"]) == (
@@ -200,22 +190,22 @@ def test_promoted_target_without_metrics_file_carries_the_winners_metrics(
 def test_restore_from_cache_keeps_metrics_in_manifest_and_lock(project: ProjectFactory) -> None:
     p = project("ml_sweep")
     p.build("-j", "2")
-    built = _manifest(p, "model:prod")
+    built = p.manifest("model:prod")[1]
     _score(p, "tree", acc="0.5")
     assert p.build("-j", "2").ran == ["model:prod", "model:tree"]
-    assert _lock(p)["model:prod"]["metrics"]["accuracy"] == 0.88
+    assert p.lock_entries()["model:prod"]["metrics"]["accuracy"] == 0.88
     _score(p, "tree", acc="0.93")
     run = p.build("-j", "2")
     assert run.ran == []
     assert run.restored == ["model:prod", "model:tree"]
-    lock = _lock(p)
+    lock = p.lock_entries()
     assert lock["model:tree"]["metrics"] == _metrics("tree", 0.93, 0.30)
     assert lock["model:prod"]["metrics"] == _metrics("tree", 0.93, 0.30)
-    doc = _manifest(p, "model:prod")
+    doc = p.manifest("model:prod")[1]
     assert doc["status"] == "restored"
     assert doc["metrics"] == built["metrics"]
     assert doc["promotion"] == built["promotion"]
-    assert _manifest(p, "model:tree")["metrics"] == _metrics("tree", 0.93, 0.30)
+    assert p.manifest("model:tree")[1]["metrics"] == _metrics("tree", 0.93, 0.30)
     assert p.read("models/prod.txt") == "tree model trained on 5 rows\n"
     assert json.loads(p.read("metrics/prod.json"))["accuracy"] == 0.93
 
@@ -227,7 +217,7 @@ def test_gate_min_passes_then_refuses_a_worse_winner(project: ProjectFactory) ->
     p = project("ml_sweep")
     _gate(p, "{metric: accuracy, min: 0.9}")
     p.build("-j", "2")
-    [gate] = _manifest(p, "model:prod")["gates"]
+    [gate] = p.manifest("model:prod")[1]["gates"]
     assert gate == {
         "metric": "accuracy",
         "min": 0.9,
@@ -236,7 +226,7 @@ def test_gate_min_passes_then_refuses_a_worse_winner(project: ProjectFactory) ->
         "previous": None,
         "message": "accuracy = 0.93, needs >= 0.9",
     }
-    prod_before = _lock(p)["model:prod"]
+    prod_before = p.lock_entries()["model:prod"]
     outs_before = p.outputs(["models/prod.txt", "metrics/prod.json"])
 
     _score(p, "tree", acc="0.5")
@@ -248,8 +238,8 @@ def test_gate_min_passes_then_refuses_a_worse_winner(project: ProjectFactory) ->
     ) in run.err
     assert "mlbuild: error: 1 target(s) rejected by a check or gate: model:prod" in run.err
     # The candidates were built and recorded; prod is exactly as before.
-    assert _lock(p)["model:tree"]["metrics"]["accuracy"] == 0.5
-    assert _lock(p)["model:prod"] == prod_before
+    assert p.lock_entries()["model:tree"]["metrics"]["accuracy"] == 0.5
+    assert p.lock_entries()["model:prod"] == prod_before
     assert p.outputs(["models/prod.txt", "metrics/prod.json"]) == outs_before
     assert p.read(".mlbuild/failed/model__prod/models/prod.txt") == "knn model trained on 5 rows\n"
     [finding] = json.loads(p.read(".mlbuild/failed/model__prod/checks.json"))
@@ -270,7 +260,7 @@ def test_gate_max_on_a_nested_metric_refuses_the_build(project: ProjectFactory) 
     assert failed["target"] == "model:prod"
     assert failed["checks_failed"] is True
     assert "gate failed: eval.loss = 0.3, needs <= 0.2" in failed["error"]
-    assert "model:prod" not in _lock(p)
+    assert "model:prod" not in p.lock_entries()
     assert not p.path("models/prod.txt").exists()
     assert p.path(".mlbuild/failed/model__prod/models/prod.txt").exists()
 
@@ -279,16 +269,16 @@ def test_gate_max_drop_compares_with_the_previous_build(project: ProjectFactory)
     p = project("ml_sweep")
     _gate(p, "{metric: accuracy, max_drop: 0.02, vs: previous}")
     p.build("-j", "2")
-    [gate] = _manifest(p, "model:prod")["gates"]
+    [gate] = p.manifest("model:prod")[1]["gates"]
     assert gate["passed"] is True
     assert "no previous build" in gate["message"]
 
     _score(p, "tree", acc="0.92")  # drops by 0.01: allowed
     p.build("-j", "2")
-    [gate] = _manifest(p, "model:prod")["gates"]
+    [gate] = p.manifest("model:prod")[1]["gates"]
     assert (gate["passed"], gate["value"], gate["previous"]) == (True, 0.92, 0.93)
     outs_before = p.outputs(["models/prod.txt", "metrics/prod.json"])
-    lock_before = _lock(p)["model:prod"]
+    lock_before = p.lock_entries()["model:prod"]
 
     _score(p, "tree", acc="0.85")  # knn wins with 0.88: drops by 0.04
     run = p.mlbuild("-j", "2")
@@ -296,11 +286,11 @@ def test_gate_max_drop_compares_with_the_previous_build(project: ProjectFactory)
     assert "gate failed: accuracy = 0.88, previous 0.92: dropped by 0.04, allowed 0.02" in run.err
     assert p.outputs(["models/prod.txt", "metrics/prod.json"]) == outs_before
     assert json.loads(p.read("metrics/prod.json"))["accuracy"] == 0.92
-    assert _lock(p)["model:prod"] == lock_before
+    assert p.lock_entries()["model:prod"] == lock_before
     # Still compared with the last build that passed, not with the rejected one.
     _score(p, "knn", acc="0.91")
     p.build("-j", "2")
-    [gate] = _manifest(p, "model:prod")["gates"]
+    [gate] = p.manifest("model:prod")[1]["gates"]
     assert (gate["passed"], gate["value"], gate["previous"]) == (True, 0.91, 0.92)
 
 
@@ -316,7 +306,7 @@ def test_gate_on_sweep_members_rejects_one_and_skips_promotion(project: ProjectF
     assert run.ran == ["data:train", "model:knn", "model:lr"]
     assert run.outcomes("failed") == ["model:tree"]
     assert run.outcomes("skipped") == ["model:prod"]
-    assert sorted(_lock(p)) == ["data:train", "model:knn", "model:lr"]
+    assert sorted(p.lock_entries()) == ["data:train", "model:knn", "model:lr"]
     assert not p.path("models/tree.txt").exists()
     assert p.read(".mlbuild/failed/model__tree/models/tree.txt") == "tree model trained on 5 rows\n"
 
@@ -339,9 +329,9 @@ def test_nan_metric_is_recorded_as_null_and_never_wins(project: ProjectFactory) 
     run = p.mlbuild("-j", "2")
     assert run.code == 0, run.err
     assert "metric accuracy in metrics/tree.json is nan: recorded as null" in run.err
-    assert _lock(p)["model:tree"]["metrics"]["accuracy"] is None
-    assert _manifest(p, "model:tree")["metrics"]["accuracy"] is None
-    promotion = _manifest(p, "model:prod")["promotion"]
+    assert p.lock_entries()["model:tree"]["metrics"]["accuracy"] is None
+    assert p.manifest("model:tree")[1]["metrics"]["accuracy"] is None
+    promotion = p.manifest("model:prod")[1]["promotion"]
     assert promotion["winner"] == "model:knn"
     assert promotion["scores"]["model:tree"] is None
     assert "NaN" not in p.read("mlbuild.lock")
@@ -375,7 +365,7 @@ def test_no_candidate_with_a_numeric_metric_is_a_rejection(project: ProjectFacto
     checks = json.loads(p.read(".mlbuild/failed/model__prod/checks.json"))
     assert checks[0]["promotion"]["winner"] is None
     assert not p.path("models/prod.txt").exists()
-    assert "model:prod" not in _lock(p)
+    assert "model:prod" not in p.lock_entries()
 
 
 # --------------------------------------------------------------------------- metrics files
@@ -396,7 +386,7 @@ def test_missing_or_invalid_metrics_file_fails_the_target(project: ProjectFactor
     assert "model:knn: metrics file metrics/knn.json is not valid JSON" in knn_lines[0]
     assert "Traceback" not in run.err
     assert "rejected by a check or gate" not in run.err
-    lock = _lock(p)
+    lock = p.lock_entries()
     assert "model:tree" in lock
     assert "model:lr" not in lock
     assert "model:knn" not in lock
@@ -435,7 +425,7 @@ def test_metrics_file_not_a_mapping_or_bad_yaml_fails_the_target(workspace: Work
     assert len(broken) == 1
     assert "eval:broken: metrics file metrics/broken.yaml is not valid YAML" in broken[0]
     assert "<unicode string>" not in run.err
-    lock = _lock(p)
+    lock = p.lock_entries()
     assert "eval:list" not in lock
     assert "eval:broken" not in lock
     assert lock["eval:yaml"]["metrics"] == {"acc": 0.5, "name": "run-1", "nested.f1": 0.25}

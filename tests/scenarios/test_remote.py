@@ -62,6 +62,12 @@ def _clone(p: Project, dest: Path) -> Project:
     return Project(dest)
 
 
+def _with_remote(workspace: Workspace, tmp_path: Path) -> tuple[Project, Path]:
+    """The test pipeline with a file:// remote under ``tmp_path``."""
+    remote = tmp_path / "remote"
+    return workspace(PIPELINE + f"remote: file://{remote}\n", FILES), remote
+
+
 def _objects(remote: Path) -> list[Path]:
     return sorted(p for p in (remote / "objects").rglob("*") if p.is_file())
 
@@ -69,8 +75,7 @@ def _objects(remote: Path) -> list[Path]:
 def test_a_fresh_clone_pulls_everything_and_runs_no_command(
     workspace: Workspace, tmp_path: Path
 ) -> None:
-    remote = tmp_path / "remote"
-    p = workspace(PIPELINE + f"remote: file://{remote}\n", FILES)
+    p, remote = _with_remote(workspace, tmp_path)
     first = p.build("--push")
     assert first.ran == ["data:raw", "features:shards", "model:m"]
     assert len(list((remote / "runs").rglob("*.json"))) == 3
@@ -90,8 +95,7 @@ def test_a_fresh_clone_pulls_everything_and_runs_no_command(
 def test_nothing_is_written_to_the_remote_without_push(
     workspace: Workspace, tmp_path: Path
 ) -> None:
-    remote = tmp_path / "remote"
-    p = workspace(PIPELINE + f"remote: file://{remote}\n", FILES)
+    p, remote = _with_remote(workspace, tmp_path)
     p.build()
     p.build("--pull", "-B", "model:m")
     assert not remote.exists()
@@ -126,8 +130,7 @@ def test_push_and_pull_commands_with_a_remote_flag(workspace: Workspace, tmp_pat
 def test_a_damaged_remote_object_is_caught_and_the_target_built_locally(
     workspace: Workspace, tmp_path: Path, damage: str
 ) -> None:
-    remote = tmp_path / "remote"
-    p = workspace(PIPELINE + f"remote: file://{remote}\n", FILES)
+    p, remote = _with_remote(workspace, tmp_path)
     p.build("--push")
     raw = (p.root / "data/raw.csv").read_bytes()
     [obj] = [o for o in _objects(remote) if o.read_bytes() == raw]
@@ -156,8 +159,7 @@ def test_a_damaged_remote_object_is_caught_and_the_target_built_locally(
 def test_a_remote_tree_that_escapes_its_directory_is_refused(
     workspace: Workspace, tmp_path: Path
 ) -> None:
-    remote = tmp_path / "remote"
-    p = workspace(PIPELINE + f"remote: file://{remote}\n", FILES)
+    p, remote = _with_remote(workspace, tmp_path)
     p.build("--push")
     # A malicious remote: a well-formed tree object (stored under its true digest) with an
     # entry leading out, and the run-cache entry of features:shards pointing to it.
@@ -301,8 +303,7 @@ def test_two_clones_share_an_s3_remote(
 def test_remote_write_pushes_builds_but_never_from_pull_and_counts_only_pushes(
     workspace: Workspace, tmp_path: Path
 ) -> None:
-    remote = tmp_path / "remote"
-    p = workspace(PIPELINE + f"remote: file://{remote}\n", FILES)
+    p, remote = _with_remote(workspace, tmp_path)
     p.build("--push")
     q = _clone(p, tmp_path / "second")
     q.replace("mlbuild.yaml", "remote:", "remote_write: true\nremote:")
@@ -326,8 +327,7 @@ def test_push_on_a_terminal_draws_a_progress_bar_and_ci_gets_one_line(
     script = shutil.which("script")
     if script is None:
         pytest.skip("no `script` command to give mlbuild a terminal (util-linux)")
-    remote = tmp_path / "remote"
-    p = workspace(PIPELINE + f"remote: file://{remote}\n", FILES)
+    p, remote = _with_remote(workspace, tmp_path)
     p.build()
     plain = p.mlbuild("push")
     assert plain.out == "pushed 3 build(s), 7 object(s) (0.0 MiB), 3 manifest(s)\n"
@@ -345,8 +345,7 @@ def test_push_on_a_terminal_draws_a_progress_bar_and_ci_gets_one_line(
 def test_a_dry_run_with_pull_says_what_the_remote_would_restore(
     workspace: Workspace, tmp_path: Path
 ) -> None:
-    remote = tmp_path / "remote"
-    p = workspace(PIPELINE + f"remote: file://{remote}\n", FILES)
+    p, remote = _with_remote(workspace, tmp_path)
     p.build("--push")
     q = _clone(p, tmp_path / "second")
     run = q.mlbuild("-n", "--pull")
@@ -364,8 +363,7 @@ def test_a_clone_without_the_key_audits_pulled_signed_builds(
 ) -> None:
     """CI clones pull signed builds but hold no signing key: their restore manifests are
     unsigned, and vouched for by the signed originals they restore (same key, same outs)."""
-    remote = tmp_path / "remote"
-    p = workspace(PIPELINE + f"remote: file://{remote}\n", FILES)
+    p, remote = _with_remote(workspace, tmp_path)
     assert p.mlbuild("key", "generate", "ci").code == 0
     signed = p.mlbuild("--push", env={"MLBUILD_SIGNING_KEY": str(p.root / "ci.key")})
     assert signed.code == 0, signed.err
