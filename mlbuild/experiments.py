@@ -31,9 +31,7 @@ __all__ = [
 ]
 
 
-def current_metrics(
-    pipeline: Pipeline, lock: LockFile, names: Iterable[str]
-) -> dict[str, dict[str, Any]]:
+def current_metrics(lock: LockFile, names: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Target → metrics of its current build, for targets that have metrics."""
     found: dict[str, dict[str, Any]] = {}
     for name in names:

@@ -483,11 +483,14 @@ class Rebuilder:
         if spec.metrics:
             metrics, notes = read_metrics(self.root, spec.metrics)
             warnings = [f"{spec.name}: {note}" for note in notes]
-        previous = self.recorded(spec.name)
+        tabular = any(is_tabular(o) for o in spec.outs)
+        # The previous build (drift's profiles, max_drop's metrics): a manifest read that
+        # the commit of a target with neither tabular outs nor gates does not pay for.
+        previous = self.recorded(spec.name) if tabular or spec.gates else None
         checks: list[dict[str, Any]] = []
         profile: dict[str, Any] = {}
         failures: list[str] = []
-        if any(is_tabular(o) for o in spec.outs):
+        if tabular:
             from .checks import inspect_outs
 
             old_profiles = ((previous or {}).get("profile") or {}).get("tables") or {}

@@ -66,6 +66,7 @@ class Transfer:
         self._lock = threading.Lock()
         self._sent: dict[str, threading.Event] = {}  # object uploads started (set: done)
         self._failed: set[str] = set()
+        self._runs: dict[str, bytes] = {}  # run-cache entries read from the remote
         self.pulled = TransferStats()  # what came from the remote
         self.pushed = TransferStats()  # what went to it
 
@@ -87,14 +88,26 @@ class Transfer:
             (self.pushed if pushed else self.pulled).add(stats)
 
     # ----------------------------------------------------------------- pull
+    def _run_bytes(self, key: str) -> bytes | None:
+        """The remote's run-cache entry of ``key``, read once per transfer when present
+        (a build asks when deciding, then again when restoring)."""
+        with self._lock:
+            if key in self._runs:
+                return self._runs[key]
+        data = self.remote.read(self.run_rel(key))
+        if data is not None:
+            with self._lock:
+                self._runs[key] = data
+        return data
+
     def remote_run(self, key: str) -> RunEntry | None:
         """The remote's run-cache entry for ``key`` (None: not there, or unusable)."""
-        data = self.remote.read(self.run_rel(key))
+        data = self._run_bytes(key)
         return None if data is None else parse_run(data, key)
 
     def pull(self, key: str) -> RunEntry:
         """Fetch and verify the build ``key`` into the local cache; its entry last."""
-        data = self.remote.read(self.run_rel(key))
+        data = self._run_bytes(key)
         entry = None if data is None else parse_run(data, key)
         if entry is None or data is None:
             raise RemoteError(f"the remote has no usable run-cache entry for {key}")

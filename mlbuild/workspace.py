@@ -501,7 +501,7 @@ class Workspace:
         """Target → metrics of its current build (targets without metrics are left out)."""
         from .experiments import current_metrics
 
-        return current_metrics(self.pipeline, LockFile(self.lock_path), self._named(targets))
+        return current_metrics(LockFile(self.lock_path), self._named(targets))
 
     def metrics_diff(
         self, rev: str | None = None, targets: Iterable[str] | None = None, *, all_: bool = False
@@ -513,7 +513,7 @@ class Workspace:
 
         names = self._named(targets)
         lock = LockFile(self.lock_path)
-        new = current_metrics(self.pipeline, lock, names)
+        new = current_metrics(lock, names)
         if rev is None:
             old = previous_metrics(self.manifest_store, lock, names)
             if not all_:  # built once: nothing to compare with (shown with --all)
