@@ -116,6 +116,15 @@ class Project:
         return {p: (self.root / p).read_bytes() for p in paths}
 
 
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a server a test starts (moto, Dask)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def _clean_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("MLBUILD_SIGNING_KEY", None)

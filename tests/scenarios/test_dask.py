@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project
+from tests.conftest import Project, free_port
 
 Workspace = Callable[..., Project]
 
@@ -53,17 +52,11 @@ OUTS = ["data/raw.txt", "models/small.txt", "models/big.txt", "models/prod.txt"]
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[str]:
     """`dask scheduler` and three single-threaded `dask worker`s, one declaring the
     resource gpu=1; yields the address."""
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     procs = [
         subprocess.Popen(
@@ -161,7 +154,7 @@ def test_executor_in_the_config_and_a_failing_job(workspace: Workspace, cluster:
 
 def test_an_unreachable_scheduler_is_a_usage_error(workspace: Workspace) -> None:
     p = workspace(PIPELINE, FILES)
-    run = p.mlbuild("--dask-address", f"tcp://127.0.0.1:{_free_port()}")
+    run = p.mlbuild("--dask-address", f"tcp://127.0.0.1:{free_port()}")
     assert run.code == 2
     assert "cannot reach the Dask scheduler" in run.err
     assert not p.path("data").exists()
@@ -309,7 +302,7 @@ def test_ctrl_c_stops_the_jobs_running_on_the_cluster(workspace: Workspace, clus
 def test_a_no_op_needs_no_cluster_and_dask_mode_needs_dask(workspace: Workspace) -> None:
     p = workspace(PIPELINE, FILES)
     p.build()
-    down = f"tcp://127.0.0.1:{_free_port()}"
+    down = f"tcp://127.0.0.1:{free_port()}"
     run = p.mlbuild("--dask-address", down)
     assert run.code == 0, run.err  # everything fresh: the scheduler is never contacted
     p.replace("mlbuild.yaml", "rows: 50", "rows: 60")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project
+from tests.conftest import Project, free_port
 
 Workspace = Callable[..., Project]
 
@@ -190,7 +190,7 @@ def test_a_remote_tree_that_escapes_its_directory_is_refused(
 def test_an_unreachable_remote_is_a_warning_and_the_build_goes_on(
     workspace: Workspace, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     p = workspace(
         PIPELINE
         + "remote: s3://nowhere/cache\n"
@@ -207,12 +207,6 @@ def test_an_unreachable_remote_is_a_warning_and_the_build_goes_on(
 # --------------------------------------------------------------------------- S3 (moto server)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _aws_env() -> dict[str, str]:
     return {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -224,7 +218,7 @@ def _aws_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
     """A real S3-compatible HTTP server (moto in server mode) with a bucket `mlbuild`."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
