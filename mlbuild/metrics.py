@@ -61,13 +61,17 @@ def read_metrics(root: str, paths: Sequence[str]) -> tuple[Metrics, list[str]]:
             raise BuildFailed(f"metrics file {rel} was not written") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise BuildFailed(f"metrics file {rel} is unreadable ({exc})") from None
-        data = _parse(rel, text)
-        if not isinstance(data, Mapping):
-            raise BuildFailed(
-                f"metrics file {rel} must hold a mapping of names to values, "
-                f"not {type(data).__name__}"
-            )
-        for name, value in flatten(data).items():
+        try:
+            data = _parse(rel, text)
+            if not isinstance(data, Mapping):
+                raise BuildFailed(
+                    f"metrics file {rel} must hold a mapping of names to values, "
+                    f"not {type(data).__name__}"
+                )
+            values = flatten(data)
+        except RecursionError:
+            raise BuildFailed(f"metrics file {rel} is nested too deeply to read") from None
+        for name, value in values.items():
             if isinstance(value, float) and not math.isfinite(value):
                 warnings.append(f"metric {name} in {rel} is {value}: recorded as null")
                 value = None
@@ -76,6 +80,9 @@ def read_metrics(root: str, paths: Sequence[str]) -> tuple[Metrics, list[str]]:
 
 
 def _parse(rel: str, text: str) -> Any:
+    """The value of a metrics file. A command wrote it, so it is read like any untrusted
+    YAML (see pipeline.yaml_graph_problem): composed first, and refused before any value is
+    built when its aliases would expand past the cap (a bomb), nest too deep or loop."""
     if rel.lower().endswith(".json"):
         try:
             return json.loads(text)
@@ -83,13 +90,27 @@ def _parse(rel: str, text: str) -> Any:
             raise BuildFailed(f"metrics file {rel} is not valid JSON ({exc})") from None
     import yaml
 
+    from .pipeline import yaml_graph_problem
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
-        return yaml.safe_load(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        refused = yaml_graph_problem(node)
+        if refused is not None:
+            message, (line, col) = refused
+            raise BuildFailed(
+                f"metrics file {rel} is not usable: {message} at line {line}, column {col}"
+            )
+        return loader.construct_document(node)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or type(exc).__name__
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise BuildFailed(f"metrics file {rel} is not valid YAML: {problem}{where}") from None
+    finally:
+        loader.dispose()
 
 
 def _shown(value: Any) -> str:

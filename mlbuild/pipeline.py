@@ -20,9 +20,27 @@ Interpolation (``${...}``) happens here too, because its errors are config error
 ``$${``                a literal ``${``
 =====================  ==========================================================
 
-In a shell ``cmd`` every substituted value is shell-quoted, so hostile param values cannot
-inject commands; ``${raw:...}`` opts out. In deps, outs and param keys nothing is quoted.
-Env values are taken literally (no interpolation): they are part of the key as written.
+In a shell ``cmd`` every substituted value is quoted with ``shlex.quote``, which is exactly
+right only where the shell reads a plain word: outside any quotes (also inside ``( )`` and
+``$( )``, whose content the shell parses afresh). Every other place is refused when the file
+is loaded: inside double or single quotes, backticks, a here-document, a ``${...}``
+expansion, ``$((...))`` or ``((...))`` arithmetic, a comment, right after a backslash or a
+``$``, whatever the value (a config that loads is safe for every value). A small lexer
+(`_shell_context_problem`) follows the shell's quoting over the finished command, so a value
+from data (params, vars, env, matrix values, deps/outs paths, the target name) can never run
+as a command, whatever its bytes. ``${raw:...}`` opts out: its value is pasted as shell text
+(and the lexer reads it, so a raw value that opens a quote makes the next value refused).
+What the command itself does with an argument (``eval``, ``sh -c``, bash's ``let``) is the
+command's business. A NUL byte in a command or an env value is refused (no exec takes one).
+In deps, outs and param keys nothing is quoted. Env values are taken literally (no
+interpolation): they are part of the key as written.
+
+Names are data, never paths: a target name, or a ``:`` part of it, is never ``.`` or ``..``.
+Outs never touch what mlbuild or git keep: ``.mlbuild/``, ``.git/``, the config file, its
+lock file, params files and signing keys are refused as outs (`_Loader.check_reserved`).
+Every YAML file mlbuild reads (this one, params files, metrics files) goes through
+`yaml_graph_problem`: aliases may not add more than `MAX_ALIAS_EXPANSION` values nor nest
+deeper than `MAX_YAML_DEPTH`, so a 322-byte "billion laughs" is an error, not 2 GB.
 """
 
 from __future__ import annotations
@@ -62,6 +80,7 @@ __all__ = [
     "TargetSpec",
     "find_config",
     "load_pipeline",
+    "yaml_graph_problem",
 ]
 
 CONFIG_NAME = "mlbuild.yaml"
@@ -105,7 +124,12 @@ GLOB_CHARS = re.compile(r"[*?\[]")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INTERP = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _INDEXED = re.compile(r"^(outs|deps)\[(\d+)\]$")
-_TARGET_NAME = re.compile(r"^[A-Za-z0-9_.\-]+(:[A-Za-z0-9_.\-{}]+)?$")
+_TARGET_NAME = re.compile(r"[A-Za-z0-9_.\-]+(:[A-Za-z0-9_.\-{}]+)?")  # used with fullmatch
+# What a YAML file may cost: aliases adding at most this many values to what is written
+# (a config or params file without aliases is never limited), and at most this nesting.
+MAX_ALIAS_EXPANSION = 100_000
+MAX_YAML_DEPTH = 100
+_MAY_ALIAS = re.compile(r"(?:^|[\s\[{,:])\*")  # an alias token starts with *
 
 
 class DepKind(Enum):
@@ -200,6 +224,10 @@ def find_config(start: str) -> str:
         candidate = os.path.join(here, CONFIG_NAME)
         if os.path.isfile(candidate):
             return candidate
+        if os.path.lexists(candidate):
+            raise ConfigError(
+                f"{candidate} is not a file", hint="it must be the YAML file of the workspace"
+            )
         parent = os.path.dirname(here)
         if parent == here:
             raise ConfigError(
@@ -223,7 +251,7 @@ class _Doc:
     no-op build of an unchanged file skips the YAML parser entirely.
     """
 
-    _FORMAT = 1
+    _FORMAT = 2  # 2: only files that passed yaml_graph_problem are kept (no alias bombs)
 
     def __init__(self, file: str, text: str, cache_dir: str | None = None) -> None:
         self.file = file
@@ -236,21 +264,27 @@ class _Doc:
 
             digest = hash_bytes(text.encode())
             cache = os.path.join(cache_dir, "yaml", file.replace("/", "__") + ".marshal")
-            if self._load_cache(cache, digest):
+            if self._load_cache(cache, digest, len(text)):
                 return
         self.value: Any = self._compose(text)
         if cache is not None:
             self._save_cache(cache, digest)
 
-    def _load_cache(self, path: str, digest: str) -> bool:
+    def _load_cache(self, path: str, digest: str, text_size: int) -> bool:
         import marshal
 
         try:
             with open(path, "rb") as f:
+                # A cache far larger than its text is not one this version wrote (an alias
+                # bomb cached by an older mlbuild): skip it unread, the text is parsed again.
+                if os.fstat(f.fileno()).st_size > 64 * text_size + (1 << 20):
+                    return False
                 fmt, cached_digest, value, pos, kpos = marshal.loads(f.read())
         except (OSError, ValueError, EOFError, TypeError):
             return False
         if fmt != self._FORMAT or cached_digest != digest:
+            return False
+        if not (isinstance(value, dict) and isinstance(pos, dict) and isinstance(kpos, dict)):
             return False
         self.value, self.pos, self.kpos = value, pos, kpos
         return True
@@ -279,8 +313,26 @@ class _Doc:
             raise ConfigError(f"invalid YAML: {exc.problem or exc.context}", pos=at) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"invalid YAML: {exc}", pos=self._pos(None)) from None
+        except RecursionError:  # the pure-Python composer on deep nesting
+            raise ConfigError(
+                f"invalid YAML: nested more than {MAX_YAML_DEPTH} levels deep",
+                pos=self._pos(None),
+            ) from None
+        if node is None:
+            return {}
+        # The graph walk costs half a compose, so it runs only when the text may hold an
+        # alias (a `*` starting a token); _build's own budget bounds the rest regardless.
+        problem = yaml_graph_problem(node) if _MAY_ALIAS.search(text) else None
+        if problem is not None:
+            message, where = problem
+            raise ConfigError(
+                message,
+                pos=self._pos(where),
+                hint="write the values out, or use fewer, smaller aliases",
+            )
         self._constructor = yaml.constructor.SafeConstructor()
-        return {} if node is None else self._build(node, ())
+        self._budget = len(text) + 1 + MAX_ALIAS_EXPANSION  # a written value takes a char
+        return self._build(node, ())
 
     def _pos(self, line_col: tuple[int, int] | None) -> SourcePos:
         return SourcePos(self.file, *(line_col or (1, 1)))
@@ -292,6 +344,14 @@ class _Doc:
     def _build(self, node: Any, path: tuple[Any, ...]) -> Any:
         import yaml
 
+        self._budget -= 1
+        if self._budget < 0 or len(path) > MAX_YAML_DEPTH:
+            raise ConfigError(
+                f"YAML nested more than {MAX_YAML_DEPTH} levels deep"
+                if len(path) > MAX_YAML_DEPTH
+                else f"YAML aliases expand to more than {MAX_ALIAS_EXPANSION:,} values",
+                pos=self._pos(self._mark(node)),
+            )
         self.pos[path] = self._mark(node)
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
@@ -336,6 +396,76 @@ class _Doc:
         return self._pos(found) if found is not None else self.at(path)
 
 
+def yaml_graph_problem(root: Any) -> tuple[str, tuple[int, int]] | None:
+    """Why a composed YAML node graph must not be turned into values, and where (1-based
+    line, column); None when it is fine.
+
+    PyYAML composes an alias as a second reference to the anchored node, so composing is
+    cheap, but anything that walks the result walks every reference: nine anchors of nine
+    aliases each (the "billion laughs", 322 bytes) expand to 387 million values. Here each
+    node's expanded size and height are computed once (memoized by identity, iteratively),
+    so the cost is one pass over the nodes as written. Refused: aliases that add more than
+    `MAX_ALIAS_EXPANSION` values to what is written, nesting deeper than `MAX_YAML_DEPTH`,
+    and an alias inside the node it refers to (a cycle)."""
+    import yaml
+
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, height)
+    active: set[int] = set()  # nodes on the current path: meeting one again is a cycle
+    written = 0  # distinct nodes seen so far
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if isinstance(node, yaml.MappingNode):
+            children = [item for pair in node.value for item in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        else:
+            children = []
+        where = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if done:
+            active.discard(key)
+            size, height = 1, 1
+            for child in children:
+                child_size, child_height = sizes[id(child)]
+                size += child_size
+                height = max(height, child_height + 1)
+            sizes[key] = (size, height)
+            if size > written + MAX_ALIAS_EXPANSION:
+                return (
+                    f"YAML aliases expand to more than {MAX_ALIAS_EXPANSION:,} values "
+                    "(an alias bomb?)",
+                    where,
+                )
+            if height > MAX_YAML_DEPTH:
+                return f"YAML nested more than {MAX_YAML_DEPTH} levels deep", where
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            return "a YAML alias refers to a node that contains it (a recursive alias)", where
+        active.add(key)
+        written += 1
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+    return None
+
+
+def _decode(data: bytes, rel: str) -> str:
+    """``data`` as UTF-8 text, or a ConfigError at the first byte that is not."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = data.rfind(b"\n", 0, exc.start) + 1
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = len(data[line_start : exc.start].decode("utf-8", "replace")) + 1
+        raise ConfigError(
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
+            pos=SourcePos(rel, line, col),
+            hint="save the file as UTF-8",
+        ) from None
+
+
 def _glob_regex(pattern: str) -> re.Pattern[str]:
     """The regex of a glob with Python's ``glob(recursive=True)`` meaning: ``*`` and ``?``
     stay within one path segment, ``**/`` spans any number of directories."""
@@ -365,6 +495,24 @@ def _glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
+def _name_problem(name: str) -> tuple[str, str] | None:
+    """What is wrong with a (concrete) target name and a hint, or None.
+
+    Names are data, never paths: anything derived from one on disk is encoded, and a name
+    that reads as a path step (``.``, ``..``, an empty part) is refused outright."""
+    if not _TARGET_NAME.fullmatch(name):
+        return (
+            "use kind:name (letters, digits, _ . -)",
+            "at most one ':'; no spaces, slashes, control characters or empty parts",
+        )
+    if "." in name and any(part in (".", "..") for part in name.split(":")):
+        return (
+            "'.' and '..' cannot be a name or a part of one",
+            "a name is data, not a path: pick a word (letters, digits, _ . -)",
+        )
+    return None
+
+
 def _did_you_mean(word: str, choices: Iterator[str] | list[str] | tuple[str, ...]) -> str | None:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None
@@ -380,30 +528,51 @@ def _load_params_file(root: str, rel: str, pos: SourcePos) -> dict[str, Any]:
             data = f.read()
     except FileNotFoundError:
         raise ConfigError(f"params file {rel!r} does not exist", pos=pos) from None
+    except IsADirectoryError:
+        raise ConfigError(
+            f"params file {rel!r} is a directory", pos=pos, hint="name a YAML, JSON or TOML file"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"params file {rel!r} cannot be read: {exc.strerror or exc}",
+            pos=pos,
+            hint="check its permissions",
+        ) from None
+    text = _decode(data, rel)
     ext = os.path.splitext(rel)[1].lower()
     if ext == ".json":
         try:
-            value = json.loads(data)
+            value = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ConfigError(
                 f"invalid JSON: {exc.msg}", pos=SourcePos(rel, exc.lineno, exc.colno)
             ) from None
+        except (RecursionError, ValueError) as exc:  # nesting; an int of 5,000 digits
+            raise ConfigError(f"invalid JSON: {_too_deep(exc)}", pos=SourcePos(rel, 1, 1)) from None
     elif ext == ".toml":
         if sys.version_info < (3, 11):  # pragma: no cover - Python 3.10
             raise ConfigError("TOML params files need Python 3.11 or newer", pos=pos)
         import tomllib
 
         try:
-            value = tomllib.loads(data.decode())
+            value = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             where = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
             at = SourcePos(rel, int(where[1]), int(where[2])) if where else SourcePos(rel, 1, 1)
             raise ConfigError(f"invalid TOML: {exc}", pos=at) from None
+        except (RecursionError, ValueError) as exc:
+            raise ConfigError(f"invalid TOML: {_too_deep(exc)}", pos=SourcePos(rel, 1, 1)) from None
     else:
-        value = _Doc(rel, data.decode(), os.path.join(root, STATE_DIR, "cache")).value
+        value = _Doc(rel, text, os.path.join(root, STATE_DIR, "cache")).value
     if not isinstance(value, dict):
         raise ConfigError("a params file must hold a mapping", pos=SourcePos(rel, 1, 1))
     return value
+
+
+def _too_deep(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    return str(exc)
 
 
 def _merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
@@ -446,6 +615,12 @@ def normalize_path(root: str, raw: str, pos: SourcePos, what: str) -> str:
     """Workspace-relative POSIX path; refuses anything that leaves the workspace."""
     if not raw or not raw.strip():
         raise ConfigError(f"empty {what} path", pos=pos)
+    if "\x00" in raw:
+        raise ConfigError(
+            f"{what} path {raw!r} contains a NUL byte",
+            pos=pos,
+            hint="a file name cannot hold NUL; check the escapes in the string",
+        )
     if os.path.isabs(raw) or raw.startswith("~"):
         raise ConfigError(
             f"{what} {raw!r} is outside the workspace (absolute path)",
@@ -569,21 +744,336 @@ def _resolve(expr: str, scope: _Scope, pos: SourcePos) -> list[str]:
 
 
 def interpolate(text: str, scope: _Scope, pos: SourcePos, *, shell: bool) -> str:
-    """Substitute every ``${...}`` in ``text``; shell-quote values when ``shell``."""
+    """Substitute every ``${...}`` in ``text``; shell-quote values when ``shell``.
 
-    def repl(m: re.Match[str]) -> str:
+    With ``shell``, each quoted value must land where the shell reads a plain word (see
+    `_shell_context_problem`); anywhere else the command is refused, whatever the value.
+    """
+    if "${" not in text:
+        if shell and "\x00" in text:
+            raise ConfigError(
+                "the command has a NUL byte: a command line cannot hold one",
+                pos=pos,
+                hint="check the escapes in the string",
+            )
+        return text
+    if not shell:
+
+        def repl(m: re.Match[str]) -> str:
+            if m.group(0) == "$${":
+                return "${"
+            expr = m.group(1)
+            return " ".join(_resolve(expr[4:] if expr.startswith("raw:") else expr, scope, pos))
+
+        return _INTERP.sub(repl, text)
+    pieces: list[str] = []
+    literals: list[str] = []  # the command's own text, to decide whether to lex at all
+    spans: list[tuple[int, int]] = []  # where each quoted value landed in the result
+    labels: list[str] = []
+    size = 0
+    lex = False  # raw text and $${ are shell syntax from elsewhere: always lex
+    last = 0
+    for m in _INTERP.finditer(text):
+        literal = text[last : m.start()]
+        last = m.end()
+        literals.append(literal)
         if m.group(0) == "$${":
-            return "${"
+            literal += "${"  # the shell sees ${: a parameter expansion starts here
+            lex = True
+        pieces.append(literal)
+        size += len(literal)
+        if m.group(0) == "$${":
+            continue
         expr = m.group(1)
         raw = False
         if expr.startswith("raw:"):
             raw, expr = True, expr[4:]
         values = _resolve(expr, scope, pos)
-        if shell and not raw:
-            return " ".join(shlex.quote(v) for v in values)
-        return " ".join(values)
+        if any("\x00" in v for v in values):
+            raise ConfigError(
+                f"{m.group(0)} has a NUL byte in its value: a command line cannot hold one",
+                pos=pos,
+            )
+        if raw:
+            piece = " ".join(values)
+            lex = True  # raw text is shell text: it may open a quote
+        else:
+            piece = " ".join(shlex.quote(v) for v in values)
+            if piece:  # an empty ${outs} inserts nothing
+                spans.append((size, size + len(piece)))
+                labels.append(m.group(0))
+        pieces.append(piece)
+        size += len(piece)
+    literals.append(text[last:])
+    pieces.append(text[last:])
+    result = "".join(pieces)
+    if "\x00" in result:
+        raise ConfigError(
+            "the command has a NUL byte: a command line cannot hold one",
+            pos=pos,
+            hint="check the escapes in the string",
+        )
+    # Without quotes, `$`, `#`, `\\`, `<<` or `((` in the command's own text every value is a
+    # plain word; the literals are joined so that `<${outs}<` (empty outs) still reads `<<`.
+    if spans and (lex or _SH_SPECIAL.search("".join(literals))):
+        problem = _shell_context_problem(result, spans)
+        if problem is not None:
+            index, where = problem
+            label = labels[index]
+            inner = label[2:-1].strip()
+            raise ConfigError(
+                f"{label} is {where} in this command: shell quoting cannot stop a value "
+                "there from running as a command",
+                pos=pos,
+                hint=f"put it outside any quotes, where it is quoted for you: "
+                f'--name={label} or "text "{label}" text"; {_raw_hint(inner)}',
+            )
+    return result
 
-    return _INTERP.sub(repl, text)
+
+def _raw_hint(inner: str) -> str:
+    return f"${{raw:{inner}}} pastes it unquoted, at your own risk"
+
+
+# --------------------------------------------------------------------------- shell contexts
+#
+# shlex.quote makes a value one literal word *where the shell reads a plain word*. The lexer
+# below follows the shell's quoting over a finished command and names every other place a
+# quoted value landed. It follows POSIX sh, and bash where shells differ:
+#
+#   plain:   the script, ( subshell ), $( command ) — also inside "...": $( ) starts afresh
+#   refused: "...", '...', `...`, ${...}, $((...)), ((...)), here-document bodies and
+#            delimiters, comments, right after \ or $
+#
+# Where it cannot follow the shell for sure ($'...' quoting, bash's $[...], a quote inside
+# "${...}", a `case` inside parentheses, whose `pattern)` closes nothing) every later value
+# is refused: it errs on the side of no. bash is the reference where shells differ: it is
+# /bin/sh on many systems, and it is the one that evaluates more (((...)), $[...]).
+
+_SH_SPECIAL = re.compile(r"""[\\'"`$#]|<<|\(\(""")
+_SH_PLAIN_NEXT = re.compile(r"""[\\'"`$#()<\n{}]|(?<![^\s;&|()<>])case(?![^\s;&|()<>])""")
+_SH_DQ_NEXT = re.compile(r"""[\\"`$]""")
+_SH_BT_NEXT = re.compile(r"[\\`]")
+_SH_WORD_END = frozenset(" \t\n;&|()<>")
+
+
+class _Sh(Enum):
+    """Where the shell is while it reads a command (the lexer's stack)."""
+
+    TOP = "plain"
+    SUBSHELL = "in ( )"
+    CMDSUB = "in $( )"
+    DQUOTE = "inside double quotes"
+    BACKTICK = "inside backticks"
+    PARAM = "inside a ${...} shell expansion"
+    ARITH = "inside $((...)) or ((...)) arithmetic"
+
+
+_SH_PLAIN = (_Sh.TOP, _Sh.SUBSHELL, _Sh.CMDSUB)
+
+
+def _shell_context_problem(text: str, spans: list[tuple[int, int]]) -> tuple[int, str] | None:
+    """The first span of ``text`` (index into ``spans``) that is not in a plain context,
+    with where it is; None when every span is a plain word. Spans are sorted, disjoint,
+    and opaque here (each is one shlex-quoted word)."""
+    n = len(text)
+    starts = {start: (index, end) for index, (start, end) in enumerate(spans)}
+    stack: list[_Sh] = [_Sh.TOP]
+    depth: list[int] = [0]  # open ( of an ARITH, open { of a PARAM, per stack entry
+    heredocs: list[tuple[str, bool]] = []  # pending: delimiter, strip leading tabs (<<-)
+    unsure: str | None = None
+    nxt_span = 0  # index of the first span not yet passed
+
+    def first_in(lo: int, hi: int) -> int | None:
+        for index, (start, _) in enumerate(spans):
+            if lo <= start < hi:
+                return index
+        return None
+
+    def word_start(k: int) -> bool:
+        return k == 0 or text[k - 1] in _SH_WORD_END
+
+    i = 0
+    while i < n:
+        if nxt_span < len(spans) and spans[nxt_span][0] < i:
+            # Skipped without being checked: a case this lexer does not know. Refuse.
+            return nxt_span, "somewhere mlbuild cannot follow"
+        span_at = spans[nxt_span][0] if nxt_span < len(spans) else n
+        ctx = stack[-1]
+        pattern = (
+            _SH_DQ_NEXT
+            if ctx is _Sh.DQUOTE
+            else _SH_BT_NEXT
+            if ctx is _Sh.BACKTICK
+            else _SH_PLAIN_NEXT
+        )
+        found = pattern.search(text, i, span_at)
+        if found is None:
+            if span_at >= n:
+                return None
+            index, end = starts[span_at]
+            if unsure is not None:
+                return index, unsure
+            if ctx not in _SH_PLAIN:
+                return index, ctx.value
+            nxt_span += 1
+            i = end
+            continue
+        i = found.start()
+        c = text[i]
+        if c == "\\":
+            if i + 1 in starts and ctx is not _Sh.BACKTICK and ctx is not _Sh.DQUOTE:
+                return starts[i + 1][0], "right after a backslash"
+            i += 1 if i + 1 in starts else 2
+            continue
+        if ctx is _Sh.BACKTICK:
+            if c == "`":
+                stack.pop()
+                depth.pop()
+            i += 1
+            continue
+        if c == "`":
+            stack.append(_Sh.BACKTICK)
+            depth.append(0)
+            i += 1
+            continue
+        if c == "$":
+            if i + 1 in starts:
+                return starts[i + 1][0], "right after a $"
+            if text.startswith("$((", i):
+                stack.append(_Sh.ARITH)
+                depth.append(0)
+                i += 3
+            elif text.startswith("$(", i):
+                stack.append(_Sh.CMDSUB)
+                depth.append(0)
+                i += 2
+            elif text.startswith("${", i):
+                stack.append(_Sh.PARAM)
+                depth.append(0)
+                i += 2
+            else:
+                if text.startswith("$'", i) and ctx is not _Sh.DQUOTE:
+                    unsure = "after $'...' quoting, which mlbuild cannot follow"
+                elif text.startswith("$[", i):  # bash's old $[ arithmetic ]
+                    unsure = "after $[...] arithmetic, which mlbuild cannot follow"
+                i += 1
+            continue
+        if ctx is _Sh.DQUOTE:
+            if c == '"':
+                stack.pop()
+                depth.pop()
+            i += 1
+            continue
+        if c == "'":
+            if ctx is _Sh.PARAM and _Sh.DQUOTE in stack:  # "${x:-'...'}": shells differ
+                unsure = 'after a quote inside "${...}", which shells read differently'
+            close = text.find("'", i + 1)
+            close = n if close < 0 else close
+            if span_at < n and span_at <= close:  # the quote found may be the span's own
+                return nxt_span, "inside single quotes"
+            i = close + 1
+            continue
+        if c == '"':
+            stack.append(_Sh.DQUOTE)
+            depth.append(0)
+            i += 1
+            continue
+        if ctx is _Sh.PARAM:
+            if c == "{":
+                depth[-1] += 1
+            elif c == "}":
+                if depth[-1] == 0:
+                    stack.pop()
+                    depth.pop()
+                else:
+                    depth[-1] -= 1
+            i += 1
+            continue
+        if ctx is _Sh.ARITH:
+            if c == "(":
+                depth[-1] += 1
+            elif c == ")":
+                if depth[-1] == 0 and text.startswith("))", i):
+                    stack.pop()
+                    depth.pop()
+                    i += 2
+                    continue
+                depth[-1] = max(0, depth[-1] - 1)
+            i += 1
+            continue
+        # plain: the script, a ( subshell ) or a $( command substitution )
+        if c == "#" and word_start(i):
+            end = text.find("\n", i)
+            end = n if end < 0 else end
+            inside = first_in(i, end)
+            if inside is not None:
+                return inside, "inside a comment"
+            i = end
+            continue
+        if c == "(" and text.startswith("((", i):  # bash's (( arithmetic )), for ((;;))
+            stack.append(_Sh.ARITH)
+            depth.append(0)
+            i += 2
+            continue
+        if c == "(":
+            stack.append(_Sh.SUBSHELL)
+            depth.append(0)
+        elif c == ")":
+            if len(stack) > 1:
+                stack.pop()
+                depth.pop()
+        elif c == "<" and text.startswith("<<", i) and not text.startswith("<<<", i):
+            j = i + 2
+            strip = text.startswith("-", j)
+            j += strip
+            while j < n and text[j] in " \t":
+                j += 1
+            word: list[str] = []
+            while j < n and text[j] not in _SH_WORD_END:
+                if j in starts or (text[j] == "\\" and j + 1 in starts):
+                    return starts[j + (j not in starts)][0], "used as a here-document delimiter"
+                if text[j] in "'\"":
+                    close = text.find(text[j], j + 1)
+                    close = n if close < 0 else close
+                    inside = first_in(j + 1, close + 1)
+                    if inside is not None:
+                        return inside, "used as a here-document delimiter"
+                    word.append(text[j + 1 : close])
+                    j = close + 1
+                elif text[j] == "\\":
+                    word.append(text[j + 1 : j + 2])
+                    j += 2
+                else:
+                    word.append(text[j])
+                    j += 1
+            heredocs.append(("".join(word), strip))
+            i = j
+            continue
+        elif c == "\n" and heredocs:
+            # The bodies start on the next line, one after the other.
+            j = i + 1
+            for delim, strip in heredocs:
+                body = j
+                while j < n:
+                    line_end = text.find("\n", j)
+                    line_end = n if line_end < 0 else line_end
+                    line = text[j:line_end]
+                    j = line_end + 1
+                    if (line.lstrip("\t") if strip else line) == delim:
+                        inside = first_in(body, line_end)
+                        break
+                else:
+                    inside = first_in(body, n)
+                if inside is not None:
+                    return inside, "inside a here-document"
+            heredocs.clear()
+            i = j
+            continue
+        elif c == "c" and (_Sh.SUBSHELL in stack or _Sh.CMDSUB in stack):
+            unsure = "after a `case` inside ( ) or $( ), which mlbuild cannot follow"
+        i += 1
+    return None
 
 
 # --------------------------------------------------------------------------- the loader
@@ -596,14 +1086,26 @@ class _Loader:
         self.config_path = os.path.abspath(config_path)
         self.root = os.path.dirname(self.config_path)
         self.rel = os.path.basename(self.config_path)
-        self._inside: dict[str, bool] = {}
+        self._inside: dict[str, str | None] = {}
+        self.reserved: dict[str, str] = {}  # file -> what it is (config, lock, params, keys)
+        self.reserved_dirs: set[str] = set()  # every directory holding one of them
         self.outs_of: dict[str, list[str]] = {}
         self.executor_mode = "shared"
         try:
-            with open(self.config_path, encoding="utf-8") as f:
-                text = f.read()
+            with open(self.config_path, "rb") as f:
+                data = f.read()
         except FileNotFoundError:
             raise ConfigError(f"{config_path} does not exist") from None
+        except IsADirectoryError:
+            raise ConfigError(
+                f"{config_path} is a directory", hint="pass the YAML file itself with -f"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(
+                f"{config_path} cannot be read: {exc.strerror or exc}",
+                hint="check its permissions",
+            ) from None
+        text = _decode(data, self.rel)
         self.doc = _Doc(self.rel, text, os.path.join(self.root, STATE_DIR, "cache"))
 
     def parent_inside(self, rel: str) -> bool:
@@ -613,10 +1115,74 @@ class _Loader:
         parent = posixpath.dirname(rel)
         if not parent:
             return True
-        known = self._inside.get(parent)
-        if known is None:
-            known = self._inside[parent] = check_inside(self.root, parent)
-        return known
+        return self.real_parent(parent) is not None
+
+    def real_parent(self, parent: str) -> str | None:
+        """Workspace-relative path of directory ``parent`` with symlinks resolved (None when
+        it leads outside), memoized: outs share directories."""
+        if parent not in self._inside:
+            real_root = os.path.realpath(self.root)
+            real = os.path.realpath(os.path.join(self.root, parent))
+            inside = real == real_root or real.startswith(real_root + os.sep)
+            self._inside[parent] = (
+                os.path.relpath(real, real_root).replace(os.sep, "/") if inside else None
+            )
+        return self._inside[parent]
+
+    def reserved_files(
+        self, param_files: list[str], signing_key: str | None, trusted: list[str]
+    ) -> dict[str, str]:
+        """Files no target may write, with what each is: what mlbuild reads to decide."""
+        stem = os.path.splitext(self.rel)[0]
+        found = {
+            CONFIG_NAME: "a config file",
+            "mlbuild.lock": "a lock file",
+            self.rel: "the config file",
+            stem + ".lock": "the lock file",
+        }
+        for rel in param_files:
+            found[posixpath.normpath(rel)] = "a params file"
+        if signing_key is not None:
+            found[signing_key] = "the signing key"
+        for rel in trusted:
+            found[rel] = "a trusted key"
+        return found
+
+    def check_reserved(self, rel: str, pos: SourcePos, what: str) -> None:
+        """Refuse an out that is (or holds, or leads through a symlink into) what mlbuild or
+        git keep: a build moves outs aside and replaces them, so such an out would move the
+        cache away (.mlbuild/), never settle (the lock file), rewrite its own inputs (the
+        config, params, keys) or plant a hook that runs at the next commit (.git/)."""
+        candidates = [rel]
+        parent = posixpath.dirname(rel)
+        real = self.real_parent(parent) if parent else ""
+        if real is not None and real != parent:
+            candidates.append(posixpath.normpath(posixpath.join(real, posixpath.basename(rel))))
+        for path in candidates:
+            via = "" if path == rel else f" (through a symlink: {path})"
+            folded = path.casefold()
+            if ".git" in folded or STATE_DIR in folded:
+                for part in folded.split("/"):
+                    if part in (STATE_DIR, ".git"):
+                        owner = "mlbuild's own state" if part == STATE_DIR else "the git repository"
+                        raise ConfigError(
+                            f"{what} {rel!r} is reserved: it is or lies inside {part}/, "
+                            f"{owner}{via}",
+                            pos=pos,
+                            hint="write outs elsewhere in the workspace",
+                        )
+            if path not in self.reserved and path not in self.reserved_dirs:
+                continue
+            if path in self.reserved:
+                why = f"it is {self.reserved[path]}"
+            else:
+                held = min(f for f in self.reserved if f.startswith(path + "/"))
+                why = f"it holds {held!r}, {self.reserved[held]}"
+            raise ConfigError(
+                f"{what} {rel!r} is reserved: {why}{via}",
+                pos=pos,
+                hint="a build moves its outs aside and rewrites them: write elsewhere",
+            )
 
     # -- small typed accessors; each failure names the exact position -----------------
     def fail(self, message: str, path: tuple[Any, ...], hint: str | None = None) -> ConfigError:
@@ -690,6 +1256,23 @@ class _Loader:
         env, secrets = self.load_env(top.get("env"), ("env",))
         packages = self.str_list(top.get("packages", []) or [], ("packages",), "packages")
         executor, executor_address, jobs = self.load_executor(top.get("executor"))
+        signing_key = None
+        signing = top.get("signing")
+        if signing is not None:
+            self.expect(signing, dict, ("signing",), "signing")
+            self.check_keys(signing, ("key",), ("signing",), "signing")
+            raw_key = self.expect(signing.get("key"), str, ("signing", "key"), "signing.key")
+            signing_key = normalize_path(
+                self.root, raw_key, self.doc.at(("signing", "key")), "signing key"
+            )
+        trusted = [
+            normalize_path(self.root, raw, self.doc.at(("trusted_keys", i)), "trusted key")
+            for i, raw in enumerate(
+                self.str_list(top.get("trusted_keys", []) or [], ("trusted_keys",), "trusted_keys")
+            )
+        ]
+        self.reserved = self.reserved_files(param_files, signing_key, trusted)
+        self.reserved_dirs = {f[:i] for f in self.reserved for i, c in enumerate(f) if c == "/"}
         raw_targets = top.get("targets")
         if raw_targets is None:
             raise self.fail("missing required key 'targets'", ())
@@ -713,10 +1296,13 @@ class _Loader:
                         f"target name {name!r} has a placeholder that no matrix variable fills",
                         pos=self.doc.key_at(path),
                     )
-                if not _TARGET_NAME.match(concrete):
+                problem = _name_problem(concrete)
+                if problem is not None:
+                    message, hint = problem
                     raise ConfigError(
-                        f"invalid target name {concrete!r}: use kind:name (letters, digits, _ . -)",
+                        f"invalid target name {concrete!r}: {message}",
                         pos=self.doc.key_at(path),
+                        hint=hint,
                     )
                 if concrete in seen:
                     raise ConfigError(f"duplicate target {concrete!r}", pos=self.doc.key_at(path))
@@ -758,6 +1344,7 @@ class _Loader:
                     raise ConfigError(
                         f"out {raw!r} is outside the workspace (through a symlink)", pos=pos
                     )
+                self.check_reserved(rel, pos, "out")
                 if rel in outs:
                     raise ConfigError(f"out {rel!r} is listed twice", pos=pos)
                 outs.append(rel)
@@ -774,6 +1361,7 @@ class _Loader:
                     raise ConfigError(f"metrics file {rel!r} must be .json, .yaml or .yml", pos=pos)
                 if not self.parent_inside(rel):
                     raise ConfigError(f"metrics file {raw!r} is outside the workspace", pos=pos)
+                self.check_reserved(rel, pos, "metrics file")
                 if rel in metrics:
                     raise ConfigError(f"metrics file {rel!r} is listed twice", pos=pos)
                 metrics.append(rel)
@@ -790,21 +1378,6 @@ class _Loader:
             )
             targets[name] = self.load_ml(targets[name], path, body, names, metrics_of)
         default = self.load_default(top.get("default"), names)
-        signing_key = None
-        signing = top.get("signing")
-        if signing is not None:
-            self.expect(signing, dict, ("signing",), "signing")
-            self.check_keys(signing, ("key",), ("signing",), "signing")
-            raw_key = self.expect(signing.get("key"), str, ("signing", "key"), "signing.key")
-            signing_key = normalize_path(
-                self.root, raw_key, self.doc.at(("signing", "key")), "signing key"
-            )
-        trusted = [
-            normalize_path(self.root, raw, self.doc.at(("trusted_keys", i)), "trusted key")
-            for i, raw in enumerate(
-                self.str_list(top.get("trusted_keys", []) or [], ("trusted_keys",), "trusted_keys")
-            )
-        ]
         remote = top.get("remote")
         if remote is not None:
             self.expect(remote, str, ("remote",), "remote")
@@ -977,6 +1550,11 @@ class _Loader:
             if isinstance(value, list) or value is None:
                 raise self.fail(f"env.{key} must be a string", path + (key,))
             env[key] = _render_value(value)
+            if "\x00" in env[key]:
+                raise self.fail(
+                    f"env.{key} has a NUL byte: an environment value cannot hold one",
+                    path + (key,),
+                )
         return env, secrets
 
     def load_executor(self, raw: Any) -> tuple[str, str | None, int | None]:

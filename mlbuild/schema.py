@@ -75,7 +75,12 @@ SCHEMA: dict[str, Any] = {
         "trusted_keys": {**_STR_LIST, "description": "Public keys audit accepts."},
         "targets": {
             "type": "object",
-            "propertyNames": {"pattern": "^[A-Za-z0-9_.\\-]+(:[A-Za-z0-9_.\\-{}]+)?$"},
+            # kind:name; neither part is "." or ".." (names are data, never paths)
+            "propertyNames": {
+                "pattern": (
+                    "^(?!\\.\\.?(:|$))(?!.*:\\.\\.?$)[A-Za-z0-9_.\\-]+(:[A-Za-z0-9_.\\-{}]+)?$"
+                )
+            },
             "additionalProperties": {"$ref": "#/$defs/target"},
         },
     },

@@ -14,7 +14,7 @@ PIPELINE = """
 params: {n: 1}
 targets:
   data:raw:
-    cmd: python -c "import sys; open(sys.argv[1], 'w').write('${params.n}\\\\n' * 1000)" ${outs[0]}
+    cmd: for i in $(seq 1000); do echo ${params.n}; done > ${outs[0]}
     outs: [data/raw.txt]
   model:m:
     cmd: mkdir -p ${outs[0]} && cp ${deps[0]} ${outs[0]}/a.txt && echo x > ${outs[0]}/b.txt

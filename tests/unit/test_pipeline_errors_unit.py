@@ -761,3 +761,147 @@ def test_find_config_walks_up_to_the_nearest_workspace(tmp_path: Path) -> None:
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)
     assert find_config(str(deep)) == str(tmp_path / "mlbuild.yaml")
+
+
+# --------------------------------------------------------------------------- names are data
+
+
+@pytest.mark.parametrize("name", ["'..'", "'.'", "'data:..'", "'..:x'", "'a:.'"])
+def test_dot_and_dotdot_names_or_name_parts_are_refused_with_a_hint(load: Load, name: str) -> None:
+    msg = config_error(load, f"targets:\n  {name}: {{cmd: echo}}\n")
+    assert msg.startswith("mlbuild.yaml:2:3: invalid target name")
+    assert "'.' and '..' cannot be a name or a part of one" in msg
+    assert "a name is data, not a path" in msg
+
+
+@pytest.mark.parametrize("name", ['"a\\n"', '"  "', '"a\\0b"', '""', "'a/b'", "'a:b:c'"])
+def test_names_with_control_characters_blanks_or_slashes_are_refused(load: Load, name: str) -> None:
+    msg = config_error(load, f"targets:\n  {name}: {{cmd: echo}}\n")
+    assert msg.startswith("mlbuild.yaml:2:3: invalid target name")
+
+
+def test_dotted_names_that_are_not_path_steps_stay_valid(load: Load) -> None:
+    pipeline = load(
+        "targets:\n  '...': {cmd: echo}\n  .hidden: {cmd: echo}\n  a.b:c.d: {cmd: echo}\n"
+    )
+    assert list(pipeline.targets) == ["...", ".hidden", "a.b:c.d"]
+
+
+# --------------------------------------------------------------------------- reserved outs
+
+
+@pytest.mark.parametrize(
+    ("out", "reason"),
+    [
+        (".mlbuild/cache/x", "inside .mlbuild/, mlbuild's own state"),
+        (".git/hooks/pre-commit", "inside .git/, the git repository"),
+        ("sub/.Git/config", "inside .git/"),
+        ("mlbuild.lock", "it is the lock file"),
+        ("mlbuild.yaml", "it is the config file"),
+        ("p.json", "it is a params file"),
+        ("conf", "it holds 'conf/p.yaml', a params file"),
+        ("keys/pub.key", "it is a trusted key"),
+    ],
+)
+def test_reserved_outs_are_refused_at_their_position(
+    ws: Path, load: Load, out: str, reason: str
+) -> None:
+    (ws / "p.json").write_text("{}")
+    (ws / "conf").mkdir()
+    (ws / "conf" / "p.yaml").write_text("a: 1\n")
+    msg = config_error(
+        load,
+        f"""
+        params: [p.json, conf/p.yaml]
+        trusted_keys: [keys/pub.key]
+        targets:
+          a:
+            cmd: echo
+            outs: [x, '{out}']
+        """,
+    )
+    assert msg.startswith("mlbuild.yaml:6:15:"), msg
+    assert f"out '{out}' is reserved: " in msg and reason in msg
+
+
+def test_an_out_through_a_symlink_into_git_is_refused(ws: Path, load: Load) -> None:
+    (ws / ".git" / "hooks").mkdir(parents=True)
+    (ws / "hooks").symlink_to(".git/hooks")
+    msg = config_error(load, "targets:\n  a: {cmd: echo, outs: [hooks/pre-commit]}\n")
+    assert "(through a symlink: .git/hooks/pre-commit)" in msg
+
+
+# --------------------------------------------------------------------------- bytes and bombs
+
+
+def test_a_nul_byte_in_an_out_is_a_config_error(load: Load) -> None:
+    msg = config_error(load, 'targets:\n  a: {cmd: echo, outs: ["a\\0b"]}\n')
+    assert msg.startswith("mlbuild.yaml:2:25: out path 'a\\x00b' contains a NUL byte")
+
+
+def test_non_utf8_config_names_the_line_and_column_of_the_bad_byte(
+    write_config: Callable[[str], Path],
+) -> None:
+    from mlbuild.pipeline import load_pipeline
+
+    path = write_config("targets:\n  a: {cmd: echo}\n")
+    path.write_bytes(b"targets:\n  a: {cmd: echo \xc3\xa9\xff}\n")  # "é", then a bad byte
+    with pytest.raises(ConfigError, match=r"^mlbuild.yaml:2:18: not UTF-8 text: byte 0xff"):
+        load_pipeline(str(path))
+
+
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True)
+)
+
+
+def test_an_alias_bomb_in_a_params_file_is_refused_and_never_cached(ws: Path, load: Load) -> None:
+    (ws / "params.yaml").write_text(ALIAS_BOMB)
+    msg = config_error(load, "targets:\n  a: {cmd: echo}\n")
+    assert msg.startswith("params.yaml:")
+    assert "YAML aliases expand to more than 100,000 values" in msg
+    assert not (ws / ".mlbuild" / "cache" / "yaml" / "params.yaml.marshal").exists()
+
+
+def test_aliases_that_expand_a_little_are_fine(ws: Path, load: Load) -> None:
+    (ws / "params.yaml").write_text("base: &b {lr: 0.1}\nm1: *b\nm2: *b\n")
+    pipeline = load("targets:\n  a: {cmd: 'echo ${params.m2.lr}'}\n")
+    assert pipeline.targets["a"].cmd == ("echo 0.1",)
+
+
+def test_a_big_file_without_aliases_is_not_limited(ws: Path, load: Load) -> None:
+    (ws / "params.yaml").write_text("xs: [" + ", ".join(["1"] * 150_000) + "]\n")
+    load("targets:\n  a: {cmd: echo}\n")
+
+
+def test_a_recursive_alias_is_refused(ws: Path, load: Load) -> None:
+    (ws / "params.yaml").write_text("a: &a [1, *a]\n")
+    msg = config_error(load, "targets:\n  a: {cmd: echo}\n")
+    assert msg.startswith("params.yaml:1:4: a YAML alias refers to a node that contains it")
+
+
+def test_a_stale_oversized_parse_cache_is_ignored(ws: Path, load: Load) -> None:
+    load("targets:\n  a: {cmd: echo}\n")
+    cached = ws / ".mlbuild" / "cache" / "yaml" / "mlbuild.yaml.marshal"
+    assert cached.exists()
+    cached.write_bytes(b"\0" * (2 << 20))  # what an old version left for a bomb
+    assert list(load("targets:\n  a: {cmd: echo}\n").targets) == ["a"]
+
+
+def test_a_params_file_that_is_a_directory_is_a_config_error(ws: Path, load: Load) -> None:
+    (ws / "conf").mkdir()
+    msg = config_error(load, "params: conf\ntargets:\n  a: {cmd: echo}\n")
+    assert msg.startswith("mlbuild.yaml:1:9: params file 'conf' is a directory")
+
+
+def test_a_mlbuild_yaml_that_is_a_directory_is_a_config_error(tmp_path: Path) -> None:
+    from mlbuild.pipeline import find_config
+
+    (tmp_path / "mlbuild.yaml").mkdir()
+    with pytest.raises(ConfigError, match="is not a file"):
+        find_config(str(tmp_path))
+
+
+def test_a_nul_byte_in_an_env_value_is_a_config_error(load: Load) -> None:
+    msg = config_error(load, 'env: {X: "a\\0"}\ntargets:\n  a: {cmd: echo}\n')
+    assert msg.startswith("mlbuild.yaml:1:10: env.X has a NUL byte")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlbuild.errors import ConfigError
+from mlbuild.errors import ConfigError, SourcePos
 from mlbuild.pipeline import DepKind, DepSpec, Pipeline
 
 Load = Callable[[str], Pipeline]
@@ -89,6 +90,181 @@ def test_values_in_out_paths_are_not_shell_quoted(load: Load) -> None:
     )
     assert pipeline.targets["a"].outs == ("out/my file.txt",)
     assert pipeline.targets["a"].cmd == ("touch 'out/my file.txt'",)
+
+
+# --------------------------------------------------------------------------- shell contexts
+#
+# Every template is loaded with each hostile value in its own target. A template the loader
+# accepts is then run by the real shell (sh, and bash when present): no value may run a
+# command. The expectation pins the decision, so a loader that refused everything would
+# fail here as surely as one that let a value out.
+
+CONTEXT_VALUES = [
+    "$(touch PWNED)",
+    "`touch PWNED`",
+    "'; touch PWNED; '",
+    '"; touch PWNED; "',
+    "x\ntouch PWNED #",
+    "\\'$(touch PWNED)\\'",
+    "}; touch PWNED; ${x",
+    "EOF\ntouch PWNED\nEOF",
+    ")); touch PWNED; ((",
+    "a'b\"c$d\\e f",
+]
+
+CONTEXTS = [
+    ("echo ${V}", None),
+    ("echo --name=${V} a${V}b", None),
+    ('echo "a "${V}" b" \'c \'${V}', None),
+    ("( echo ${V} ); { echo ${V}; }", None),
+    ("echo $(echo ${V}) $(echo $(echo ${V}))", None),
+    ('echo "$(echo ${V})" "$(echo "$(echo ${V})")"', None),
+    ('echo "it\'s" \'say "hi"\' "a\\"b" \'a\\\' ${V}', None),
+    ("echo \"$(echo ')')\" $(echo ')') ${V}", None),
+    ("cat <<EOF; echo ${V}\nbody\nEOF", None),
+    ("cat <<EOF\nbody\nEOF\necho ${V}", None),
+    ("echo ${V} # a comment", None),
+    ("echo a#${V}", None),
+    ('x=${V}; echo "$x"', None),
+    ("echo $${HOME:-x} ${V}", None),
+    ("echo $((1 + 2)) ${V}", None),
+    ('echo "${V}"', "inside double quotes"),
+    ('echo "--name=${V}"', "inside double quotes"),
+    ("echo '${V}'", "inside single quotes"),
+    ("echo `echo ${V}`", "inside backticks"),
+    ('echo "$(echo `echo ${V}`)"', "inside backticks"),
+    ("cat <<EOF\n${V}\nEOF", "inside a here-document"),
+    ("cat <<'EOF'\n${V}\nEOF", "inside a here-document"),
+    ("cat <<-EOF\n\t${V}\n\tEOF", "inside a here-document"),
+    ("cat <<EOF; cat <<END\na\nEOF\n${V}\nEND", "inside a here-document"),
+    ("cat <<${V}\nbody\n", "here-document delimiter"),
+    ("echo $${X:-${V}}", "shell expansion"),
+    ('echo "$${X:-${V}}"', "shell expansion"),
+    ("echo $(( ${V} ))", "inside $((...))"),
+    ("(( ${V} + 1 )); echo x", "((...)) arithmetic"),
+    ("for (( i = ${V}; i < 1; i++ )); do :; done", "((...)) arithmetic"),
+    ("echo $[ ${V} ]", "cannot follow"),
+    ("echo \"$${X:-'a'}\" ${V}", "shells read differently"),
+    ("( (echo ${V}) )", None),
+    ("echo \\${V}", "right after a backslash"),
+    ("echo ${raw:vars.dollar}${V}", "right after a $"),
+    ("echo x # ${V}", "inside a comment"),
+    ("echo $'a' ${V}", "cannot follow"),
+    ("echo $(case a in a) echo ${V};; esac)", "cannot follow"),
+    ('echo "$(case a in a) echo "${V}";; esac)"', "cannot follow"),
+    ("python -c 'print(\"${V}\")'", "inside single quotes"),
+    ("awk '{print \"${V}\"}' /dev/null", "inside single quotes"),
+    ('sh -c "echo ${V}"', "inside double quotes"),
+]
+
+
+_LITERAL_ECHO = "echo() { printf '%s\\n' \"$*\"; }\n"  # dash's echo reads backslashes
+
+
+def _shells() -> list[str]:
+    import shutil
+
+    return ["sh", *(["bash"] if shutil.which("bash") else [])]
+
+
+@pytest.mark.parametrize(("template", "refused"), CONTEXTS, ids=[c[0] for c in CONTEXTS])
+def test_a_value_is_refused_or_cannot_run_in_every_shell_context(
+    ws: Path, template: str, refused: str | None
+) -> None:
+    import yaml
+
+    from mlbuild.pipeline import load_pipeline
+
+    targets = {
+        f"t{i}": {"cmd": template.replace("${V}", f"${{params.v{i}}}")}
+        for i in range(len(CONTEXT_VALUES))
+    }
+    (ws / "params.yaml").write_text(
+        yaml.safe_dump({f"v{i}": v for i, v in enumerate(CONTEXT_VALUES)})
+    )
+    (ws / "mlbuild.yaml").write_text(yaml.safe_dump({"vars": {"dollar": "$"}, "targets": targets}))
+    if refused is not None:
+        with pytest.raises(ConfigError, match=re.escape(refused)) as info:
+            load_pipeline(str(ws / "mlbuild.yaml"))
+        assert "outside any quotes" in str(info.value)
+        return
+    pipeline = load_pipeline(str(ws / "mlbuild.yaml"))
+    for i, value in enumerate(CONTEXT_VALUES):
+        (cmd,) = pipeline.targets[f"t{i}"].cmd or ()
+        for shell in _shells():
+            proc = subprocess.run(
+                [shell, "-c", _LITERAL_ECHO + cmd],
+                cwd=ws,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            assert not (ws / "PWNED").exists(), (shell, cmd)
+            if "<<" not in cmd and "x=" not in cmd:  # else the value is not printed
+                assert " ".join(value.split()) in " ".join(proc.stdout.split()), (shell, cmd)
+
+
+SHELL_PIECES = [
+    *["echo ", " ", "a", "=", ";", "&&", "|", "<", ">", "\n", "\t", "#", "\\", "$"],
+    *["'", '"', "`", "$(", "(", ")", "((", "))", "$((", "${", "}", "{", "$${", "$'", "$["],
+    *["<<", "<<-", "EOF", "'EOF'", "case ", " in ", "esac", ":-", "[", "]"],
+]
+
+
+def test_random_commands_either_refuse_a_value_or_keep_it_from_running(ws: Path) -> None:
+    # A seeded fuzz over shell syntax: whatever the loader accepts is run by sh and bash
+    # with values that break out of a wrong context; none may create PWNED.
+    import random
+
+    from mlbuild.pipeline import _Scope, interpolate
+
+    rng = random.Random(9)
+    where = SourcePos("mlbuild.yaml", 1, 1)
+    accepted = 0
+    for _ in range(300):
+        parts = [rng.choice(SHELL_PIECES) for _ in range(rng.randint(1, 6))]
+        parts.insert(rng.randint(0, len(parts)), "${params.v}")
+        template = "".join(parts)
+        for value in rng.sample(CONTEXT_VALUES, 2):
+            scope = _Scope(name="t", params={"v": value}, vars={}, env={}, matrix={})
+            try:
+                cmd = interpolate(template, scope, where, shell=True)
+            except ConfigError:
+                break
+            accepted += 1
+            for shell in _shells():
+                subprocess.run(
+                    [shell, "-c", cmd],
+                    cwd=ws,
+                    capture_output=True,
+                    stdin=subprocess.DEVNULL,
+                    timeout=10,
+                    check=False,
+                )
+                assert not (ws / "PWNED").exists(), (shell, template, value)
+    assert accepted > 50  # the fuzz reached the shell, not only the loader's refusals
+
+
+def test_a_raw_value_is_shell_text_so_the_next_value_sees_its_quote(load: Load) -> None:
+    with pytest.raises(ConfigError, match="inside double quotes"):
+        load(
+            """
+            vars: {q: '"'}
+            params: {v: x}
+            targets:
+              a: {cmd: "echo ${raw:vars.q} ${params.v} ${raw:vars.q}"}
+            """
+        )
+
+
+def test_an_empty_outs_list_inserts_nothing_anywhere(load: Load) -> None:
+    pipeline = load(
+        """
+        targets:
+          a: {cmd: "echo '${outs}' \\"${deps}\\""}
+        """
+    )
+    assert pipeline.targets["a"].cmd == ("echo '' \"\"",)
 
 
 # --------------------------------------------------------------------------- ${outs} ${deps}
