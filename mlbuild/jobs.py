@@ -10,15 +10,16 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import select
 import sys
+import threading
+import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .store.atomic import atomic_write
-
-__all__ = ["Job", "JobResult", "Masker", "call_python", "tail_lines"]
+__all__ = ["Job", "JobResult", "Masker", "StreamMasker", "call_python", "pump", "tail_lines"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,12 @@ class Job:
     # Files the job reads (deps, code files), for executors that must ship them (Dask
     # without a shared filesystem); relative to ``root``.
     inputs: tuple[str, ...] = ()
+    # Names of the env entries that are secrets: their values are masked in the log before
+    # a byte of it is written (see StreamMasker).
+    secret_env: tuple[str, ...] = ()
+
+    def masker(self) -> StreamMasker:
+        return StreamMasker([self.env[name] for name in self.secret_env if name in self.env])
 
 
 @dataclass(frozen=True)
@@ -70,13 +77,16 @@ def register_running(running_dir: str, pid: int) -> str:
 
 
 class Masker:
-    """Replaces secret values by ``***`` in text and log files (as CI systems do).
+    """Replaces secret values by ``***`` in text (as CI systems do): a line shown with -v,
+    an error message.
 
     Values shorter than 4 characters are not masked: masking "1" would garble every log
     and hide nothing worth hiding."""
 
-    def __init__(self, values: list[str]) -> None:
-        self.values = sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+    def __init__(self, values: Sequence[str]) -> None:
+        # Longest first (a value inside a longer one must not break it up), then by value:
+        # the same output whatever the order of the env.
+        self.values = sorted({v for v in values if len(v) >= 4}, key=lambda v: (-len(v), v))
 
     def __bool__(self) -> bool:
         return bool(self.values)
@@ -86,17 +96,96 @@ class Masker:
             text = text.replace(value, "***")
         return text
 
-    def file(self, path: str) -> None:
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            return
-        masked = data
+
+class StreamMasker:
+    """Masks secret values (as `Masker`, in their UTF-8 bytes) in a stream read in chunks,
+    before anything reaches a file: a log never holds a secret, even for an instant, so
+    not even a kill -9 of mlbuild leaves one behind.
+
+    A value may straddle two reads: `feed` holds back the end of a chunk that could be the
+    start of a value (at most ``len(value) - 1`` bytes), and any whole value reaching into
+    it, until the next chunk or `flush`. Other output is passed on at once (a live log).
+    """
+
+    def __init__(self, values: Sequence[str]) -> None:
+        self.values = [v.encode() for v in Masker(values).values]  # longest first
+        self.pending = b""
+
+    def __bool__(self) -> bool:
+        return bool(self.values)
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The masked bytes that can be written now."""
+        if not self.values:
+            return chunk
+        buf = self.pending + chunk
+        cut = self._held(buf)
+        moved = True
+        while moved and cut > 0:  # never cut through an occurrence
+            moved = False
+            for value in self.values:
+                at = buf.find(value, max(0, cut - len(value) + 1), cut + len(value) - 1)
+                if at != -1 and at < cut:
+                    cut, moved = at, True
+        self.pending = buf[cut:]
+        return self._mask(buf[:cut])
+
+    def _held(self, buf: bytes) -> int:
+        """Where the end of ``buf`` that could begin a value starts (``len(buf)``: none)."""
+        held = len(buf)
         for value in self.values:
-            masked = masked.replace(value.encode(), b"***")
-        if masked != data:
-            atomic_write(path, masked)
+            at = buf.find(value[:1], max(0, len(buf) - len(value) + 1))
+            while at != -1 and at < held:
+                if value.startswith(buf[at:]):
+                    held = at
+                    break
+                at = buf.find(value[:1], at + 1)
+        return held
+
+    def flush(self) -> bytes:
+        """The rest, at the end of the stream."""
+        rest, self.pending = self.pending, b""
+        return self._mask(rest)
+
+    def _mask(self, data: bytes) -> bytes:
+        for value in self.values:
+            data = data.replace(value, b"***")
+        return data
+
+
+CHUNK = 1 << 16
+
+
+def pump(
+    fd: int,
+    write: Callable[[bytes], object],
+    masker: StreamMasker,
+    finished: Callable[[], bool] | None = None,
+) -> None:
+    """Copy a command's output from the pipe ``fd`` to ``write``, masked, until EOF.
+
+    With ``finished`` (the command's leader has exited), stop once the pipe is drained
+    even without EOF: a background process the command left behind may hold the pipe
+    open for ever (whatever it writes later is not logged). What the leader wrote is in
+    the pipe before it exits, so draining after ``finished()`` loses none of it.
+    """
+    drain_until = 0.0  # once the leader has exited: read what is left, for 1 s at most
+    while True:
+        if finished is not None:
+            if not drain_until and finished():
+                drain_until = time.monotonic() + 1.0
+            if drain_until and time.monotonic() > drain_until:
+                break
+            ready, _, _ = select.select([fd], [], [], 0 if drain_until else 0.1)
+            if not ready:
+                if drain_until:
+                    break
+                continue
+        data = os.read(fd, CHUNK)
+        if not data:
+            break
+        write(masker.feed(data))
+    write(masker.flush())
 
 
 def tail_lines(path: str, n: int = 20) -> tuple[str, ...]:
@@ -114,17 +203,28 @@ def tail_lines(path: str, n: int = 20) -> tuple[str, ...]:
 
 
 @contextlib.contextmanager
-def _redirected(log_path: str, env: Mapping[str, str], root: str) -> Iterator[None]:
-    """Point fds 1 and 2 at the log, set env and cwd; undo it all afterwards."""
+def _redirected(
+    log_path: str, env: Mapping[str, str], root: str, masker: StreamMasker
+) -> Iterator[None]:
+    """Point fds 1 and 2 at the log, set env and cwd; undo it all afterwards.
+
+    With secrets, fds 1 and 2 are a pipe instead, which a thread of this process copies
+    to the log through ``masker``: the callable's own prints, its C extensions' and its
+    subprocesses' output alike are masked before they are written."""
     sys.stdout.flush()
     sys.stderr.flush()
     saved_fds = (os.dup(1), os.dup(2))
     saved_env = {k: os.environ.get(k) for k in env}
     saved_cwd = os.getcwd()
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    out_fd, copier = log_fd, None
+    if masker:
+        read_fd, out_fd = os.pipe()
+        copier = threading.Thread(target=_copy_masked, args=(read_fd, log_fd, masker), daemon=True)
+        copier.start()
     try:
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
         os.environ.update(env)
         os.chdir(root)
         if root not in sys.path:
@@ -135,14 +235,34 @@ def _redirected(log_path: str, env: Mapping[str, str], root: str) -> Iterator[No
         sys.stderr.flush()
         os.dup2(saved_fds[0], 1)
         os.dup2(saved_fds[1], 2)
-        for fd in (*saved_fds, log_fd):
+        for fd in saved_fds:
             os.close(fd)
+        os.close(out_fd)
+        if copier is not None:
+            # EOF once every writer is gone; a process the callable left running may keep
+            # the pipe open: the copier then goes on masking, the job does not wait.
+            copier.join(timeout=5)
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
         os.chdir(saved_cwd)
+
+
+def _copy_masked(read_fd: int, log_fd: int, masker: StreamMasker) -> None:
+    """The copier thread of `_redirected`: owns both fds and closes them at EOF."""
+    try:
+        pump(read_fd, lambda data: _write_all(log_fd, data), masker)
+    finally:
+        os.close(read_fd)
+        os.close(log_fd)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def call_python(job: Job) -> JobResult:
@@ -162,7 +282,7 @@ def call_python(job: Job) -> JobResult:
 
 
 def _call(job: Job, module_name: str, func_name: str) -> JobResult:
-    with _redirected(job.log_path, job.env, job.root):
+    with _redirected(job.log_path, job.env, job.root, job.masker()):
         try:
             module = importlib.import_module(module_name)
             func = getattr(module, func_name)

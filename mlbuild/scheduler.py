@@ -27,6 +27,7 @@ from .events import BuildEvents
 from .executors import Executor
 from .executors.local import LocalExecutor, reap_orphans
 from .graph import BuildGraph
+from .interrupts import Terminated, stop_on_signals
 from .jobs import Job, Masker, tail_lines
 from .model import Action, BuildResult, Decision, Outcome, Reason, ReasonKind, TargetResult
 from .options import BuildOptions
@@ -77,7 +78,8 @@ def plan(
         if decision.action is Action.FRESH:
             known[name] = rebuilder.lock.entries[name].outs
         elif decision.action is Action.RESTORE and decision.key is not None:
-            recs = rebuilder.cache.get_run(decision.key) or rebuilder.remote_outs(decision.key)
+            run = rebuilder.local_run(spec, decision.key)
+            recs = run.outs if run is not None else rebuilder.remote_outs(spec, decision.key)
             if recs is not None:
                 known[name] = tuple(recs)
     return decisions
@@ -155,6 +157,12 @@ class Scheduler:
                 self.in_use[p] += sign * n
 
     def run(self, order: list[str], forced: set[str]) -> BuildResult:
+        """Build ``order``; SIGTERM and SIGHUP are handled as Ctrl-C meanwhile (see
+        interrupts.py), then the caller's handlers are back."""
+        with stop_on_signals():
+            return self._run(order, forced)
+
+    def _run(self, order: list[str], forced: set[str]) -> BuildResult:
         self._check_resources(order)
         for leftover in reap_orphans(self.running_dir):
             self.events.warning(f"stopped {leftover}, left running by an mlbuild that was killed")
@@ -173,6 +181,7 @@ class Scheduler:
         running: dict[Future[_Done], str] = {}
         stopping = False
         interrupted = False
+        terminated: Terminated | None = None
         executor = self.executor
         pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="mlbuild-job")
         self.events.build_started(order, self.jobs)
@@ -243,14 +252,20 @@ class Scheduler:
                     finish(name, done)
                     if done.outs is None and not self.options.keep_going:
                         stopping = True
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM/SIGHUP (see interrupts.py)
             interrupted = True
+            terminated = exc if isinstance(exc, Terminated) else None
             executor.kill_all()
             for fut, name in running.items():
                 try:
                     finish(name, fut.result())
-                except Exception as exc:  # pragma: no cover - best effort on the way out
-                    finish(name, _Done(TargetResult(name, Outcome.FAILED, error=str(exc)), None))
+                except Exception as error:  # pragma: no cover - best effort on the way out
+                    finish(name, _Done(TargetResult(name, Outcome.FAILED, error=str(error)), None))
+        except BaseException:
+            # Anything else escaping the loop (a handler of the caller's own that raises
+            # SystemExit, a bug): no command may outlive the build, writing outs.
+            executor.kill_all()
+            raise
         finally:
             pool.shutdown(wait=True)
             executor.shutdown()
@@ -265,6 +280,11 @@ class Scheduler:
             interrupted=interrupted,
         )
         self.events.build_finished(result)
+        if terminated is not None:
+            # SIGTERM/SIGHUP ask the process to end: after the orderly stop, the caller
+            # (the CLI: exit 128+N; Workspace.build: its lock is saved and released on the
+            # way) sees the signal, where Ctrl-C returns an interrupted result.
+            raise terminated
         return result
 
     def _execute(
@@ -330,16 +350,18 @@ class Scheduler:
             params=dict(spec.params),
             matrix=dict(spec.matrix),
             log_path=log,
+            secret_env=tuple(sorted(secrets)),
             running_dir=self.running_dir,
             retries=spec.retries,
             resources=dict(spec.resources),
             inputs=tuple(sorted({*spec.dep_paths, *decision.components.get("code", {})})),
         )
         if mask:
+            # The executor masks the log as the bytes arrive (jobs.StreamMasker); the lines
+            # shown (-v) are masked here too, whatever executor produced them.
             result = self.executor.run(
                 job, lambda t, line: self.events.target_output(t, mask(line))
             )
-            mask.file(log)  # the command may have printed a secret: the log never keeps it
         else:
             result = self.executor.run(job, self.events.target_output)
         if not result.ok:

@@ -16,10 +16,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, BinaryIO
 
-from ..jobs import Job, JobResult, call_python, process_start_time, register_running
+from ..jobs import (
+    Job,
+    JobResult,
+    StreamMasker,
+    call_python,
+    process_start_time,
+    pump,
+    register_running,
+)
 
 __all__ = ["LocalExecutor"]
 
@@ -45,10 +53,9 @@ class LocalExecutor:
         self.in_worker = in_worker
         if in_worker:
             _resolve_prctl()
-        self._procs: set[subprocess.Popen[bytes]] = set()
-        self._lock = threading.Lock()
+        self._procs = _Registry()
+        self._lock = threading.Lock()  # guards the pool
         self._pool: Any = None
-        self._stopping = False
 
     def run(self, job: Job, on_output: Callable[[str, str], None]) -> JobResult:
         os.makedirs(os.path.dirname(job.log_path), exist_ok=True)
@@ -56,7 +63,7 @@ class LocalExecutor:
             pass  # a fresh log per build of the target
         result = JobResult(ok=False, exit_code=None, error="not run")
         for attempt in range(job.retries + 1):
-            if self._stopping:
+            if self._procs.stopping:
                 return JobResult(ok=False, exit_code=None, error="interrupted")
             if attempt:
                 with open(job.log_path, "ab") as log:
@@ -65,13 +72,23 @@ class LocalExecutor:
                 result = self._run_python(job, on_output)
             else:
                 result = self._run_shell(job, on_output)
+            if self._procs.stopping:
+                # Stopped by a signal: even a command that caught it and exited 0 left
+                # a partial result, never to be recorded.
+                return JobResult(ok=False, exit_code=result.exit_code, error="interrupted")
             if result.ok:
                 break
         return result
 
     def _run_shell(self, job: Job, on_output: Callable[[str, str], None]) -> JobResult:
         env = command_env(job.env)
+        masker = job.masker()
         for cmd in job.cmds or ():
+            if self._procs.stopping:
+                return JobResult(ok=False, exit_code=None, error="interrupted")
+            # With a secret or -v, the output comes through a pipe that this thread copies
+            # to the log, masked (see jobs.pump); otherwise straight into the log file.
+            piped = self.stream or bool(masker)
             with open(job.log_path, "ab") as log:
                 argv = ["/bin/sh", "-c", cmd]
                 if self.in_worker:  # see executors/supervise.py
@@ -81,27 +98,21 @@ class LocalExecutor:
                     cwd=job.root,
                     env=env,
                     stdin=subprocess.DEVNULL,
-                    stdout=subprocess.PIPE if self.stream else log,
+                    stdout=subprocess.PIPE if piped else log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                     preexec_fn=_terminate_with_parent if self.in_worker else None,
                 )
-                with self._lock:
-                    self._procs.add(proc)
-                marker = register_running(self.running_dir, proc.pid)
-                try:
-                    if self.stream:
-                        assert proc.stdout is not None
-                        for raw in proc.stdout:
-                            log.write(raw)
-                            log.flush()
-                            on_output(job.target, raw.decode("utf-8", "replace").rstrip("\n"))
-                    code = proc.wait()
-                finally:
-                    with self._lock:
-                        self._procs.discard(proc)
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(marker)
+                with self._procs.running(proc):
+                    marker = register_running(self.running_dir, proc.pid)
+                    try:
+                        if piped:
+                            lines = _Lines(job.target, on_output) if self.stream else None
+                            _copy_output(proc, log, masker, lines)
+                        code = proc.wait()
+                    finally:
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(marker)
             if code != 0:
                 what = f"killed by signal {-code}" if code < 0 else f"exited with {code}"
                 return JobResult(ok=False, exit_code=code, error=f"command {what}: {cmd}")
@@ -111,9 +122,11 @@ class LocalExecutor:
         from concurrent.futures import TimeoutError as FutureTimeout
 
         if self.in_worker:
-            return _run_python_subprocess(job)
+            return _run_python_subprocess(job, self._procs)
 
         with self._lock:
+            if self._procs.stopping:  # kill_all already shut the pool down
+                return JobResult(ok=False, exit_code=None, error="interrupted")
             if self._pool is None:
                 from joblib.externals.loky import get_reusable_executor
 
@@ -139,24 +152,46 @@ class LocalExecutor:
         return {"type": "local", "host": socket.gethostname()}
 
     def kill_all(self) -> None:
-        """Stop every running command (SIGTERM, then SIGKILL after 2 s) and the workers."""
-        self._stopping = True
+        """Stop every running job: each command's whole process group gets SIGTERM, then
+        SIGKILL after `GRACE_SECONDS`; the loky workers (and their children) are killed."""
+        self._procs.stop_all()
         with self._lock:
-            procs = list(self._procs)
-        for proc in procs:
-            _signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + 2.0
-        for proc in procs:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
-        self.shutdown(kill=True)
+            self.shutdown(kill=True)
 
     def shutdown(self, *, kill: bool = False) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=not kill, kill_workers=kill)
             self._pool = None
+
+
+class _Registry:
+    """The processes of running jobs, each leading its own process group. Once
+    `stop_all` has begun, a process that registers is stopped at once: a job that was
+    starting while the build stopped must not run on."""
+
+    def __init__(self) -> None:
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self._lock = threading.Lock()
+        self.stopping = False
+
+    @contextlib.contextmanager
+    def running(self, proc: subprocess.Popen[bytes]) -> Iterator[None]:
+        with self._lock:
+            self._procs.add(proc)
+            stopping = self.stopping
+        if stopping:
+            _stop_groups([proc])
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._procs.discard(proc)
+
+    def stop_all(self) -> None:
+        with self._lock:
+            self.stopping = True
+            procs = list(self._procs)
+        _stop_groups(procs)
 
 
 _PRCTL: Any = None  # libc's prctl, looked up in the parent: a forked child must not import
@@ -185,24 +220,31 @@ def _resolve_prctl() -> None:
             _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
 
 
-def _run_python_subprocess(job: Job) -> JobResult:
+def _run_python_subprocess(job: Job, procs: _Registry) -> JobResult:
     """Run a callable in a fresh interpreter (executors/pyjob.py: the Job pickled on
-    stdin, the JobResult pickled on stdout), dying with its parent."""
+    stdin, the JobResult pickled on stdout), dying with its parent. It leads its own
+    process group, registered in ``procs`` while it runs, so that `kill_all` (a cancel
+    from the client) stops it and whatever it started."""
     import pickle
 
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "mlbuild.executors.pyjob"],
-        input=pickle.dumps(job),
-        capture_output=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         cwd=job.root,
         env=command_env(job.env),
+        start_new_session=True,
         preexec_fn=_die_with_parent,
     )
+    with procs.running(proc):
+        stdout, stderr = proc.communicate(pickle.dumps(job))
     try:
-        result = pickle.loads(proc.stdout)
+        result = pickle.loads(stdout)
     except Exception:  # the interpreter died before answering (killed, crashed)
+        masker = job.masker()
         with open(job.log_path, "ab") as log:
-            log.write(proc.stderr)
+            log.write(masker.feed(stderr) + masker.flush())
         return JobResult(
             ok=False,
             exit_code=proc.returncode,
@@ -263,28 +305,117 @@ def reap_orphans(running_dir: str) -> list[str]:
             pid = int(name)
         except (OSError, ValueError):
             recorded, pid = "", 0
-        if pid and recorded and process_start_time(pid) == recorded:
-            # A shell command leads its own process group (start_new_session); a python
-            # worker does not: signal the group where there is one, and the process.
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                _signal_group_pid(pid, sig)
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, sig)
-                deadline = time.monotonic() + 2.0
-                while process_start_time(pid) == recorded and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                if process_start_time(pid) != recorded:
-                    break
+        started = process_start_time(pid) if pid and recorded else None
+        if started == recorded or (pid and recorded and started is None and _group_alive(pid)):
+            # A group outliving its leader is still ours: Linux hands out no pid that is a
+            # live group's id, so no other process can have made a group of that number.
+            _stop_orphan(pid, recorded)
             stopped.append(f"process {pid}")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(marker)
     return stopped
 
 
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    _signal_group_pid(proc.pid, sig)
+def _stop_orphan(pid: int, recorded: str) -> None:
+    """SIGTERM, then SIGKILL after the grace period, to ``pid`` (while it is the process
+    started at ``recorded``) and to its process group. A shell command leads its own group
+    (start_new_session); a python worker does not, and its group is not signalled."""
+
+    def alive() -> bool:
+        return process_start_time(pid) == recorded or _group_alive(pid)
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        _signal_group_pid(pid, sig)
+        if process_start_time(pid) == recorded:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + GRACE_SECONDS
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not alive():
+            return
+
+
+GRACE_SECONDS = 2.0  # from SIGTERM to SIGKILL, as `docker stop` but shorter: a build waits
+
+
+def _stop_groups(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each command's process group; SIGKILL the groups with a member left after
+    the grace period: a child that ignores SIGTERM must not outlive its leader."""
+    for proc in procs:
+        _signal_group_pid(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + GRACE_SECONDS
+    while time.monotonic() < deadline:
+        for proc in procs:
+            proc.poll()  # reap the leader: a zombie leader would keep its group alive
+        if not any(_group_alive(proc.pid) for proc in procs):
+            return
+        time.sleep(0.02)
+    for proc in procs:
+        # The group's id stays reserved while a member lives, so this hits no stranger.
+        _signal_group_pid(proc.pid, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether process group ``pgid`` has a member that is not a zombie (where pid 1 does
+    not reap orphans, a zombie member stays until the machine's end)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True  # no /proc: a member exists, zombie or not
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != b"Z":
+            return True
+    return False
 
 
 def _signal_group_pid(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
+
+
+def _copy_output(
+    proc: subprocess.Popen[bytes], log: BinaryIO, masker: StreamMasker, lines: _Lines | None
+) -> None:
+    """Copy a command's piped output to its log (and to ``lines``, for -v), masked."""
+    assert proc.stdout is not None
+
+    def write(data: bytes) -> None:
+        log.write(data)
+        log.flush()  # the log stays live (tail -f), and holds no more than was masked
+        if lines is not None:
+            lines.feed(data)
+
+    pump(proc.stdout.fileno(), write, masker, lambda: proc.poll() is not None)
+    if lines is not None:
+        lines.feed(b"", final=True)
+    proc.stdout.close()
+
+
+class _Lines:
+    """Cuts masked output into lines for ``on_output`` (-v), holding a partial last line."""
+
+    def __init__(self, target: str, on_output: Callable[[str, str], None]) -> None:
+        self.target = target
+        self.on_output = on_output
+        self.partial = b""
+
+    def feed(self, data: bytes, *, final: bool = False) -> None:
+        data = self.partial + data
+        end = len(data) if final else data.rfind(b"\n") + 1
+        self.partial = data[end:]
+        for line in data[:end].decode("utf-8", "replace").splitlines():
+            self.on_output(self.target, line)
