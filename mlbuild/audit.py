@@ -6,7 +6,10 @@ For each target and its whole upstream closure, in build order:
 check                 violation when
 ====================  ==================================================================
 ``built``             the lock file has no entry for the target
-``manifest``          no manifest for the lock entry's key, or its file is gone
+``history``           a line of the target's history index is not a manifest id
+``manifest``          the target's latest manifest, or the one of the lock entry's key,
+                      is missing, unreadable, not JSON, not an object or malformed
+                      (manifest.parse_manifest), or names another target
 ``manifest-id``       the manifest's content no longer hashes to its id (tampered)
 ``schema``            the manifest's schema is not one this mlbuild reads
 ``consistency``       the recorded components do not hash to the recorded key, or a
@@ -14,12 +17,21 @@ check                 violation when
 ``lock``              the lock's key, deps or params differ from the manifest's
 ``out``               an out's sha256 differs from the manifest (and no cache object
                       with the recorded digests exists to restore it from)
-``upstream``          a dep's upstream manifest is missing, or the upstream was rebuilt
-                      since (the dep links to an older manifest than the upstream's own)
-``restored-from``     a restore's original build manifest is missing or tampered
-``git-dirty``         built from a git tree with uncommitted changes (``--allow-dirty``)
-``signature``         a signature that does not verify, or by a key not trusted; with
-                      ``--require-signatures``, an unsigned manifest
+``upstream``          a dep's upstream manifest is missing or unusable, or the upstream
+                      was rebuilt since (the dep links to an older manifest than the
+                      upstream's own)
+``restored-from``     a restore's original build manifest is missing or unusable, or a
+                      field the restore copies from it differs (one finding per field;
+                      only manifest.RESTORE_OWN_FIELDS are the restore's own)
+``check``, ``gate``   a recorded error-severity check or gate failed (for a restore: as
+                      recorded by the build it restores), or the build was not judged by
+                      the checks and gates declared now
+``git-dirty``         built from a git tree with uncommitted changes (``--allow-dirty``);
+                      for a restore, the build's tree counts, not the restoring one
+``signature``         a signature (or signature file) that does not verify, or by a key
+                      not trusted, of an audited manifest or of any manifest its deps
+                      link to; with ``--require-signatures``, an unsigned manifest, except
+                      a restore vouched for by its signed build (`_unvouched`)
 ====================  ==================================================================
 
 Outs are re-read and hashed with sha256 for real (the stat memo is not trusted here: an
@@ -36,7 +48,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .digest import FileDigest, build_key, canonical_json, hash_file, hash_tree, walk_tree
-from .manifest import MANIFEST_SCHEMA, ManifestStore, manifest_id
+from .errors import MlbuildError
+from .manifest import ManifestError, ManifestStore, restore_disagreements, restore_view
 from .pipeline import Pipeline
 from .signing import TrustedKeys
 from .store import Cache, LockFile
@@ -103,7 +116,7 @@ def _cache_object_sha256(cache: Cache, out: dict[str, Any]) -> str | None:
     if out.get("type") == "dir":
         try:
             tree = cache.read_tree(xxh)
-        except (OSError, ValueError):
+        except (OSError, ValueError, MlbuildError):
             return None
         entries: list[tuple[str, FileDigest, bool]] = []
         for rel, obj, ex in tree:
@@ -127,17 +140,56 @@ def audit(
 ) -> AuditReport:
     """Audit ``order`` (targets in build order, upstream closure included)."""
     report = AuditReport(targets=list(order), signatures_required=require_signatures)
+    # With no trusted key configured there is nothing to check a signature against.
+    judged = bool(trusted.keys or require_signatures)
+    audited: list[tuple[str, dict[str, Any]]] = []
     for name in order:
-        found = _audit_target(name, pipeline, lock, cache, store, allow_dirty, report)
+        found, doc = _audit_target(name, pipeline, lock, cache, store, allow_dirty, report)
         report.manifests[name] = found
-        doc = store.get(found) if found else None
-        # With no trusted key configured there is nothing to check a signature against.
-        if found is not None and doc is not None and (trusted.keys or require_signatures):
-            problem = _signature_problem(store, found, doc, trusted, require_signatures)
-            if problem is not None:
-                subject = os.path.relpath(store.sig_path(found), pipeline.root)
-                report.findings.append(Finding(name, "signature", subject, *problem))
+        if found is not None and doc is not None:
+            audited.append((name, doc))
+            if judged:
+                problem = _signature_problem(store, found, doc, trusted, require_signatures)
+                if problem is not None:
+                    subject = os.path.relpath(store.sig_path(found), pipeline.root)
+                    report.findings.append(Finding(name, "signature", subject, *problem))
+    if judged:
+        _judge_links(store, audited, {m for m in report.manifests.values() if m}, trusted, report)
     return report
+
+
+def _judge_links(
+    store: ManifestStore,
+    audited: list[tuple[str, dict[str, Any]]],
+    judged: set[str],
+    trusted: TrustedKeys,
+    report: AuditReport,
+) -> None:
+    """Judge the signature of every manifest the audited ones link to, all the way up.
+
+    Lineage and model cards follow these links, and a restore's links are its own
+    (unsigned) claim: a forged link could otherwise show an unsigned record's params and
+    checks upstream. Missing or corrupt direct links are the ``upstream`` check's."""
+    queue = list(audited)
+    while queue:
+        name, doc = queue.pop(0)
+        for dep in doc.get("deps", []):
+            link = dep.get("manifest")
+            if link is None or link in judged:
+                continue
+            judged.add(link)
+            try:
+                linked = store.get(link)
+            except ManifestError:
+                linked = None
+            if linked is None:
+                continue
+            problem = _signature_problem(store, link, linked, trusted, report.signatures_required)
+            if problem is not None:
+                subject = store.shown(store.sig_path(link))
+                expected = f"{dep.get('target')}'s linked manifest signed by a trusted key"
+                report.findings.append(Finding(name, "signature", subject, expected, problem[1]))
+            queue.append((name, linked))
 
 
 def _signature_problem(
@@ -148,35 +200,49 @@ def _signature_problem(
     required: bool,
 ) -> tuple[str, str] | None:
     """(expected, found) when a manifest's signature is missing (and required) or bad."""
-    sig = store.signature(mid)
-    if sig is None:
-        if not required or _vouched_restore(store, doc, trusted):
-            return None
-        return ("a signature by a trusted key", "unsigned")
-    payload = canonical_json(doc).encode()
-    problem = trusted.verify(sig.get("keyid", ""), payload, sig.get("sig", ""))
-    return None if problem is None else ("a signature by a trusted key", problem)
-
-
-def _vouched_restore(store: ManifestStore, doc: dict[str, Any], trusted: TrustedKeys) -> bool:
-    """An unsigned restore or rollback is acceptable when the build it restores is signed
-    by a trusted key and has the same build key and outs: a CI clone that pulls signed
-    builds holds no signing key, and the bytes it restored are exactly the signed ones
-    (the "out" check verifies them against the same sha256s). Its own who/when fields
-    are then unsigned claims; the audit trusts only what the original vouches for."""
+    expected = "a signature by a trusted key"
+    try:
+        sig = store.signature(mid)
+    except ManifestError as exc:
+        return exc.expected, exc.found
+    if sig is not None:
+        problem = trusted.verify(sig["keyid"], canonical_json(doc).encode(), sig["sig"])
+        return None if problem is None else (expected, problem)
+    if not required:
+        return None
     if doc.get("status") not in ("restored", "rollback"):
-        return False
-    original_id = doc.get("restored_from")
-    original = store.get(original_id) if isinstance(original_id, str) else None
-    if original is None or original_id is None:
-        return False
-    if original.get("key") != doc.get("key") or original.get("outs") != doc.get("outs"):
-        return False
-    sig = store.signature(original_id)
+        return expected, "unsigned"
+    why = _unvouched(store, doc, trusted)
+    return None if why is None else (expected, f"unsigned, and {why}")
+
+
+def _unvouched(store: ManifestStore, doc: dict[str, Any], trusted: TrustedKeys) -> str | None:
+    """Why the build an unsigned restore or rollback restores does not vouch for it (None:
+    it does). A CI clone that pulls signed builds holds no signing key, so its restores
+    are unsigned: one is accepted when the build it restores is signed by a trusted key
+    and every field but the restore's own who/when/where (manifest.RESTORE_OWN_FIELDS)
+    equals that build's. What is shown or judged of it comes from the build anyway
+    (ManifestStore.view); its outs are checked against the signed sha256s."""
+    try:
+        source = store.source_build(doc)
+    except ManifestError as exc:
+        return f"the build it restores is unusable ({exc.subject}: {exc.found})"
+    if source is None:
+        return f"the build it restores ({doc.get('restored_from')}) is missing"
+    build_id, build = source
+    try:
+        sig = store.signature(build_id)
+    except ManifestError as exc:
+        return f"the build it restores has a bad signature ({exc.found})"
     if sig is None:
-        return False
-    payload = canonical_json(original).encode()
-    return trusted.verify(sig.get("keyid", ""), payload, sig.get("sig", "")) is None
+        return f"the build it restores ({build_id}) is unsigned too"
+    problem = trusted.verify(sig["keyid"], canonical_json(build).encode(), sig["sig"])
+    if problem is not None:
+        return f"the build it restores ({build_id}) is {problem}"
+    differ = restore_disagreements(doc, build)
+    if differ:
+        return f"its {', '.join(differ)} differ from the signed build {build_id}"
+    return None
 
 
 def _audit_target(
@@ -187,9 +253,14 @@ def _audit_target(
     store: ManifestStore,
     allow_dirty: bool,
     report: AuditReport,
-) -> str | None:
+) -> tuple[str | None, dict[str, Any] | None]:
+    """Audit one target; returns (the audited manifest id, its record if usable)."""
+
     def violation(check: str, subject: str, expected: str, found: str) -> None:
         report.findings.append(Finding(name, check, subject, expected, found))
+
+    def unusable(exc: ManifestError) -> None:
+        violation(exc.check, exc.subject, exc.expected, exc.found)
 
     def rel(path: str) -> str:  # subjects are workspace-relative: reports are portable
         return os.path.relpath(path, pipeline.root)
@@ -197,33 +268,50 @@ def _audit_target(
     entry = lock.entries.get(name)
     if entry is None:
         violation("built", rel(lock.path), "an entry for the target", "none: never built")
-        return None
+        return None, None
+    # The history index only points at manifests: commands skip a line that is not an
+    # id, the audit names it.
+    try:
+        for line in store.index_problems(name):
+            unusable(line)
+        mid = store.current(name)
+    except ManifestError as exc:
+        unusable(exc)
+        return None, None
+    # The target's latest record (a build or a restore) must be intact whatever the lock
+    # says: a truncated or deleted restore manifest is a violation, never skipped.
+    doc: dict[str, Any] | None = None
+    if mid is not None:
+        try:
+            doc = store.load(mid)
+        except ManifestError as exc:
+            unusable(exc)
+            return mid, None
     # The manifest describing the recorded outs: the target's latest, if it is of the
     # lock's key (the usual case), else the one the run cache names for that key.
-    mid = store.current(name)
-    doc = store.get(mid) if mid else None
     if doc is None or doc.get("key") != entry.key:
-        mid = cache.run_manifest(entry.key)
-        doc = store.get(mid) if mid else None
-    if mid is None:
-        violation("manifest", name, f"a manifest for key {entry.key}", "none recorded")
-        return None
-    if doc is None:
-        violation("manifest", rel(store.path(mid)), f"manifest {mid}", "file missing or unreadable")
-        return mid
-    actual = manifest_id(doc)
-    if actual != mid:
-        violation("manifest-id", rel(store.path(mid)), mid, actual)
-    if doc.get("schema") != MANIFEST_SCHEMA:
-        violation("schema", rel(store.path(mid)), MANIFEST_SCHEMA, str(doc.get("schema")))
-        return mid
+        by_key = cache.run_manifest(entry.key)
+        if by_key is None:
+            violation("manifest", name, f"a manifest for key {entry.key}", "none recorded")
+            return None, None
+        mid = by_key
+        try:
+            doc = store.load(mid)
+        except ManifestError as exc:
+            unusable(exc)
+            return mid, None
+    assert mid is not None  # a record was loaded, so it has an id
+    subject = rel(store.path(mid))
+    if doc["target"] != name:
+        violation("manifest", subject, f"a manifest of {name}", f"one of {doc['target']}")
+        return mid, doc
     if doc.get("key") != entry.key:
         violation("lock", rel(lock.path), f"key {entry.key}", f"manifest key {doc.get('key')}")
     components = doc.get("components", {})
     if build_key(components) != doc.get("key"):
         violation(
             "consistency",
-            rel(store.path(mid)),
+            subject,
             f"key {doc.get('key')}",
             f"its components hash to {build_key(components)}",
         )
@@ -247,7 +335,7 @@ def _audit_target(
         if shown == "env":
             plain = {k: v for k, v in doc.get("env", {}).items() if not isinstance(v, dict)}
             recorded = {
-                k: v for k, v in components.get("env", {}).items() if not isinstance(v, dict)
+                k: v for k, v in (components.get("env") or {}).items() if not isinstance(v, dict)
             }
             if plain == recorded:
                 continue
@@ -255,7 +343,7 @@ def _audit_target(
             continue
         violation(
             "consistency",
-            rel(store.path(mid)),
+            subject,
             f"{shown} as in the key components",
             f"{shown} {doc.get(shown)!r} vs components {components.get(part)!r}",
         )
@@ -272,13 +360,21 @@ def _audit_target(
         if upstream is None:
             continue
         linked = dep.get("manifest")
-        if linked is None or store.get(linked) is None:
-            violation("upstream", dep["path"], f"manifest of {upstream}", str(linked))
+        try:
+            linked_doc = store.get(linked) if linked is not None else None
+        except ManifestError as exc:
+            violation("upstream", dep["path"], f"manifest of {upstream}", f"{linked} {exc.detail}")
+            continue
+        if linked_doc is None:
+            violation("upstream", dep["path"], f"manifest of {upstream}", f"{linked} (missing)")
             continue
         # Rebuilt since? Compare content, not ids: a restore or an identical rebuild of
         # the upstream (early cutoff) leaves this target valid.
         current = report.manifests.get(upstream) or store.current(upstream)
-        current_doc = store.get(current) if current else None
+        try:
+            current_doc = store.get(current) if current else None
+        except ManifestError:
+            current_doc = None  # the upstream's own audit names it
         upstream_outs = {o["path"]: o["xxh3"] for o in (current_doc or {}).get("outs", [])}
         if dep["path"] in upstream_outs and upstream_outs[dep["path"]] != dep.get("xxh3"):
             violation(
@@ -287,20 +383,37 @@ def _audit_target(
                 f"{dep.get('xxh3')} ({upstream} as built then, {linked})",
                 f"{upstream_outs[dep['path']]} ({upstream} rebuilt since, {current})",
             )
-    restored_from = doc.get("restored_from")
-    if restored_from is not None:
-        original = store.get(restored_from)
-        if original is None:
-            violation("restored-from", restored_from, "the original build manifest", "missing")
-        elif manifest_id(original) != restored_from:
-            violation("restored-from", restored_from, restored_from, manifest_id(original))
+    # A restore or rollback records who/when/where of itself; everything else is a copy
+    # of the build it restores, and what is judged below comes from that build.
+    view = doc
+    if doc.get("status") in ("restored", "rollback") and doc.get("restored_from") is not None:
+        try:
+            source = store.source_build(doc)
+        except ManifestError as exc:
+            violation("restored-from", exc.subject, "the original build manifest", exc.found)
+            source = None
+        else:
+            if source is None:
+                violation(
+                    "restored-from", doc["restored_from"], "the original build manifest", "missing"
+                )
+        if source is not None:
+            build_id, build = source
+            for differs in restore_disagreements(doc, build):
+                violation(
+                    "restored-from",
+                    subject,
+                    f"{differs} as in the build it restores ({build_id})",
+                    f"{differs} differ",
+                )
+            view = restore_view(doc, build)
     # Every check and gate passed: a recorded error-severity failure means the manifest
     # describes outs mlbuild would have rejected (a forged or hand-made record).
-    for check in doc.get("checks") or []:
+    for check in view.get("checks") or []:
         if check.get("severity") == "error" and not check.get("passed"):
-            subject = f"{check.get('out')}: {check.get('check')}"
-            violation("check", subject, "passed", str(check.get("message")))
-    for gate in doc.get("gates") or []:
+            where = f"{check.get('out')}: {check.get('check')}"
+            violation("check", where, "passed", str(check.get("message")))
+    for gate in view.get("gates") or []:
         if not gate.get("passed"):
             violation("gate", str(gate.get("metric")), "passed", str(gate.get("message")))
     # The components must declare the validation the pipeline now asks for: outs built
@@ -321,21 +434,27 @@ def _audit_target(
                     if components.get(part) is None
                     else "built under other " + part,
                 )
-    git = doc.get("environment", {}).get("git", {})
+    git = view.get("environment", {}).get("git", {})
     if git.get("dirty") and not allow_dirty:
         violation("git-dirty", mid, "a clean git tree", f"dirty tree at {git.get('commit')}")
-    return mid
+    return mid, doc
 
 
 def lineage(store: ManifestStore, mid: str, seen: set[str] | None = None) -> dict[str, Any]:
     """The recorded upstream tree of a manifest, following its deps' manifest links.
 
     Each node: ``{target, manifest, status, who, when, outs: [{path, sha256}], sources:
-    [{path, xxh3}], code: [{path, xxh3}], params, checks, upstream: [node]}``; a link that
-    does not resolve is a node with ``"missing": true``. Shared upstream appears once in
-    full, then as ``"seen": true``."""
+    [{path, xxh3}], code: [{path, xxh3}], params, checks, upstream: [node]}`` (and
+    ``restored_from`` for a restore, whose facts are shown from the build it restores:
+    only who and when are its own). A link that does not resolve is a node with
+    ``"missing": true`` (and ``"corrupt": what is wrong`` when the file is there but
+    unusable). Shared upstream appears once in full, then as ``"seen": true``."""
     seen = set() if seen is None else seen
-    doc = store.get(mid)
+    try:
+        raw = store.get(mid)
+        doc = store.view(raw) if raw is not None else None
+    except ManifestError as exc:
+        return {"manifest": mid, "missing": True, "corrupt": f"{exc.subject}: {exc.found}"}
     if doc is None:
         return {"manifest": mid, "missing": True}
     node: dict[str, Any] = {
@@ -346,6 +465,8 @@ def lineage(store: ManifestStore, mid: str, seen: set[str] | None = None) -> dic
         "when": doc.get("finished"),
         "outs": [{"path": o["path"], "sha256": o.get("sha256")} for o in doc.get("outs", [])],
     }
+    if doc.get("restored_from") is not None:
+        node["restored_from"] = doc["restored_from"]
     if mid in seen:
         node["seen"] = True
         return node

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from . import __version__
-from .errors import MlbuildError, UsageError, VerificationError
+from . import __version__, interrupts
+from .errors import MlbuildError, UsageError, VerificationError, environment_fault
 
 if TYPE_CHECKING:
     from .workspace import Explanation, Workspace
@@ -508,6 +508,8 @@ def lineage(target: str, as_json: bool) -> None:
 
 
 def _lineage_label(node: dict[str, Any]) -> str:
+    if node.get("corrupt"):
+        return f"CORRUPT manifest {node['manifest']} ({node['corrupt']})"
     if node.get("missing"):
         return f"MISSING manifest {node['manifest']}"
     head = f"{node['target']}  {node['manifest'][:19]}…  {node['status']} by {node['who']}"
@@ -531,15 +533,30 @@ def _lineage_lines(node: dict[str, Any], indent: str) -> list[str]:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 def history(target: str, as_json: bool) -> None:
     """Past builds and restores of TARGET, newest first."""
-    rows = _workspace().history(target)
+    from .manifest import ManifestError
+
+    ws = _workspace()
+    rows = ws.history(target)
+    store = ws.manifest_store
+    for skipped in store.index_problems(ws.graph.select([target])[0]):
+        click.echo(f"mlbuild: warning: {skipped.message}", err=True)
     if as_json:
-        _emit_json(
-            {"builds": [{"id": mid, "manifest": doc, "missing": doc is None} for mid, doc in rows]}
-        )
+        builds: list[dict[str, Any]] = []
+        for mid, doc, problem in rows:
+            build = {"id": mid, "manifest": doc, "missing": doc is None}
+            if problem is not None and doc is None and problem != "manifest file missing":
+                build["corrupt"] = problem
+            builds.append(build)
+        _emit_json({"builds": builds})
         return
-    for mid, doc in rows:
+    for mid, doc, problem in rows:
         if doc is None:
-            click.echo(f"{mid}  (manifest file missing)")
+            click.echo(f"{mid}  ({problem})")
+            continue
+        try:
+            doc = store.view(doc)  # a restore shows its build's params and metrics
+        except ManifestError as exc:
+            click.echo(f"{mid}  (the build it restores is unusable: {exc.subject}: {exc.found})")
             continue
         params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(doc["params"].items()))
         metrics = doc.get("metrics") or {}
@@ -709,6 +726,11 @@ def gc(keep: int, remote: str | None, dry_run: bool) -> None:
         f"{verb} {report.removed_objects} object(s) ({report.removed_bytes / 2**20:.1f} MiB) "
         f"and {report.removed_runs} run-cache entr(y/ies); kept {report.kept_objects} "
         f"object(s) and {report.kept_runs} entr(y/ies)"
+        + (
+            f"; {verb} {report.removed_temporaries} leftover temporary file(s)"
+            if report.removed_temporaries
+            else ""
+        )
     )
 
 
@@ -872,16 +894,19 @@ def manifest() -> None:
 @click.option("--json", "as_json", is_flag=True, help="The manifest itself, with its id.")
 def manifest_show(target: str, as_json: bool) -> None:
     """TARGET's current manifest: how its outs were made, from what, by whom."""
-    mid, doc = _workspace().manifest(target)
+    ws = _workspace()
+    mid, doc = ws.manifest(target)
     if as_json:
         _emit_json({"id": mid, "manifest": doc})
         return
-    for line in _manifest_lines(mid, doc):
+    # A restore is shown with the facts of the build it restores: only its who, when and
+    # where are its own (the record itself is --json).
+    for line in _manifest_lines(mid, ws.manifest_store.view(doc)):
         click.echo(line)
 
 
 def _manifest_lines(mid: str, doc: dict[str, Any]) -> list[str]:
-    git = doc["environment"]["git"]
+    git = doc["environment"].get("git") or {}
     lines = [
         f"manifest  {mid}",
         f"target    {doc['target']} ({doc['status']})",
@@ -927,19 +952,24 @@ def _manifest_lines(mid: str, doc: dict[str, Any]) -> list[str]:
 def manifest_export(target: str, fmt: str, output: str | None) -> None:
     """Export TARGET's provenance: an in-toto Statement v1 (SLSA Provenance v1), in a signed
     DSSE envelope when a signing key is configured; or the raw manifest (json)."""
-    from .manifest import dsse_envelope, in_toto_statement, manifest_id
+    from .manifest import ManifestError, dsse_envelope, in_toto_statement
 
     ws = _workspace()
-    mid, doc = ws.manifest(target)
-    if manifest_id(doc) != mid:
+    try:
+        mid, doc = ws.manifest(target)  # strict: an edited or corrupt manifest is refused
+    except ManifestError as exc:
+        if exc.check != "manifest-id":
+            raise
         raise VerificationError(
-            f"manifest {mid} of {target} was modified after it was written; refusing to export",
+            f"manifest {exc.expected} of {target} ({exc.subject}) was modified after it was "
+            "written; refusing to export",
             hint="run `mlbuild audit` to see what changed",
-        )
+        ) from None
     if fmt == "json":
         data: dict[str, Any] = {"id": mid, "manifest": doc}
     else:
-        data = in_toto_statement(mid, doc)
+        # A restore attests the facts of the build it restores (ManifestStore.view).
+        data = in_toto_statement(mid, ws.manifest_store.view(doc))
         signer = ws.signing_key()
         if signer is not None:
             data = dsse_envelope(data, signer)
@@ -1011,7 +1041,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     pygc.set_threshold(100_000, 50, 50)
     try:
         args = _route(list(sys.argv[1:] if argv is None else argv))
-        cli.main(args=args, prog_name="mlbuild", standalone_mode=False)
+        with interrupts.stop_on_signals():  # SIGTERM/SIGHUP stop the build as Ctrl-C does
+            cli.main(args=args, prog_name="mlbuild", standalone_mode=False)
     except MlbuildError as exc:
         if STATE.debug:
             import traceback
@@ -1019,15 +1050,24 @@ def main(argv: list[str] | None = None) -> NoReturn:
             traceback.print_exc()
         click.echo(f"mlbuild: error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("mlbuild: interrupted", err=True)
-        sys.exit(130)
+    except click.exceptions.Abort as exc:  # click's wrapper of a KeyboardInterrupt
+        click.echo(f"mlbuild: {interrupts.message(exc)}", err=True)
+        sys.exit(interrupts.exit_code(exc))
     except click.ClickException as exc:
         exc.show()
         sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo("mlbuild: interrupted", err=True)
-        sys.exit(130)
+    except (OSError, RecursionError) as exc:
+        # The environment's faults (disk full, read-only, unreadable): one line, no trace.
+        if STATE.debug:
+            import traceback
+
+            traceback.print_exc()
+        fault = environment_fault(exc)
+        click.echo(f"mlbuild: error: {fault}", err=True)
+        sys.exit(fault.exit_code)
+    except KeyboardInterrupt as exc:  # Ctrl-C 130; SIGTERM 143, SIGHUP 129 (interrupts.py)
+        click.echo(f"mlbuild: {interrupts.message(exc)}", err=True)
+        sys.exit(interrupts.exit_code(exc))
     except SystemExit:
         raise
     except BaseException:

@@ -117,8 +117,8 @@ class CodeScanner:
     def _imports(self, rel: str) -> list[str]:
         digest = self.memo.file_digest(rel).xxh
         cached = self.memo.imports.get(digest)
-        if cached is not None:
-            return cached
+        if isinstance(cached, list) and all(isinstance(n, str) for n in cached):
+            return cached  # a damaged memo entry (state.json is only a cache) is re-read
         try:
             with open(os.path.join(self.root, rel), "rb") as f:
                 tree = ast.parse(f.read(), filename=rel)

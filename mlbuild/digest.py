@@ -3,8 +3,8 @@
 A digest is a string that always names its algorithm: ``xxh3-128:<32 hex>`` (the cache
 address, fast) or ``sha256:<64 hex>`` (for provenance and attestations).
 
-Files are hashed by streaming (or mmap for large files, which avoids a copy into Python
-memory). Outputs get both digests from one read; sources only need xxh3 to decide
+Files are hashed by streaming reads into one reused buffer (no mmap: see `hash_file`).
+Outputs get both digests from one read; sources only need xxh3 to decide
 staleness.
 
 A directory is described by a *tree*: the sorted list of ``[relpath, xxh3 digest, mode]``
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import os
 import stat
 from dataclasses import dataclass
@@ -26,9 +25,13 @@ from typing import Any
 
 import xxhash
 
+from .errors import MlbuildError
+
 __all__ = [
     "KEY_SCHEMA_VERSION",
+    "FileChanged",
     "FileDigest",
+    "LinkOutside",
     "TreeEntry",
     "build_key",
     "canonical_json",
@@ -43,8 +46,19 @@ KEY_SCHEMA_VERSION = 1
 
 XXH = "xxh3-128:"
 SHA = "sha256:"
-_CHUNK = 1 << 20
-_MMAP_MIN = 1 << 22
+_CHUNK = 1 << 20  # one reused 1 MiB buffer: as fast as mmap from the page cache (measured)
+
+
+class FileChanged(MlbuildError):
+    """A file changed while it was being read: its digest would describe no real state."""
+
+
+class LinkOutside(MlbuildError):
+    """A directory out holds a symlink that leads out of the workspace."""
+
+    def __init__(self, message: str, *, hint: str | None = None, rel: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.rel = rel
 
 
 @dataclass(frozen=True)
@@ -70,32 +84,37 @@ def hash_bytes(data: bytes) -> str:
 
 
 def hash_file(path: str | os.PathLike[str], *, want_sha256: bool) -> FileDigest:
-    """Digest one file in a single read; both digests come from the same bytes."""
+    """Digest one file in a single read; both digests come from the same bytes.
+
+    Plain reads into one reused buffer, never mmap: a file truncated by another process
+    while it is read gives a short read here (reported as `FileChanged`), where a mapped
+    page past the new end would kill the whole process with SIGBUS. Both hashes release
+    the GIL on large buffers."""
     xh = xxhash.xxh3_128()
     sh = hashlib.sha256() if want_sha256 else None
-    with open(path, "rb") as f:
+    with open(path, "rb", buffering=0) as f:
         size = os.fstat(f.fileno()).st_size
-        if size >= _MMAP_MIN:
-            # mmap avoids copying the file into Python memory; both hashes release the GIL.
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-                view = memoryview(m)
-                try:
-                    for start in range(0, size, 1 << 26):
-                        chunk = view[start : start + (1 << 26)]
-                        xh.update(chunk)
-                        if sh is not None:
-                            sh.update(chunk)
-                        chunk.release()
-                finally:
-                    view.release()
-        else:
+        buf = bytearray(min(_CHUNK, max(size, 1)))
+        view = memoryview(buf)
+        total = 0
+        try:
             while True:
-                block = f.read(_CHUNK)
-                if not block:
+                n = f.readinto(buf)
+                if not n:
                     break
-                xh.update(block)
+                chunk = view[:n]
+                xh.update(chunk)
                 if sh is not None:
-                    sh.update(block)
+                    sh.update(chunk)
+                chunk.release()
+                total += n
+        finally:
+            view.release()
+    if total != size:
+        raise FileChanged(
+            f"{os.fspath(path)} changed size while it was being hashed ({size} -> {total} bytes)",
+            hint="run mlbuild again once nothing else writes to it",
+        )
     return FileDigest(
         size=size,
         xxh=XXH + xh.hexdigest(),
@@ -103,19 +122,40 @@ def hash_file(path: str | os.PathLike[str], *, want_sha256: bool) -> FileDigest:
     )
 
 
-def walk_tree(root: str) -> list[tuple[str, str, bool]]:
+def walk_tree(root: str, *, confine: str | None = None) -> list[tuple[str, str, bool]]:
     """Sorted ``(relpath, abspath, executable)`` of every file below ``root``.
 
     Symlinks are followed for files (a symlinked dep is tracked by what it points to);
-    directory symlinks are not descended, so a tree can never loop.
-    """
+    directory symlinks are not descended, so a tree can never loop. With ``confine`` (a
+    directory out: ``confine`` is the workspace), a symlink whose target resolves outside
+    ``confine`` is refused with `LinkOutside`: its bytes must never be copied into the
+    cache (and pushed) as if they were an output. The walk keeps its own stack, so a tree
+    nested thousands deep is no RecursionError."""
     found: list[tuple[str, str, bool]] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        for name in filenames:
-            full = os.path.join(dirpath, name)
+    stack = [root]
+    base = None if confine is None else os.path.realpath(confine)
+    while stack:
+        directory = stack.pop()
+        with os.scandir(directory) as it:
+            entries = list(it)
+        for entry in entries:
+            full = entry.path
+            link = entry.is_symlink()
+            if link and base is not None:
+                real = os.path.realpath(full)
+                if real != base and not real.startswith(base + os.sep):
+                    rel = os.path.relpath(full, root).replace(os.sep, "/")
+                    raise LinkOutside(
+                        f"{full} is a symlink leading outside the workspace "
+                        f"(to {os.readlink(full)}); mlbuild never copies what it points to",
+                        hint="write the file itself into the out, or remove the link",
+                        rel=rel,
+                    )
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(full)
+                continue
             try:
-                st = os.stat(full)
+                st = entry.stat()  # follows a symlink: a linked file is tracked by content
             except FileNotFoundError:
                 continue  # dangling symlink: not content
             if not stat.S_ISREG(st.st_mode):

@@ -19,6 +19,7 @@ wrong" (ConfigError) so that CI can tell them apart by exit code alone.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 
 __all__ = [
@@ -129,3 +130,40 @@ class Interrupted(MlbuildError):
     """The user pressed Ctrl-C; running jobs were stopped."""
 
     exit_code = 130
+
+
+class EnvironmentFault(MlbuildError):
+    """The machine refused an operation (disk full, read-only or unreadable path, a tree
+    nested too deeply): not a bug in mlbuild, not a mistake in mlbuild.yaml. Everything
+    mlbuild writes is atomic, so what finished before the fault stays recorded."""
+
+    exit_code = 1
+
+
+_FAULT_HINTS = {
+    errno.ENOSPC: "free some space on that disk and run mlbuild again; finished work is kept",
+    errno.EDQUOT: "free some space (disk quota) and run mlbuild again; finished work is kept",
+    errno.EROFS: "that filesystem is read-only: make it writable, or work in a writable copy",
+    errno.EACCES: "check the permissions of that path (and of .mlbuild/)",
+    errno.EPERM: "check the permissions of that path (and of .mlbuild/)",
+    errno.ENAMETOOLONG: "shorten the path, or nest the files less deeply",
+    errno.ELOOP: "a symlink loop: fix or remove the link",
+    errno.EIO: "the disk reported an I/O error: check the device",
+}
+
+
+def environment_fault(exc: BaseException) -> EnvironmentFault:
+    """A one-line `EnvironmentFault` for an OSError or RecursionError that reached the top."""
+    if isinstance(exc, RecursionError):
+        return EnvironmentFault(
+            "a directory is nested too deeply to walk",
+            hint="flatten it, or keep it out of deps and outs",
+        )
+    if isinstance(exc, OSError):
+        what = exc.strerror or type(exc).__name__
+        where = exc.filename if exc.filename is not None else None
+        text = f"{what}: {where}" if where is not None else what
+        if exc.filename2 is not None:
+            text += f" -> {exc.filename2}"
+        return EnvironmentFault(text, hint=_FAULT_HINTS.get(exc.errno or 0))
+    return EnvironmentFault(str(exc))

@@ -51,7 +51,7 @@ def previous_metrics(
         entry = lock.entries.get(name)
         current: str | None = None
         for mid in reversed(store.history(name)):
-            doc = store.get(mid)
+            doc = store.get_usable(mid)
             if doc is None:
                 continue
             if current is None:

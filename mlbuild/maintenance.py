@@ -13,6 +13,10 @@ gc
     every file), and the code files their keys name (for ``explain`` diffs). Everything
     else in ``objects/`` and ``runs/`` goes: run-cache entries first, then objects.
     Manifests are never collected (provenance is append-only; they are small).
+    Leftovers of interrupted writes go too: ``.tmp-*`` files under ``.mlbuild/`` (gc holds
+    the workspace lock, so no local writer is running), ``.mlbuild-restore-*`` beside the
+    declared outs, and on the remote ``*.tmp-*`` uploads older than `REMOTE_TMP_AGE`
+    (another machine may be uploading right now).
 
 On the remote, gc keeps what *this* workspace's lock file and history need: other
 branches' and machines' builds are collected too unless they share those keys. Preview
@@ -22,20 +26,23 @@ with ``--dry-run`` (see docs/remote.md).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from .digest import hash_file
 from .manifest import ManifestStore
 from .store import Cache, LockFile, OutRecord
-from .store.cache import parse_run
-from .store.remote import Remote
+from .store.cache import remove_tree
+from .store.records import RecordError, parse_run, parse_tree
+from .store.remote import Remote, object_rel
 
 __all__ = ["GcReport", "VerifyReport", "collect", "verify"]
 
 XXH = "xxh3-128:"
+REMOTE_TMP_AGE = 3600.0  # seconds before a remote upload's temporary file counts as dead
 
 
 @dataclass
@@ -61,6 +68,7 @@ class GcReport:
     removed_bytes: int = 0
     kept_runs: int = 0
     removed_runs: int = 0
+    removed_temporaries: int = 0
 
 
 class _Store:
@@ -90,10 +98,33 @@ class _Store:
                     full = os.path.join(dirpath, name)
                     yield top + "/" + os.path.relpath(full, root).replace(os.sep, "/")
 
+    def temporaries(self, top: str, now: float) -> Iterator[str]:
+        """Leftovers of interrupted writes under ``top`` (see the module doc)."""
+        if self.remote is not None:
+            base = self.remote.path(top)
+            try:
+                found = self.remote.fs.find(base, detail=True)
+            except FileNotFoundError:
+                return
+            for path, info in sorted(found.items()):
+                if ".tmp-" in path.rsplit("/", 1)[-1] and now - _mtime(info) > REMOTE_TMP_AGE:
+                    yield top + "/" + path[len(base) :].lstrip("/")
+            return
+        root = os.path.join(self.cache.dir, top)
+        for dirpath, _, files in sorted(os.walk(root)):
+            for name in sorted(files):
+                if name.startswith(".tmp-"):
+                    full = os.path.join(dirpath, name)
+                    yield top + "/" + os.path.relpath(full, root).replace(os.sep, "/")
+
     def digest_of(self, rel: str) -> tuple[str, int]:
-        """The xxh3-128 of the bytes at ``rel``, and their size."""
+        """The xxh3-128 of the bytes at ``rel``, and their size ("unreadable: …" when the
+        file cannot be read: reported as corrupt, never a traceback)."""
         if self.remote is None:
-            got = hash_file(os.path.join(self.cache.dir, rel), want_sha256=False)
+            try:
+                got = hash_file(os.path.join(self.cache.dir, rel), want_sha256=False)
+            except OSError as exc:
+                return f"unreadable: {exc.strerror}", 0
             return got.xxh, got.size
         import tempfile
 
@@ -126,6 +157,17 @@ class _Store:
             os.unlink(os.path.join(self.cache.dir, rel))
 
 
+def _mtime(info: dict[str, Any]) -> float:
+    """A listing entry's modification time in epoch seconds (fsspec backends differ);
+    unknown counts as now, so an entry of unknown age is never taken for dead."""
+    import datetime as dt
+
+    value = info.get("mtime", info.get("LastModified", info.get("created")))
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    return float(value) if isinstance(value, (int, float)) else time.time()
+
+
 def _object_digest(rel: str) -> str:
     """``objects/ab/cdef…`` → ``xxh3-128:abcdef…``."""
     _, a, b = rel.split("/", 2)
@@ -141,8 +183,11 @@ def _run_key(rel: str) -> str:
 def _run_objects(store: _Store, rel: str) -> set[str] | None:
     """The object digests a run-cache entry needs (None: the entry is unreadable)."""
     data = store.read(rel)
-    entry = None if data is None else parse_run(data, _run_key(rel))
-    if entry is None:
+    if data is None:
+        return None
+    try:
+        entry = parse_run(data, _run_key(rel), rel)
+    except RecordError:
         return None
     return _outs_objects(store, entry.outs)
 
@@ -157,11 +202,13 @@ def _outs_objects(store: _Store, outs: Iterable[OutRecord]) -> set[str]:
 
 
 def _tree_files(store: _Store, digest: str) -> set[str]:
-    hexd = digest.split(":", 1)[1]
-    data = store.read(f"objects/{hexd[:2]}/{hexd[2:]}")
+    """The file objects of a tree (none when it is missing or fails the strict parser:
+    its own hash check reports it as corrupt)."""
+    rel = object_rel(digest)
+    data = store.read(rel)
     try:
-        return {xxh for _, xxh, _ in json.loads(data or b"[]")}
-    except (ValueError, TypeError):
+        return {xxh for _, xxh, _ in parse_tree(data, digest, rel)} if data is not None else set()
+    except RecordError:
         return set()
 
 
@@ -217,7 +264,7 @@ def collect(
     for target in targets:
         builds: list[str] = []
         for mid in reversed(manifests.history(target)):
-            doc = manifests.get(mid)
+            doc = manifests.get_usable(mid)
             if doc is None or doc.get("key") in builds:
                 continue
             builds.append(doc["key"])
@@ -242,9 +289,36 @@ def collect(
     report.removed_runs = len(doomed_runs)
     report.removed_objects = len(doomed_objects)
     report.removed_bytes = sum(store.size(rel) for rel in doomed_objects)
+    now = time.time()
+    temporaries = [rel for top in ("objects", "runs") for rel in store.temporaries(top, now)]
+    report.removed_temporaries = len(temporaries)
     if not dry_run:
         for rel in doomed_runs:  # entries first: none may name a missing object
             store.delete(rel)
         for rel in doomed_objects:
             store.delete(rel)
+        for rel in temporaries:
+            store.delete(rel)
     return report
+
+
+def remove_leftovers(state_dir: str, out_dirs: Iterable[str], *, dry_run: bool) -> int:
+    """Local leftovers of interrupted writes outside the cache: ``.tmp-*`` files anywhere
+    under ``state_dir`` (manifests, state, the lock file's directory) and
+    ``.mlbuild-restore-*`` beside declared outs. Only names mlbuild itself gives its
+    temporary files are touched. Returns how many there were."""
+    found: list[str] = []
+    for dirpath, dirnames, files in os.walk(state_dir):
+        dirnames[:] = [d for d in dirnames if d not in ("aside", "failed")]  # user copies
+        found += [os.path.join(dirpath, n) for n in files if n.startswith(".tmp-")]
+    for directory in sorted(set(out_dirs)):
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        found += [os.path.join(directory, n) for n in names if n.startswith(".mlbuild-restore-")]
+    if not dry_run:
+        for path in found:
+            with contextlib.suppress(OSError):
+                remove_tree(path)
+    return len(found)

@@ -38,6 +38,22 @@ Store layout under ``.mlbuild/manifests/``::
     index/<target>.jsonl     one id per line, oldest first: the target's build history
 
 Manifests are append-only: nothing but an explicit ``gc`` removes one.
+
+Reading one back crosses the trust boundary: `parse_manifest` is the one strict parser
+(`ManifestStore.get` calls it). It accepts a record whole or raises `ManifestError` naming
+the file and what is wrong: not JSON, not an object, an id that does not recompute, a
+schema this mlbuild does not read, or a field of the wrong shape (digests exactly
+``xxh3-128:`` + 32 / ``sha256:`` + 64 lowercase hex, dep and out paths relative and
+normalized, lists and objects where the readers expect them). An id becomes a path only
+through `ManifestStore.path`, which refuses anything but ``sha256:`` + 64 hex, so no id
+read from a remote or a file can climb out of the manifests directory. A history index is
+only a list of pointers: a line that is not an id is skipped (`ManifestStore.history`) and
+reported (`ManifestStore.index_problems`).
+
+A restore or rollback records only who, when and where of the restore itself
+(`RESTORE_OWN_FIELDS`); everything else it holds is a copy of the build it restores
+(``restored_from``). `restore_view` shows a restore with the build's facts, and
+`restore_disagreements` names every copied field that differs from the build's.
 """
 
 from __future__ import annotations
@@ -48,13 +64,16 @@ import hashlib
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .digest import canonical_json
+from .errors import VerificationError
 from .store.atomic import atomic_write, fsync_dir
+from .store.records import RecordError, check_relpath, check_sha256, check_xxh
 
 if TYPE_CHECKING:
     from .signing import SigningKey
@@ -62,20 +81,259 @@ if TYPE_CHECKING:
 __all__ = [
     "MANIFEST_SCHEMA",
     "PROFILE_SCHEMA",
+    "RESTORE_OWN_FIELDS",
+    "ManifestError",
     "ManifestStore",
     "Quality",
+    "check_manifest_id",
     "environment",
     "manifest_id",
+    "parse_manifest",
+    "restore_disagreements",
+    "restore_view",
     "timestamp",
 ]
 
 MANIFEST_SCHEMA = "mlbuild.manifest/v1"
 PROFILE_SCHEMA = "mlbuild.profile/v1"
+_MANIFEST_ID = re.compile(r"sha256:[0-9a-f]{64}")
+_KEY_ID = re.compile(r"[0-9a-f]{64}")
+_STATUSES = ("built", "restored", "rollback")
+#: How many restores of restores (``rollback --to`` a restore) are followed to the build.
+_MAX_RESTORE_CHAIN = 32
+_MOVE_ASIDE = (
+    "mlbuild never rewrites a manifest: move the file out of .mlbuild/manifests/, then "
+    "rebuild its target: `mlbuild -B TARGET`"
+)
+
+
+class ManifestError(VerificationError):
+    """A manifest, a manifest id, a history index or a signature file that fails the
+    strict parser (exit 6). ``check``/``subject``/``expected``/``found`` are what an audit
+    reports for it; the message names the file and what is wrong."""
+
+    def __init__(
+        self,
+        subject: str,
+        found: str,
+        *,
+        check: str = "manifest",
+        expected: str = "a well-formed mlbuild.manifest/v1 record",
+        what: str = "manifest",
+        hint: str | None = _MOVE_ASIDE,
+        detail: str | None = None,
+        missing: bool = False,
+    ) -> None:
+        text = f"{what} {subject} {detail}" if detail else f"{what} {subject}: {found}"
+        super().__init__(text, hint=hint)
+        self.check = check
+        self.subject = subject
+        self.expected = expected
+        self.found = found
+        self.detail = detail or f"is unusable: {found}"
+        self.missing = missing  # the file is not there (vs there but unusable)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_manifest_id(mid: Any, where: str = "manifest id") -> str:
+    """``mid`` if it is exactly ``sha256:`` + 64 lowercase hex, else ManifestError: the
+    only ids a path may be derived from."""
+    if not isinstance(mid, str) or not _MANIFEST_ID.fullmatch(mid):
+        raise ManifestError(
+            where,
+            f"{_show(mid)} is not a manifest id (sha256: and 64 lowercase hex digits)",
+            expected="sha256: and 64 lowercase hex digits",
+            what="refused",
+            hint="the id was read from a corrupt or forged record; nothing was read or written",
+        )
+    return mid
 
 
 def manifest_id(manifest: dict[str, Any]) -> str:
     """``sha256:`` of the canonical encoding: the manifest's content address."""
     return "sha256:" + hashlib.sha256(canonical_json(manifest).encode()).hexdigest()
+
+
+class _Bad(Exception):
+    """One field of a manifest that is not of the shape its readers rely on."""
+
+
+def _need(ok: bool, name: str, value: Any, what: str) -> None:
+    if not ok:
+        raise _Bad(f"{name} is {_show(value)}, not {what}")
+
+
+def _record(check: Any, value: Any, name: str) -> str:
+    try:
+        result: str = check(value, name)
+    except RecordError as exc:
+        raise _Bad(exc.message) from None
+    return result
+
+
+def _opt_str(value: Any) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _dicts(doc: dict[str, Any], name: str, *, required: bool) -> None:
+    value: Any = doc.get(name) if required or name in doc else []
+    _need(isinstance(value, list), name, value, "a list")
+    for i, item in enumerate(value):
+        _need(isinstance(item, dict), f"{name}[{i}]", item, "an object")
+
+
+def _check_fields(doc: dict[str, Any]) -> None:
+    """Raise _Bad naming the first field whose type or shape the readers cannot use.
+
+    Required: what every v1 writer wrote; ``gates``, ``promotion``, ``profile``,
+    ``executor``, ``exit_code``, ``log`` and ``restored_from`` are checked when present.
+    Dep and out paths must be relative and normalized (the audit opens them); code paths
+    are only shown, and a script run as ``python ../x.py`` is recorded as it was named."""
+    for name in ("target", "started", "finished", "user", "host", "mlbuild"):
+        _need(isinstance(doc.get(name), str), name, doc.get(name), "a string")
+    _need(bool(doc["target"]), "target", doc["target"], "a target name")
+    _need(doc.get("status") in _STATUSES, "status", doc.get("status"), "built/restored/rollback")
+    _record(check_xxh, doc.get("key"), "key")
+    for name in ("components", "params", "env", "environment"):
+        _need(isinstance(doc.get(name), dict), name, doc.get(name), "an object")
+    _need(_is_number(doc.get("seconds")), "seconds", doc.get("seconds"), "a number")
+    command = doc.get("command", 0)
+    _need(
+        command is None or (isinstance(command, list) and all(isinstance(c, str) for c in command)),
+        "command",
+        command,
+        "null or a list of strings",
+    )
+    _need(_opt_str(doc.get("python", 0)), "python", doc.get("python", 0), "null or a string")
+    code: Any = doc.get("code")
+    _need(isinstance(code, dict), "code", code, "an object")
+    for path, digest in code.items():
+        _need(bool(path) and "\0" not in path, "code path", path, "a path")
+        _record(check_xxh, digest, f"code[{path!r}]")
+    deps: Any = doc.get("deps")
+    _need(isinstance(deps, list), "deps", deps, "a list")
+    for i, dep in enumerate(deps):
+        _need(isinstance(dep, dict), f"deps[{i}]", dep, "an object")
+        _record(check_relpath, dep.get("path"), f"deps[{i}].path")
+        _record(check_xxh, dep.get("xxh3"), f"deps[{i}].xxh3")
+        if "target" in dep:
+            _need(isinstance(dep["target"], str), f"deps[{i}].target", dep["target"], "a string")
+        if dep.get("manifest") is not None:
+            _need(
+                isinstance(dep["manifest"], str) and bool(_MANIFEST_ID.fullmatch(dep["manifest"])),
+                f"deps[{i}].manifest",
+                dep["manifest"],
+                "a manifest id",
+            )
+    env = doc["environment"]
+    for name in ("python", "platform"):
+        _need(_opt_str(env.get(name)), f"environment.{name}", env.get(name), "a string")
+    packages = env.get("packages", {})
+    _need(isinstance(packages, dict), "environment.packages", packages, "an object")
+    git = env.get("git", {})
+    _need(isinstance(git, dict), "environment.git", git, "an object")
+    _need(_opt_str(git.get("commit")), "environment.git.commit", git.get("commit"), "a string")
+    dirty = git.get("dirty")
+    _need(dirty is None or isinstance(dirty, bool), "environment.git.dirty", dirty, "a boolean")
+    outs: Any = doc.get("outs")
+    _need(isinstance(outs, list), "outs", outs, "a list")
+    for i, out in enumerate(outs):
+        _need(isinstance(out, dict), f"outs[{i}]", out, "an object")
+        _record(check_relpath, out.get("path"), f"outs[{i}].path")
+        _need(out.get("type") in ("file", "dir"), f"outs[{i}].type", out.get("type"), "file/dir")
+        size = out.get("size")
+        _need(
+            isinstance(size, int) and not isinstance(size, bool) and size >= 0,
+            f"outs[{i}].size",
+            size,
+            "a size",
+        )
+        _record(check_xxh, out.get("xxh3"), f"outs[{i}].xxh3")
+        if out.get("sha256") is not None:
+            _record(check_sha256, out["sha256"], f"outs[{i}].sha256")
+    metrics = doc.get("metrics", 0)
+    _need(metrics is None or isinstance(metrics, dict), "metrics", metrics, "null or an object")
+    _dicts(doc, "checks", required=True)
+    _dicts(doc, "gates", required=False)
+    promotion = doc.get("promotion")
+    _need(promotion is None or isinstance(promotion, dict), "promotion", promotion, "an object")
+    if promotion is not None:
+        scores = promotion.get("scores")
+        _need(scores is None or isinstance(scores, dict), "promotion.scores", scores, "an object")
+    profile = doc.get("profile", {})
+    _need(isinstance(profile, dict), "profile", profile, "an object")
+    tables = profile.get("tables", {})
+    _need(tables is None or isinstance(tables, dict), "profile.tables", tables, "an object")
+    executor = doc.get("executor", {})
+    _need(isinstance(executor, dict), "executor", executor, "an object")
+    exit_code = doc.get("exit_code")
+    _need(
+        exit_code is None or (isinstance(exit_code, int) and not isinstance(exit_code, bool)),
+        "exit_code",
+        exit_code,
+        "null or an integer",
+    )
+    if doc.get("log") is not None:
+        _record(check_sha256, doc["log"], "log")
+    if "restored_from" in doc:
+        restored_from = doc["restored_from"]
+        _need(
+            isinstance(restored_from, str) and bool(_MANIFEST_ID.fullmatch(restored_from)),
+            "restored_from",
+            restored_from,
+            "a manifest id",
+        )
+
+
+def parse_manifest(raw: bytes, mid: str, subject: str) -> dict[str, Any]:
+    """The bytes of manifest ``mid`` → the record, or ManifestError naming ``subject``.
+
+    In this order (an audit reports the first that fails): JSON, an object, its id
+    recomputes (``manifest-id``), its schema is v1 (``schema``), every field the readers
+    use has the right shape (``manifest``)."""
+    check_manifest_id(mid)
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ManifestError(
+            subject,
+            "not JSON (truncated or overwritten)",
+            detail="is corrupt: not JSON (truncated or overwritten)",
+        ) from None
+    if not isinstance(doc, dict):
+        found = f"not a JSON object but a {type(doc).__name__}"
+        raise ManifestError(subject, found, detail=f"is corrupt: {found}")
+    actual = manifest_id(doc)
+    if actual != mid:
+        raise ManifestError(
+            subject,
+            actual,
+            check="manifest-id",
+            expected=mid,
+            detail=f"is corrupt: its content hashes to {actual}, not to its id (edited)",
+        )
+    if doc.get("schema") != MANIFEST_SCHEMA:
+        raise ManifestError(
+            subject,
+            str(doc.get("schema")),
+            detail=f"has schema {_show(doc.get('schema'))}, which this mlbuild does not read",
+            check="schema",
+            expected=MANIFEST_SCHEMA,
+            hint="use the mlbuild version that wrote it",
+        )
+    try:
+        _check_fields(doc)
+    except _Bad as exc:
+        raise ManifestError(subject, f"malformed: {exc}", detail=f"is corrupt: {exc}") from None
+    return doc
 
 
 def timestamp(epoch: float) -> str:
@@ -158,7 +416,12 @@ def environment(root: str, ignore: tuple[str, ...] = ()) -> Identity:
 
 
 class ManifestStore:
-    """Append-only manifests plus a per-target history index."""
+    """Append-only manifests plus a per-target history index.
+
+    Every read goes through the strict parser: `get` returns a checked record, None for
+    a manifest that is not there, and raises ManifestError for one that is there but
+    unusable. Messages name files relative to the workspace (the directory holding
+    ``.mlbuild/``)."""
 
     def __init__(self, directory: str) -> None:
         self.dir = directory
@@ -166,8 +429,14 @@ class ManifestStore:
         # producer's current manifest without re-reading the growing history file.
         self._latest: dict[str, str] = {}
 
+    def shown(self, path: str) -> str:
+        """``path`` as messages name it: relative to the workspace root."""
+        return os.path.relpath(path, os.path.dirname(os.path.dirname(self.dir)))
+
     def path(self, mid: str) -> str:
-        hexd = mid.split(":", 1)[1]
+        """The file of manifest ``mid``; ManifestError unless ``mid`` is a well-formed id
+        (the only way an id becomes a path, so none can leave the manifests directory)."""
+        hexd = check_manifest_id(mid).split(":", 1)[1]
         return os.path.join(self.dir, hexd[:2], hexd[2:] + ".json")
 
     def _index(self, target: str) -> str:
@@ -204,37 +473,158 @@ class ManifestStore:
         return mid
 
     def get(self, mid: str) -> dict[str, Any] | None:
+        """Manifest ``mid`` checked by `parse_manifest`; None when its file does not exist.
+        Anything else (unreadable, corrupt, edited, malformed) raises ManifestError."""
+        path = self.path(mid)
         try:
-            with open(self.path(mid), "rb") as f:
-                data: dict[str, Any] = json.loads(f.read())
-        except (FileNotFoundError, ValueError):
+            with open(path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
             return None
-        return data
+        except OSError as exc:
+            raise ManifestError(
+                self.shown(path),
+                f"unreadable: {exc.strerror}",
+                detail=f"cannot be read: {exc.strerror}",
+                hint="fix its permissions",
+            ) from None
+        return parse_manifest(raw, mid, self.shown(path))
+
+    def get_usable(self, mid: str) -> dict[str, Any] | None:
+        """`get` for readers to whom a manifest is only a hint (gc's build list, rollback's
+        candidates, the previous build's metrics and profiles, the report): a corrupt
+        record counts as absent there, and `audit` is what names it."""
+        try:
+            return self.get(mid)
+        except ManifestError:
+            return None
+
+    def load(self, mid: str) -> dict[str, Any]:
+        """`get`, with a missing file a ManifestError too (``missing`` set)."""
+        doc = self.get(mid)
+        if doc is None:
+            raise ManifestError(
+                self.shown(self.path(mid)),
+                "file missing",
+                expected=f"manifest {mid}",
+                detail="is missing (deleted after it was written)",
+                missing=True,
+            )
+        return doc
 
     def signature(self, mid: str) -> dict[str, str] | None:
-        """The stored ``{"keyid", "sig"}`` of a manifest, or None if it is unsigned."""
+        """The stored ``{"keyid", "sig"}`` of a manifest, or None if it is unsigned; a
+        signature file that is not of that shape raises ManifestError (check
+        ``signature``): it is reported, never taken for a missing signature."""
+        path = self.sig_path(mid)
+
+        def bad(found: str) -> ManifestError:
+            return ManifestError(
+                self.shown(path),
+                found,
+                check="signature",
+                expected="a signature by a trusted key",
+                what="signature",
+                hint="re-sign by rebuilding with the key (`mlbuild -B TARGET`)",
+            )
+
         try:
-            with open(self.sig_path(mid), "rb") as f:
-                data = json.loads(f.read())
+            with open(path, "rb") as f:
+                raw = f.read()
         except FileNotFoundError:
             return None
-        except ValueError:
-            return {"keyid": "", "sig": ""}  # unreadable: reported as not verifying
-        return data if isinstance(data, dict) else {"keyid": "", "sig": ""}
+        except OSError as exc:
+            raise bad(f"signature file cannot be read: {exc.strerror}") from None
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise bad("signature file is not JSON") from None
+        if not isinstance(data, dict):
+            raise bad("signature file is not a JSON object")
+        keyid, sig = data.get("keyid"), data.get("sig")
+        if not isinstance(keyid, str) or not _KEY_ID.fullmatch(keyid):
+            raise bad(f"signature file has key id {_show(keyid)}, not 64 hex digits")
+        if not isinstance(sig, str):
+            raise bad(f"signature file has signature {_show(sig)}, not base64 text")
+        return {"keyid": keyid, "sig": sig}
+
+    def _read_index(self, target: str) -> tuple[list[str], list[ManifestError]]:
+        """(ids oldest first, problems): a line that is not an id is a problem, skipped."""
+        path = self._index(target)
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except FileNotFoundError:
+            return [], []
+        except OSError as exc:
+            raise ManifestError(
+                self.shown(path),
+                f"cannot be read: {exc.strerror}",
+                check="history",
+                expected="a readable history index",
+                what="history index",
+                hint="fix its permissions",
+            ) from None
+        ids: list[str] = []
+        problems: list[ManifestError] = []
+        for number, line in enumerate(raw.split(b"\n"), 1):
+            text = line.strip().decode("ascii", errors="replace")
+            if not text:
+                continue
+            if _MANIFEST_ID.fullmatch(text):
+                ids.append(text)
+                continue
+            problems.append(
+                ManifestError(
+                    self.shown(path),
+                    f"line {number}: {_show(text)} is not a manifest id (skipped)",
+                    check="history",
+                    expected="one manifest id per line",
+                    what="history index",
+                    hint="the line points at nothing; delete it",
+                )
+            )
+        return ids, problems
 
     def history(self, target: str) -> list[str]:
-        """Manifest ids of ``target``, oldest first."""
-        try:
-            with open(self._index(target), encoding="ascii") as f:
-                return [line.strip() for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
+        """Manifest ids of ``target``, oldest first. The index only points at manifests, so
+        a line that is not an id is skipped (`index_problems` names it)."""
+        return self._read_index(target)[0]
+
+    def index_problems(self, target: str) -> list[ManifestError]:
+        """Lines of ``target``'s history index that are not manifest ids, each named (to
+        report or warn about, not raised)."""
+        return self._read_index(target)[1]
 
     def current(self, target: str) -> str | None:
         if target in self._latest:
             return self._latest[target]
         ids = self.history(target)
         return ids[-1] if ids else None
+
+    def source_build(self, doc: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """For a restore or rollback: (id, record) of the build it restores, following
+        restores of restores; None for a build, for a restore that names none, or when a
+        record of the chain is missing. A corrupt one raises ManifestError."""
+        seen: set[str] = set()
+        while doc.get("status") in ("restored", "rollback"):
+            mid = doc.get("restored_from")
+            if mid is None or mid in seen or len(seen) >= _MAX_RESTORE_CHAIN:
+                return None
+            seen.add(mid)
+            found = self.get(mid)
+            if found is None:
+                return None
+            if found.get("status") == "built":
+                return mid, found
+            doc = found
+        return None
+
+    def view(self, doc: dict[str, Any]) -> dict[str, Any]:
+        """What to show or judge of a record: a restore seen through the build it restores
+        (`restore_view`), anything else as it is."""
+        source = self.source_build(doc)
+        return doc if source is None else restore_view(doc, source[1])
 
 
 @dataclass(frozen=True)
@@ -258,6 +648,78 @@ class Quality:
             profile=dict((doc.get("profile") or {}).get("tables") or {}),
             promotion=doc.get("promotion"),
         )
+
+
+#: What a restore or rollback records about itself: who, when and where it ran, with what,
+#: and what it restores. Every other field is a copy of the build it restores (its
+#: ``environment``'s python, platform and git are those of the restoring checkout too, and
+#: its deps' ``manifest`` links and secrets' ``set`` flags are the restoring workspace's).
+RESTORE_OWN_FIELDS = (
+    "status",
+    "restored_from",
+    "started",
+    "finished",
+    "seconds",
+    "user",
+    "host",
+    "mlbuild",
+    "executor",
+    "exit_code",
+    "log",
+)
+
+
+def _build_facts(doc: dict[str, Any]) -> dict[str, Any]:
+    """What a restore must copy from its build, normalized so that an honest copy is
+    equal whatever mlbuild version wrote either side."""
+    quality = Quality.of(doc)
+    env = doc.get("env") or {}
+    return {
+        "target": doc.get("target"),
+        "key": doc.get("key"),
+        "components": doc.get("components"),
+        "command": doc.get("command"),
+        "python": doc.get("python"),
+        "code": doc.get("code") or {},
+        "deps": [
+            {k: v for k, v in sorted(d.items()) if k != "manifest"} for d in doc.get("deps", [])
+        ],
+        "params": doc.get("params") or {},
+        "env": {
+            k: {"secret": v.get("secret")} if isinstance(v, dict) else v for k, v in env.items()
+        },
+        "packages": (doc.get("environment") or {}).get("packages") or {},
+        "outs": sorted((o for o in doc.get("outs", [])), key=lambda o: str(o.get("path"))),
+        "metrics": quality.metrics,
+        "checks": list(quality.checks),
+        "gates": list(quality.gates),
+        "profile": quality.profile,
+        "promotion": quality.promotion,
+    }
+
+
+def restore_disagreements(restore: dict[str, Any], build: dict[str, Any]) -> list[str]:
+    """The fields of ``restore`` that differ from the ``build`` it restores, outside its
+    own (`RESTORE_OWN_FIELDS`): an honest restore has none."""
+    mine, theirs = _build_facts(restore), _build_facts(build)
+    return [name for name in mine if mine[name] != theirs[name]]
+
+
+def restore_view(restore: dict[str, Any], build: dict[str, Any]) -> dict[str, Any]:
+    """``restore`` as it may be shown or judged: every fact from its ``build`` (metrics,
+    checks, gates, profile, promotion, environment, params, code, deps, outs…), only its
+    own fields (`RESTORE_OWN_FIELDS`) and its deps' manifest links from itself."""
+    view = {k: v for k, v in build.items() if k not in RESTORE_OWN_FIELDS}
+    view.update({k: restore[k] for k in RESTORE_OWN_FIELDS if k in restore})
+    links = {d.get("path"): d.get("manifest") for d in restore.get("deps", [])}
+    deps: list[dict[str, Any]] = []
+    for dep in build.get("deps", []):
+        dep = dict(dep)
+        if "target" in dep:
+            dep["manifest"] = links.get(dep.get("path"))
+        deps.append(dep)
+    view["deps"] = deps
+    return view
 
 
 def build_manifest(

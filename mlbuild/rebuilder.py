@@ -19,26 +19,30 @@ state in which the target is simply stale)::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import json
 import os
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .codedeps import CodeScanner, entry_points
 from .digest import FileDigest, build_key, hash_file, hash_tree
 from .errors import BuildFailed, CheckFailed, MlbuildError, UsageError
-from .manifest import Identity, ManifestStore, Quality, build_manifest, environment
+from .manifest import Identity, ManifestError, ManifestStore, Quality, build_manifest, environment
 from .metrics import evaluate_gates, pick_winner, read_metrics
 from .mlspec import is_tabular
 from .model import Action, Decision, Reason, ReasonKind
 from .options import BuildOptions
 from .pipeline import DepKind, Pipeline, TargetSpec, check_inside
-from .store import Cache, LockEntry, LockFile, OutRecord, StateMemo
+from .store import Cache, LockEntry, LockFile, OutRecord, RecordError, RunEntry, StateMemo
+from .store.cache import remove_tree
+from .store.layout import target_file_name
+from .store.records import check_declared
 
 if TYPE_CHECKING:
     from .signing import SigningKey
@@ -48,8 +52,9 @@ __all__ = ["CommitResult", "Rebuilder", "safe_name"]
 
 
 def safe_name(target: str) -> str:
-    """A file name for per-target state (logs, aside outs): ``model:prod`` → ``model__prod``."""
-    return target.replace(":", "__").replace("/", "_")
+    """A file name for per-target state (logs, aside and failed outs): names are data,
+    never paths (store/layout.py: ``model:prod`` → ``model__prod``, ``..`` → ``%%2E%2E``)."""
+    return target_file_name(target)
 
 
 @dataclass(frozen=True)
@@ -82,7 +87,8 @@ class Rebuilder:
         self._identity: Identity | None = None
         self.signer: SigningKey | None = None  # set by the workspace when a key is configured
         self.transfer: Transfer | None = None  # set by the workspace for --pull
-        self.remote_notes: list[str] = []  # remote lookups that failed (the build goes on)
+        self.remote_notes: list[str] = []  # refused records, failed remote lookups
+        self._remote_down = False  # the remote failed once: not asked again this build
 
     # ----------------------------------------------------------------- key components
     def package_version(self, name: str) -> str:
@@ -105,13 +111,20 @@ class Rebuilder:
         return self.scanner.files_for(entries)
 
     def dep_digests(
-        self, spec: TargetSpec, upstream: Mapping[str, tuple[OutRecord, ...]]
+        self,
+        spec: TargetSpec,
+        upstream: Mapping[str, tuple[OutRecord, ...]],
+        *,
+        rehash: bool = False,
     ) -> dict[str, str]:
+        """The digest of every dep. Target deps come from the upstream's records when
+        deciding; with ``rehash`` (at commit) every dep is read again from the workspace,
+        whatever produced it, so an out edited while its consumer ran is caught."""
         deps: dict[str, str] = {}
         for dep in spec.deps:
             if dep.kind is DepKind.TARGET:
                 for rec in upstream[dep.value]:
-                    deps[rec.path] = rec.xxh
+                    deps[rec.path] = self._rehash(rec.path) if rehash else rec.xxh
                 continue
             for path in dep.paths if dep.kind is DepKind.GLOB else (dep.value,):
                 try:
@@ -122,6 +135,13 @@ class Rebuilder:
                         hint="restore the file or remove it from deps",
                     ) from None
         return deps
+
+    def _rehash(self, rel: str) -> str:
+        """The current digest of a workspace path ("missing" when it is gone)."""
+        try:
+            return self.memo.digest(rel)[0].xxh
+        except (FileNotFoundError, NotADirectoryError):
+            return "missing"
 
     def components(
         self, spec: TargetSpec, upstream: Mapping[str, tuple[OutRecord, ...]]
@@ -161,7 +181,7 @@ class Rebuilder:
         elif spec.always:
             reasons.append(Reason(ReasonKind.ALWAYS, spec.name))
         elif entry is not None and entry.key == key:
-            reasons = self.check_outs(entry.outs)
+            reasons = self.check_outs(entry.outs, spec.outs)
             if not reasons:
                 return Decision(spec.name, Action.FRESH, key, (), comps)
         elif entry is None:
@@ -171,46 +191,80 @@ class Rebuilder:
                 Reason(ReasonKind.KEY_SCHEMA, spec.name)
             ]
         if self.options.restore and not force and not spec.always:
-            recs = self.cache.get_run(key)
-            if recs is not None and all(self.cache.has_out(r) for r in recs):
+            run = self.local_run(spec, key)
+            if run is not None and self.restorable(spec, run):
                 return Decision(spec.name, Action.RESTORE, key, tuple(reasons), comps)
-            if self.in_remote(spec.name, key):
+            if self.in_remote(spec, key):
                 return Decision(spec.name, Action.RESTORE, key, tuple(reasons), comps)
         return Decision(spec.name, Action.RUN, key, tuple(reasons), comps)
 
-    def remote_outs(self, key: str) -> list[OutRecord] | None:
+    def local_run(self, spec: TargetSpec, key: str) -> RunEntry | None:
+        """The local run-cache entry of ``key`` if it passes the strict parser for ``spec``
+        (exactly its declared outs); a rejected entry is a note and counts as none."""
+        try:
+            return self.cache.read_run(key, spec.outs)
+        except RecordError as exc:
+            self._note(f"{spec.name}: {exc.message}; not restoring from it")
+            return None
+
+    def restorable(self, spec: TargetSpec, run: RunEntry) -> bool:
+        """Whether the local cache holds every object of ``run``'s outs; a tree object that
+        fails its check (dropped by the cache) is a note, and the target is not restored."""
+        try:
+            return all(self.cache.has_out(r) for r in run.outs)
+        except RecordError as exc:
+            self._note(f"{spec.name}: {exc.message}; dropped it, not restoring from it")
+            return False
+
+    def _note(self, text: str) -> None:
+        if text not in self.remote_notes:
+            self.remote_notes.append(text)
+
+    def remote_outs(self, spec: TargetSpec, key: str) -> list[OutRecord] | None:
         """The outs the remote recorded for ``key`` (planning with --pull), if it has it."""
-        if self.transfer is None or not self.options.pull or self.remote_notes:
+        if self.transfer is None or not self.options.pull or self._remote_down:
             return None
         from .store.remote import RemoteError
 
         try:
-            entry = self.transfer.remote_run(key)
+            entry = self.transfer.remote_run(key, spec.outs)
         except RemoteError:
             return None
         return None if entry is None else entry.outs
 
-    def in_remote(self, target: str, key: str) -> bool:
-        """--pull: does the remote hold a build of ``key``? (Only its small run-cache entry
-        is read here; objects come in `restore`, in a worker thread.) A remote that
-        cannot be reached is a note, not a failure: the target is built instead."""
-        if self.transfer is None or not self.options.pull or self.remote_notes:
+    def in_remote(self, spec: TargetSpec, key: str) -> bool:
+        """--pull: does the remote hold a usable build of ``key``? (Only its small run-cache
+        entry is read here, through the strict parser; objects come in `restore`, in a
+        worker thread.) A remote that cannot be reached is a note, not a failure: the
+        target is built instead; an entry the parser refuses is a note for that target."""
+        if self.transfer is None or not self.options.pull or self._remote_down:
             return False  # after one failure the remote is not asked again this build
         from .store.remote import RemoteError
 
         try:
-            return self.transfer.remote_run(key) is not None
+            return self.transfer.remote_run(key, spec.outs) is not None
         except RemoteError as exc:
-            self.remote_notes.append(
+            if exc.message.startswith("refused "):
+                self._note(f"{spec.name}: {exc.message}; building it here")
+                return False
+            self._remote_down = True
+            self._note(
                 f"{exc.message}; not asking the remote again in this build: "
-                f"{target} and the rest are built here"
+                f"{spec.name} and the rest are built here"
             )
             return False
 
-    def check_outs(self, outs: tuple[OutRecord, ...]) -> list[Reason]:
-        """Reasons an out in the workspace no longer matches its record (empty: intact)."""
-        reasons: list[Reason] = []
+    def check_outs(self, outs: tuple[OutRecord, ...], declared: Collection[str]) -> list[Reason]:
+        """Reasons the workspace's outs no longer match their records (empty: intact). The
+        declared outs decide: one the record does not cover counts as missing."""
+        recorded = {rec.path for rec in outs}
+        reasons = [
+            Reason(ReasonKind.OUT_MISSING, rel) for rel in sorted(declared) if rel not in recorded
+        ]
         for rec in outs:
+            if rec.path not in declared:
+                reasons.append(Reason(ReasonKind.OUT_MODIFIED, rec.path))
+                continue
             try:
                 digest, is_dir = self.memo.digest(rec.path)
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
@@ -226,11 +280,11 @@ class Rebuilder:
     ) -> tuple[OutRecord, ...]:
         """Copy a cached build's outs into the workspace and record it as the current one."""
         assert decision.key is not None
-        run = self.cache.read_run(decision.key)
-        if (run is None or not all(self.cache.has_out(r) for r in run.outs)) and (
+        run = self.local_run(spec, decision.key)
+        if (run is None or not self.restorable(spec, run)) and (
             self.transfer is not None and self.options.pull
         ):
-            run = self.transfer.pull(decision.key)  # verified; raises RemoteError if not
+            run = self.transfer.pull(decision.key, spec.outs)  # verified, or RemoteError
         if run is None:
             raise BuildFailed(f"run-cache entry for {spec.name!r} vanished during the build")
         outs = self.materialize(spec, run.outs)
@@ -253,7 +307,7 @@ class Rebuilder:
         """The quality of an earlier build, carried over by a restore or rollback. Metrics
         are read again from the restored files (byte for byte the same), so they survive a
         lost manifest."""
-        doc = self.manifests.get(mid) if mid is not None else None
+        doc = self._usable_manifest(spec.name, mid)
         quality = Quality.of(doc) if doc is not None else Quality()
         if spec.metrics:
             metrics, _ = read_metrics(self.root, spec.metrics)
@@ -261,7 +315,9 @@ class Rebuilder:
         return quality
 
     def materialize(self, spec: TargetSpec, recs: list[OutRecord]) -> tuple[OutRecord, ...]:
-        """Put cached outs in the workspace (the current copies moved aside first)."""
+        """Put cached outs in the workspace (the current copies moved aside first). Only
+        the declared outs are ever written, whatever a record lists."""
+        check_declared(recs, spec.outs, f"the cached build of {spec.name}")
         self.move_aside(spec)  # a hand-edited out is kept, never overwritten
         for rec in recs:
             self.ensure_inside(spec, rec.path)
@@ -276,11 +332,23 @@ class Rebuilder:
         Writes a ``rollback`` manifest pointing to ``mid``; the lock entry follows. Nothing
         runs; if the cache no longer holds every object, nothing changes (clear error)."""
         started = time.time()
-        recs = self.cache.get_run(doc["key"]) or [
-            OutRecord(o["path"], o["type"], o["xxh3"], o.get("sha256"), o["size"])
-            for o in doc.get("outs", [])
+        recs = self.cache.get_run(doc["key"], spec.outs) or [
+            OutRecord.from_json(
+                {
+                    k: o.get(v)
+                    for k, v in (
+                        ("path", "path"),
+                        ("type", "type"),
+                        ("xxh", "xxh3"),
+                        ("sha256", "sha256"),
+                        ("size", "size"),
+                    )
+                },
+                f"manifest {mid}: outs[{i}]",
+            )
+            for i, o in enumerate(doc.get("outs", []))
         ]
-        missing = [r.path for r in recs if not self.cache.has_out(r)]
+        missing = [r.path for r in recs if not _has_out(self.cache, r)]
         if missing:
             raise UsageError(
                 f"cannot roll {spec.name} back to {mid}: the cache no longer holds "
@@ -383,7 +451,8 @@ class Rebuilder:
 
     def _move_outs(self, spec: TargetSpec, into: str, *, strict: bool) -> None:
         dest_root = os.path.join(self.state_dir, into, safe_name(spec.name))
-        shutil.rmtree(dest_root, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            remove_tree(dest_root)
         for rel in spec.outs:
             if strict:
                 self.ensure_inside(spec, rel)
@@ -415,7 +484,7 @@ class Rebuilder:
             self.ensure_inside(spec, rel)
             full = os.path.join(self.root, rel)
             if os.path.isdir(full):
-                entries = self.memo.tree_entries(rel, want_sha256=True)
+                entries = self.memo.tree_entries(rel, want_sha256=True, confine=True)
                 digest = hash_tree(entries)
                 if self.options.store:
                     self.cache.store_tree(full, entries)
@@ -430,9 +499,10 @@ class Rebuilder:
         if self.options.store:
             for path, digest in decision.components["code"].items():
                 self.cache.store_file(os.path.join(self.root, path), digest)  # for explain diffs
-        # Inputs are re-hashed: one that changed while the command ran poisons the result.
+        # Every input is re-hashed from the workspace, target deps included: one that
+        # changed while the command ran poisons the result.
         after = {
-            "deps": self.dep_digests(spec, upstream),
+            "deps": self.dep_digests(spec, upstream, rehash=True),
             "code": {p: self.memo.file_digest(p).xxh for p in decision.components["code"]},
         }
         changed = [
@@ -527,8 +597,19 @@ class Rebuilder:
 
     def recorded(self, target: str) -> dict[str, Any] | None:
         """The manifest of ``target``'s last successful build or restore (None: never)."""
-        mid = self.manifests.current(target)
-        return self.manifests.get(mid) if mid is not None else None
+        return self._usable_manifest(target, self.manifests.current(target))
+
+    def _usable_manifest(self, target: str, mid: str | None) -> dict[str, Any] | None:
+        """A manifest this build only draws on (the previous build's profiles and metrics,
+        a restored build's quality): a corrupt one is a note and counts as absent (as if
+        deleted), so the build goes on; `audit` names it."""
+        if mid is None:
+            return None
+        try:
+            return self.manifests.get(mid)
+        except ManifestError as exc:
+            self._note(f"{target}: {exc.message}; building as if it were absent")
+            return None
 
     def promote(self, spec: TargetSpec) -> dict[str, Any]:
         """Copy the best candidate's outs (from the cache, else from the workspace) to
@@ -550,7 +631,7 @@ class Rebuilder:
         for rec, dest in pairs:
             self.ensure_inside(spec, dest)
             full = os.path.join(self.root, dest)
-            if self.cache.has_out(rec):
+            if _has_out(self.cache, rec):
                 self.cache.restore_out(rec, full)
             elif rec.type == "dir":
                 shutil.copytree(os.path.join(self.root, rec.path), full, symlinks=True)
@@ -597,6 +678,15 @@ class Rebuilder:
         if len(lines) > max_lines:
             lines = lines[:max_lines] + [f"... ({len(lines) - max_lines} more lines)"]
         return "\n".join(lines)
+
+
+def _has_out(cache: Cache, rec: OutRecord) -> bool:
+    """`Cache.has_out`, with a corrupt tree counting as absent (promote and rollback then
+    fall back or say what is missing)."""
+    try:
+        return cache.has_out(rec)
+    except RecordError:
+        return False
 
 
 def diff_components(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Reason]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from .jobs import Job
 from .store import Cache, OutRecord, StateMemo
+from .store.records import check_declared
 from .transfer import Transfer
 
 __all__ = ["RemoteStaging"]
@@ -43,9 +44,12 @@ class RemoteStaging:
             self.transfer.push_file(os.path.join(self.root, rel), xxh)
         return files
 
-    def land(self, outs: list[dict[str, Any]]) -> None:
-        """Fetch (verified) and place the outs a worker pushed."""
-        for data in outs:
-            rec = OutRecord.from_json(data)
+    def land(self, outs: list[dict[str, Any]], declared: tuple[str, ...]) -> None:
+        """Fetch (verified) and place the outs a worker pushed: records through the strict
+        parser, and exactly the job's declared outs (a worker's answer is read back data
+        too), before anything is fetched or written."""
+        records = [OutRecord.from_json(data, "a Dask worker's result") for data in outs]
+        check_declared(records, declared, "a Dask worker's result")
+        for rec in records:
             self.transfer.fetch_out(rec)
             self.cache.restore_out(rec, os.path.join(self.root, rec.path))

@@ -16,17 +16,17 @@ entry last; objects already on the remote are not sent again.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
 
 from .digest import FileDigest, hash_file, hash_tree
-from .manifest import ManifestStore, manifest_id
+from .manifest import ManifestError, ManifestStore, parse_manifest
 from .store import Cache, OutRecord
 from .store.atomic import atomic_write
-from .store.cache import RunEntry, check_tree_path, parse_run
+from .store.records import RecordError, RunEntry, parse_run
 from .store.remote import Remote, RemoteError, object_rel
 
 __all__ = ["Transfer", "TransferStats"]
@@ -100,17 +100,24 @@ class Transfer:
                 self._runs[key] = data
         return data
 
-    def remote_run(self, key: str) -> RunEntry | None:
-        """The remote's run-cache entry for ``key`` (None: not there, or unusable)."""
+    def remote_run(self, key: str, declared: Collection[str] | None = None) -> RunEntry | None:
+        """The remote's run-cache entry for ``key`` (None: not there). An entry that fails
+        the strict parser (records.parse_run; with ``declared``, one that lists anything
+        but the target's declared outs) raises RemoteError naming it: it is never used."""
         data = self._run_bytes(key)
-        return None if data is None else parse_run(data, key)
+        if data is None:
+            return None
+        try:
+            return parse_run(data, key, f"remote {self.run_rel(key)}", declared)
+        except RecordError as exc:
+            raise RemoteError(f"refused {exc.message}") from None
 
-    def pull(self, key: str) -> RunEntry:
+    def pull(self, key: str, declared: Collection[str] | None = None) -> RunEntry:
         """Fetch and verify the build ``key`` into the local cache; its entry last."""
+        entry = self.remote_run(key, declared)
         data = self._run_bytes(key)
-        entry = None if data is None else parse_run(data, key)
         if entry is None or data is None:
-            raise RemoteError(f"the remote has no usable run-cache entry for {key}")
+            raise RemoteError(f"the remote has no run-cache entry for {key}")
         stats = TransferStats(builds=1)
         for rec in entry.outs:
             self._pull_out(rec, stats)
@@ -153,6 +160,13 @@ class Transfer:
         try:
             rel = self.object_rel(xxh)
             if not self.remote.exists(rel):
+                got = hash_file(path, want_sha256=False).xxh  # never upload unverified bytes
+                if got != xxh:
+                    raise RemoteError(
+                        f"not uploading {path}: its bytes hash to {got}, not to {xxh} "
+                        "(changed since it was hashed, or a corrupt cache object: "
+                        "see mlbuild cache verify)"
+                    )
                 self.remote.upload(path, rel)
                 stats.objects += 1
                 stats.bytes += os.path.getsize(path)
@@ -170,8 +184,11 @@ class Transfer:
             return
         self._pull_object(rec.xxh, None, stats, f"tree of {rec.path}")
         entries: list[tuple[str, FileDigest, bool]] = []
-        for rel, xxh, executable in self.cache.read_tree(rec.xxh):
-            check_tree_path(rel)  # a restored directory cannot write outside its root
+        try:
+            tree = self.cache.read_tree(rec.xxh)  # checked: name, paths, order
+        except RecordError as exc:
+            raise RemoteError(f"refused the tree of {rec.path}: {exc.message}") from None
+        for rel, xxh, executable in tree:
             digest = self._pull_object(xxh, None, stats, f"{rec.path}/{rel}")
             entries.append((rel, digest, executable))
         whole = hash_tree(entries)
@@ -184,10 +201,15 @@ class Transfer:
     def _pull_object(
         self, xxh: str, sha256: str | None, stats: TransferStats, what: str
     ) -> FileDigest:
-        """Download one object unless present; verify xxh3 (and sha256 when known)."""
-        dest = self.cache.object_path(xxh)
+        """Download one object unless present and intact; verify xxh3 (and sha256 when
+        known). A local copy that does not hash to its name is dropped and fetched again."""
+        dest = self.cache.object_path(xxh)  # raises on anything but a checked digest
         if os.path.exists(dest):
-            return hash_file(dest, want_sha256=True)
+            local = hash_file(dest, want_sha256=True)
+            if local.xxh == xxh:
+                return local
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(dest)  # provably corrupt, and its path derives from checked hex
         rel = self.object_rel(xxh)
         verified: list[FileDigest] = []
 
@@ -216,11 +238,9 @@ class Transfer:
         if data is None:
             raise RemoteError(f"remote manifest {rel} is missing")
         try:
-            doc: Any = json.loads(data)
-        except ValueError:
-            doc = None
-        if not isinstance(doc, dict) or manifest_id(doc) != mid:
-            raise RemoteError(f"remote manifest {rel} is corrupt: its id does not recompute")
+            parse_manifest(data, mid, f"remote {rel}")  # the strict manifest parser
+        except ManifestError as exc:
+            raise RemoteError(f"refused {exc.message}") from None
         sig = self.remote.read(rel[: -len(".json")] + ".sig.json")
         if sig is not None:
             atomic_write(self.manifests.sig_path(mid), sig)
@@ -233,19 +253,23 @@ class Transfer:
         run_rel = self.run_rel(key)
         if self.remote.exists(run_rel):
             return False
-        entry = self.cache.read_run(key)
+        entry = self.cache.read_run(key)  # strict: a corrupt entry raises RecordError
         if entry is None:
             raise RemoteError(f"no local run-cache entry for {key} to push")
         stats = TransferStats(builds=1)
         for rec in entry.outs:
-            if not self.cache.has_out(rec):
+            try:
+                complete = self.cache.has_out(rec)
+            except RecordError as exc:
+                raise RemoteError(f"cannot push {rec.path}: {exc.message}") from None
+            if not complete:
                 raise RemoteError(
-                    f"cannot push {rec.path}: its objects are not in the local cache "
-                    "(built with --no-cache?)"
+                    f"cannot push {rec.path}: its objects are not in the local cache, or "
+                    "are corrupt (built with --no-cache? see mlbuild cache verify)"
                 )
             self._push_object(rec.xxh, stats)
             if rec.type == "dir":
-                for _, xxh, _ in self.cache.read_tree(rec.xxh):
+                for _, xxh, _ in self.cache.read_tree(rec.xxh):  # verified against its name
                     self._push_object(xxh, stats)
         if entry.manifest is not None and os.path.exists(self.manifests.path(entry.manifest)):
             rel = self.manifest_rel(entry.manifest)

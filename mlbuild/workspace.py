@@ -371,11 +371,23 @@ class Workspace:
         mid, _ = self.manifest(target)
         return lineage(self.manifest_store, mid)
 
-    def history(self, target: str) -> list[tuple[str, dict[str, Any] | None]]:
-        """Every manifest of ``target``, newest first (None for one whose file is gone)."""
+    def history(self, target: str) -> list[tuple[str, dict[str, Any] | None, str | None]]:
+        """Every manifest of ``target``, newest first: ``(id, record, problem)``, the record
+        None and the problem named for one whose file is gone or fails the strict parser
+        (one bad record does not hide the rest of the history)."""
+        from .manifest import ManifestError
+
         name = self.graph.select([target])[0]
         store = self.manifest_store
-        return [(mid, store.get(mid)) for mid in reversed(store.history(name))]
+        rows: list[tuple[str, dict[str, Any] | None, str | None]] = []
+        for mid in reversed(store.history(name)):
+            try:
+                doc = store.get(mid)
+            except ManifestError as exc:
+                rows.append((mid, None, f"{exc.subject}: {exc.found}"))
+                continue
+            rows.append((mid, doc, None if doc is not None else "manifest file missing"))
+        return rows
 
     def resolve_manifest(self, ref: str) -> tuple[str, dict[str, Any]]:
         """A manifest by id or unique id prefix (``sha256:3f2a…`` or ``3f2a…``)."""
@@ -385,13 +397,16 @@ class Workspace:
             raise UsageError(f"{ref!r} is not a manifest id", hint="use at least 6 hex digits")
         try:
             names = os.listdir(os.path.join(store.dir, hexd[:2]))
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             names = []
+        # Only names of the exact shape a manifest is stored under (no temp files, no
+        # signatures, nothing that is not an id).
         found = sorted(
             "sha256:" + hexd[:2] + n[: -len(".json")]
             for n in names
-            if n.endswith(".json")
-            and not n.endswith(".sig.json")
+            if len(n) == 62 + len(".json")
+            and n.endswith(".json")
+            and all(c in "0123456789abcdef" for c in n[:62])
             and (hexd[:2] + n).startswith(hexd)
         )
         if len(found) != 1:
@@ -417,7 +432,7 @@ class Workspace:
             candidates = [
                 (m, d)
                 for m in reversed(store.history(name))
-                if (d := store.get(m)) is not None and d.get("status") == "built"
+                if (d := store.get_usable(m)) is not None and d.get("status") == "built"
             ]
             older = [(m, d) for m, d in candidates if current is None or d["key"] != current.key]
             if not older:
@@ -440,18 +455,53 @@ class Workspace:
         # The card states the verdict of a default audit (signatures required when the
         # file lists trusted keys), so it never claims more than `mlbuild audit` would.
         report = self.audit([name], require_signatures=bool(self.pipeline.trusted_keys))
-        return model_card(mid, doc, self.lineage(name), report, self.pipeline.targets[name].desc)
+        # A restore shows the facts of the build it restores (metrics, checks, gates,
+        # environment…): only its who and when are its own (ManifestStore.view).
+        view = self.manifest_store.view(doc)
+        return model_card(mid, view, self.lineage(name), report, self.pipeline.targets[name].desc)
 
     def manifest(self, target: str) -> tuple[str, dict[str, Any]]:
-        """The id and content of ``target``'s current manifest (its latest build or restore)."""
+        """The id and content of ``target``'s current manifest (its latest build or restore).
+
+        Never built: UsageError (exit 2). Its file missing, corrupt, edited or of another
+        target: ManifestError (exit 6) naming the file, never "never built"."""
+        from .manifest import ManifestError
+
         name = self.graph.select([target])[0]
         store = self.manifest_store
         mid = store.current(name)
-        manifest = store.get(mid) if mid is not None else None
-        if mid is None or manifest is None:
+        if mid is None:
             raise UsageError(
                 f"{name} has no manifest here: it was never built in this workspace",
                 hint=f"run `mlbuild {name}` first",
+            )
+        rebuild = f"move the file out of .mlbuild/manifests/, then rebuild: `mlbuild -B {name}`"
+        try:
+            manifest = store.load(mid)
+        except ManifestError as exc:
+            hint: str | None = rebuild
+            if exc.missing:
+                hint = f"rebuild it with `mlbuild -B {name}`"
+            elif exc.check == "schema":
+                hint = exc.hint  # written by another mlbuild version: read it with that one
+            raise ManifestError(
+                exc.subject,
+                exc.found,
+                check=exc.check,
+                expected=exc.expected,
+                what=f"{name}'s current manifest",
+                detail=exc.detail,
+                hint=hint,
+                missing=exc.missing,
+            ) from None
+        if manifest["target"] != name:
+            subject = store.shown(store.path(mid))
+            raise ManifestError(
+                subject,
+                f"a manifest of {manifest['target']}",
+                what=f"{name}'s current manifest",
+                detail=f"is a manifest of {manifest['target']}",
+                hint=rebuild,
             )
         return mid, manifest
 
@@ -476,13 +526,13 @@ class Workspace:
     ) -> GcReport:
         """Delete cache objects and run-cache entries that neither the lock file nor the
         last ``keep`` builds of a target need (manifests are kept); see maintenance.py."""
-        from .maintenance import collect
+        from .maintenance import collect, remove_leftovers
 
         if keep < 1:
             raise UsageError("--keep must be at least 1", hint="the current build is one")
         target = self.transfer(options).remote if remote else None
         with WorkspaceLock(os.path.join(self.state_dir, "lock"), wait=True):
-            return collect(
+            report = collect(
                 self.cache,
                 self.manifest_store,
                 LockFile(self.lock_path),
@@ -491,6 +541,14 @@ class Workspace:
                 keep=keep,
                 dry_run=dry_run,
             )
+            if target is None:
+                out_dirs = [
+                    os.path.dirname(os.path.join(self.root, rel)) for rel in self.pipeline.out_owner
+                ]
+                report.removed_temporaries += remove_leftovers(
+                    self.state_dir, out_dirs, dry_run=dry_run
+                )
+            return report
 
     # ----------------------------------------------------------------- experiments
     def _named(self, targets: Iterable[str] | None) -> list[str]:
@@ -548,7 +606,7 @@ class Workspace:
             spec = self.pipeline.targets[name]
             entry = statuses[name]
             mid = store.current(name)
-            doc = (store.get(mid) if mid is not None else None) or {}
+            doc = (store.get_usable(mid) if mid is not None else None) or {}
             targets.append(
                 {
                     "name": name,

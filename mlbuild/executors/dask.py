@@ -131,7 +131,7 @@ def run_staged(
             full = os.path.join(scratch, rel)
             if os.path.isdir(full):
                 entries = []
-                for r, path, ex in walk_tree(full):
+                for r, path, ex in walk_tree(full, confine=scratch):
                     digest = hash_file(path, want_sha256=True)
                     remote.upload(path, object_rel(digest.xxh))
                     entries.append((r, digest, ex))
@@ -161,7 +161,7 @@ class Staging(Protocol):
 
     def stage(self, job: Job) -> list[tuple[str, str, bool]]: ...
 
-    def land(self, outs: list[dict[str, Any]]) -> None: ...
+    def land(self, outs: list[dict[str, Any]], declared: tuple[str, ...]) -> None: ...
 
 
 class DaskExecutor:
@@ -243,7 +243,7 @@ class DaskExecutor:
                 f.write(answer[3])
             if result.ok:
                 try:
-                    staging.land(answer[2])
+                    staging.land(answer[2], job.outs)
                 except MlbuildError as exc:
                     return JobResult(ok=False, exit_code=None, error=f"staging: {exc.message}")
         return result

@@ -7,8 +7,9 @@ moment leaves either the old or the new version of a file, never a torn one.
 from __future__ import annotations
 
 from .atomic import atomic_write
-from .cache import Cache, OutRecord
+from .cache import Cache
 from .lockfile import LockEntry, LockFile
+from .records import OutRecord, RecordError, RunEntry
 from .state import StateMemo
 from .wslock import WorkspaceLock
 
@@ -17,6 +18,8 @@ __all__ = [
     "LockEntry",
     "LockFile",
     "OutRecord",
+    "RecordError",
+    "RunEntry",
     "StateMemo",
     "WorkspaceLock",
     "atomic_write",

@@ -16,54 +16,28 @@ so editing a workspace file can never corrupt the cache.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Callable, Collection
 
 from ..digest import FileDigest, canonical_json, hash_bytes, hash_file
 from ..errors import MlbuildError
 from .atomic import atomic_write, fsync_dir
+from .records import (
+    RUN_VERSION,
+    OutRecord,
+    RecordError,
+    RunEntry,
+    TreeEntry,
+    check_relpath,
+    digest_hex,
+    parse_run,
+    parse_tree,
+)
 
-CACHE_VERSION = 1
+CACHE_VERSION = RUN_VERSION
 _FICLONE = 0x40049409
-
-
-@dataclass(frozen=True)
-class OutRecord:
-    """What was recorded about one declared out: enough to verify and restore it."""
-
-    path: str
-    type: str  # "file" or "dir"
-    xxh: str
-    sha256: str | None
-    size: int
-    executable: bool = False
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> OutRecord:
-        return cls(
-            path=data["path"],
-            type=data["type"],
-            xxh=data["xxh"],
-            sha256=data.get("sha256"),
-            size=int(data["size"]),
-            executable=bool(data.get("executable", False)),
-        )
-
-
-@dataclass(frozen=True)
-class RunEntry:
-    """A run-cache entry: the outs a build key produced and that build's manifest id."""
-
-    outs: list[OutRecord]
-    manifest: str | None
 
 
 def clone_file(src: str, dst: str) -> None:
@@ -84,9 +58,7 @@ def clone_file(src: str, dst: str) -> None:
 
 def check_tree_path(rel: str) -> None:
     """A tree entry must stay inside its directory (no absolute paths, no ``..``)."""
-    parts = rel.split("/")
-    if rel.startswith("/") or not rel or any(p in ("", ".", "..") for p in parts):
-        raise MlbuildError(f"refusing to restore tree entry {rel!r}: it would leave its directory")
+    check_relpath(rel, "tree entry")
 
 
 class Cache:
@@ -99,7 +71,8 @@ class Cache:
 
     # -- objects ---------------------------------------------------------------------
     def object_path(self, digest: str) -> str:
-        hexd = digest.split(":", 1)[1]
+        """Where the object ``digest`` lives: derived only from checked hex."""
+        hexd = digest_hex(digest)
         return os.path.join(self.objects, hexd[:2], hexd[2:])
 
     def has(self, digest: str) -> bool:
@@ -142,21 +115,31 @@ class Cache:
             atomic_write(dest, body, mode=0o444)
         return tree_digest
 
-    def read_tree(self, digest: str) -> list[tuple[str, str, bool]]:
-        with open(self.object_path(digest), "rb") as f:
-            raw = json.loads(f.read())
-        return [(rel, xxh, mode == "x") for rel, xxh, mode in raw]
+    def read_tree(self, digest: str) -> list[TreeEntry]:
+        """The entries of the tree object ``digest``, verified against its name and each
+        other (records.parse_tree); a corrupt tree raises RecordError and is dropped."""
+        path = self.object_path(digest)
+        with open(path, "rb") as f:
+            raw = f.read()
+        try:
+            return parse_tree(raw, digest, f"cache object {os.path.relpath(path, self.dir)}")
+        except RecordError:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # provably bad, and its path derives from checked hex
+            raise
 
     def has_out(self, rec: OutRecord) -> bool:
-        """True when every object needed to restore ``rec`` is in the store."""
+        """True when every object needed to restore ``rec`` is in the store. A tree object
+        that fails its check raises RecordError (and is dropped), so the caller can say why
+        the build is not restorable."""
         if rec.type == "file":
             return self.has(rec.xxh)
         if not self.has(rec.xxh):
             return False
         try:
             return all(self.has(xxh) for _, xxh, _ in self.read_tree(rec.xxh))
-        except (OSError, ValueError):
-            return False
+        except OSError:
+            return False  # a corrupt tree raises RecordError (dropped): callers say so
 
     def restore_out(self, rec: OutRecord, dest: str) -> None:
         """Materialize ``rec`` at ``dest`` atomically (temp next to it, then rename)."""
@@ -178,17 +161,17 @@ class Cache:
             return
         tmpdir = tempfile.mkdtemp(dir=parent, prefix=".mlbuild-restore-")
         try:
-            for rel, xxh, executable in self.read_tree(rec.xxh):
-                check_tree_path(rel)
+            for rel, xxh, executable in self.read_tree(rec.xxh):  # paths checked there
                 target = os.path.join(tmpdir, *rel.split("/"))
-                os.makedirs(os.path.dirname(target), exist_ok=True)
+                makedirs(os.path.dirname(target))
                 clone_file(self.object_path(xxh), target)
                 self._check_copy(target, xxh)
                 os.chmod(target, 0o755 if executable else 0o644)
             _remove(dest)
             os.replace(tmpdir, dest)
         except BaseException:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                remove_tree(tmpdir)
             raise
 
     def _check_copy(self, path: str, xxh: str) -> None:
@@ -208,24 +191,36 @@ class Cache:
 
     # -- run cache -------------------------------------------------------------------
     def run_path(self, key: str) -> str:
-        hexd = key.split(":", 1)[1]
+        hexd = digest_hex(key)
         return os.path.join(self.runs, hexd[:2], hexd[2:] + ".json")
 
-    def read_run(self, key: str) -> RunEntry | None:
-        """The run-cache entry of ``key``, if there is a valid one."""
+    def read_run(self, key: str, declared: Collection[str] | None = None) -> RunEntry | None:
+        """The run-cache entry of ``key`` (None: there is none). A present but invalid
+        entry raises RecordError (records.parse_run); with ``declared``, an entry must
+        list exactly those outs."""
+        path = self.run_path(key)
         try:
-            with open(self.run_path(key), "rb") as f:
-                return parse_run(f.read(), key)
+            with open(path, "rb") as f:
+                raw = f.read()
         except FileNotFoundError:
             return None
+        return parse_run(raw, key, f"run-cache entry {os.path.relpath(path, self.dir)}", declared)
 
     def run_manifest(self, key: str) -> str | None:
-        """The id of the manifest of the build that made the run-cache entry ``key``."""
-        entry = self.read_run(key)
+        """The id of the manifest of the build that made the run-cache entry ``key``
+        (None: no entry, or one that fails the strict parser)."""
+        try:
+            entry = self.read_run(key)
+        except RecordError:
+            return None
         return None if entry is None else entry.manifest
 
-    def get_run(self, key: str) -> list[OutRecord] | None:
-        entry = self.read_run(key)
+    def get_run(self, key: str, declared: Collection[str] | None = None) -> list[OutRecord] | None:
+        """The outs of a usable run-cache entry of ``key`` (an invalid one counts as none)."""
+        try:
+            entry = self.read_run(key, declared)
+        except RecordError:
+            return None
         return None if entry is None else entry.outs
 
     def put_run(
@@ -241,26 +236,43 @@ class Cache:
         atomic_write(self.run_path(key), canonical_json(body).encode())
 
 
-def parse_run(raw: bytes, key: str) -> RunEntry | None:
-    """A run-cache entry's bytes (local or remote) → RunEntry; None if unusable."""
-    try:
-        data = json.loads(raw)
-        if not isinstance(data, dict):
-            return None
-        if data.get("version") != CACHE_VERSION or data.get("key") != key:
-            return None
-        manifest = data.get("manifest")
-        return RunEntry(
-            outs=[OutRecord.from_json(o) for o in data["outs"]],
-            manifest=manifest if isinstance(manifest, str) else None,
-        )
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
+def makedirs(path: str) -> None:
+    """``os.makedirs(path, exist_ok=True)`` without recursion: os.makedirs recurses once
+    per missing level, so a tree nested ~1000 deep would raise RecursionError."""
+    missing: list[str] = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory)
+
+
+def remove_tree(path: str) -> None:
+    """Remove ``path`` (a file, a link, or a whole directory, never following links)
+    without recursion: shutil.rmtree recurses once per level, so a tree nested ~1000 deep
+    would raise RecursionError. A missing path is fine."""
+    if not os.path.isdir(path) or os.path.islink(path):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        return
+    stack = [(path, False)]
+    while stack:
+        directory, emptied = stack.pop()
+        if emptied:
+            os.rmdir(directory)
+            continue
+        stack.append((directory, True))
+        with os.scandir(directory) as it:
+            for entry in it:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, False))
+                else:
+                    os.unlink(entry.path)
 
 
 def _remove(path: str) -> None:
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    remove_tree(path)

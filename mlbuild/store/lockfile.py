@@ -32,7 +32,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .atomic import atomic_write
-from .cache import OutRecord
+from .records import OutRecord, RecordError, check_declared, check_xxh
 
 LOCK_VERSION = 1
 
@@ -71,21 +71,43 @@ class LockFile:
 
     @staticmethod
     def parse(path: str, raw: bytes) -> dict[str, LockEntry]:
-        """The entries of a lock file's bytes (``path`` names it in errors); an older
-        format gives none."""
+        """The entries of a lock file's bytes (``path`` names it in errors), through the
+        strict record parser: keys and out digests exactly shaped, paths relative and
+        normalized. An older format gives none; anything malformed is a ConfigError."""
         entries: dict[str, LockEntry] = {}
         try:
             data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
             if data.get("version") != LOCK_VERSION:
                 return entries  # an older format is a cache of state, not a source of truth
-            for name, entry in data.get("targets", {}).items():
+            targets = data.get("targets", {})
+            if not isinstance(targets, dict):
+                raise ValueError("targets is not an object")
+            for name, entry in targets.items():
+                if not isinstance(entry, dict):
+                    raise ValueError(f"the entry of {name!r} is not an object")
+                where = f"target {name!r}"
+                components, outs = entry.get("components"), entry.get("outs")
+                metrics = entry.get("metrics")
+                if not isinstance(components, dict) or not isinstance(outs, list):
+                    raise ValueError(f"{where}: components or outs of the wrong type")
+                if metrics is not None and not isinstance(metrics, dict):
+                    raise ValueError(f"{where}: metrics is not an object")
+                records = tuple(OutRecord.from_json(o, where) for o in outs)
+                check_declared(records, {o.path for o in records}, where)  # no duplicates
                 entries[name] = LockEntry(
-                    key=entry["key"],
-                    components=entry["components"],
-                    outs=tuple(OutRecord.from_json(o) for o in entry["outs"]),
-                    metrics=entry.get("metrics"),
+                    key=check_xxh(entry.get("key"), f"{where}: key"),
+                    components=components,
+                    outs=records,
+                    metrics=metrics,
                 )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except RecordError as exc:
+            raise ConfigError(
+                f"{path} is corrupt ({exc.message})",
+                hint="restore it from git, or delete it to rebuild from the cache",
+            ) from None
+        except (ValueError, UnicodeDecodeError) as exc:
             raise ConfigError(
                 f"{path} is corrupt ({exc})",
                 hint="restore it from git, or delete it to rebuild from the cache",

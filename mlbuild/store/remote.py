@@ -26,13 +26,14 @@ from typing import Any
 
 from ..errors import MlbuildError
 from .atomic import fsync_dir
+from .records import digest_hex
 
 __all__ = ["Remote", "RemoteError", "object_rel"]
 
 
 def object_rel(digest: str) -> str:
     """Where the object ``xxh3-128:abcdef…`` lives on a remote: ``objects/ab/cdef…``."""
-    hexd = digest.split(":", 1)[1]
+    hexd = digest_hex(digest)  # only checked hex becomes a path
     return f"objects/{hexd[:2]}/{hexd[2:]}"
 
 

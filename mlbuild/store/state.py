@@ -28,6 +28,7 @@ from typing import Any
 
 from ..digest import FileDigest, hash_file, hash_tree, walk_tree
 from .atomic import atomic_write
+from .records import SHA_PATTERN, XXH_PATTERN
 
 STATE_VERSION = 1
 RACY_NS = 2_000_000_000
@@ -37,6 +38,21 @@ FINE_RACY_NS = 50_000_000
 def racy_window(mtime_ns: int) -> int:
     """How long after its mtime a file's hash stays untrusted (see the module docstring)."""
     return RACY_NS if mtime_ns % 1_000_000 == 0 else FINE_RACY_NS
+
+
+def _entry(raw: Any) -> list[Any] | None:
+    """A memo entry if it has the documented shape (state.json is only a cache: a damaged
+    entry is re-hashed, never trusted, never a crash)."""
+    if (
+        isinstance(raw, list)
+        and len(raw) == 7
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in raw[:5])
+        and isinstance(raw[5], str)
+        and XXH_PATTERN.fullmatch(raw[5])
+        and (raw[6] is None or (isinstance(raw[6], str) and SHA_PATTERN.fullmatch(raw[6])))
+    ):
+        return raw
+    return None
 
 
 class StateMemo:
@@ -52,11 +68,16 @@ class StateMemo:
             try:
                 with open(path, "rb") as f:
                     data = json.loads(f.read())
-                if data.get("version") == STATE_VERSION:
-                    self.files = data.get("files", {})
-                    self.imports = data.get("imports", {})
-            except (FileNotFoundError, ValueError, AttributeError):
-                pass
+                files, imports = data.get("files"), data.get("imports")
+                if (
+                    data.get("version") == STATE_VERSION
+                    and isinstance(files, dict)
+                    and isinstance(imports, dict)
+                ):
+                    self.files = files  # each entry is checked where it is used (_entry)
+                    self.imports = imports
+            except (OSError, ValueError, AttributeError):
+                pass  # only a cache: anything unreadable or of the wrong shape is rebuilt
 
     def save(self) -> None:
         if self.path is None or not self.dirty:
@@ -72,7 +93,7 @@ class StateMemo:
         full = os.path.join(self.root, rel)
         if st is None:
             st = os.stat(full)
-        entry = self.files.get(rel)
+        entry = _entry(self.files.get(rel))
         if (
             entry is not None
             and entry[0] == st.st_ino
@@ -108,12 +129,15 @@ class StateMemo:
             return hash_tree(self.tree_entries(rel, want_sha256=want_sha256)), True
         return self.file_digest(rel, want_sha256=want_sha256, st=st), False
 
-    def tree_entries(self, rel: str, *, want_sha256: bool) -> list[tuple[str, FileDigest, bool]]:
-        """Per-file digests of a directory, sorted by relative path."""
+    def tree_entries(
+        self, rel: str, *, want_sha256: bool, confine: bool = False
+    ) -> list[tuple[str, FileDigest, bool]]:
+        """Per-file digests of a directory, sorted by relative path; with ``confine`` (an
+        out) a symlink leading out of the workspace raises `digest.LinkOutside`."""
         full = os.path.join(self.root, rel)
         return [
             (sub, self.file_digest(f"{rel}/{sub}", want_sha256=want_sha256), ex)
-            for sub, _, ex in walk_tree(full)
+            for sub, _, ex in walk_tree(full, confine=self.root if confine else None)
         ]
 
     def remember(self, rel: str, digest: FileDigest) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlbuild.digest import hash_file, walk_tree
-from mlbuild.manifest import ManifestStore
+from mlbuild.manifest import Identity, ManifestStore, build_manifest
 from mlbuild.store import Cache, OutRecord
 from mlbuild.store.remote import Remote, RemoteError
 from mlbuild.transfer import Transfer
@@ -51,8 +51,26 @@ def _build(tmp_path: Path) -> tuple[Cache, ManifestStore, str]:
 
     whole = hash_tree(entries)
     assert whole.xxh == tree
-    mid = store.put({"schema": "mlbuild.manifest/v1", "target": "t:x", "key": "k"})
     key = "xxh3-128:" + "ab" * 16
+    outs = [
+        {"path": "a.txt", "type": "file", "size": fd.size, "xxh3": fd.xxh, "sha256": fd.sha256},
+        {"path": "d", "type": "dir", "size": whole.size, "xxh3": tree, "sha256": whole.sha256},
+    ]
+    identity = Identity("u", "h", "3.11", "linux", {"commit": None, "dirty": False})
+    manifest = build_manifest(
+        target="t:x",
+        status="built",
+        key=key,
+        components={"cmd": None, "deps": {}, "params": {}, "code": {}, "env": {}},
+        started=0.0,
+        finished=1.0,
+        identity=identity,
+        deps=[],
+        outs=outs,
+        log_digest=None,
+        env={},
+    )
+    mid = store.put(manifest)
     cache.put_run(
         key,
         "t:x",

@@ -1,0 +1,107 @@
+"""The strict record parser (store/records.py) and the target-name encoding (store/layout.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlbuild.digest import canonical_json, hash_bytes
+from mlbuild.store.cache import Cache
+from mlbuild.store.layout import target_file_name
+from mlbuild.store.records import RecordError, parse_run, parse_tree
+
+KEY = "xxh3-128:" + "1" * 32
+OUT = {
+    "path": "data/raw.csv",
+    "type": "file",
+    "xxh": "xxh3-128:" + "a" * 32,
+    "sha256": "sha256:" + "b" * 64,
+    "size": 3,
+    "executable": False,
+}
+
+
+def _entry(**changes: object) -> bytes:
+    body = {"version": 1, "key": KEY, "target": "t", "outs": [OUT], "manifest": None}
+    body.update(changes)
+    return json.dumps(body).encode()
+
+
+def test_a_well_formed_entry_with_exactly_the_declared_outs_is_accepted() -> None:
+    entry = parse_run(_entry(), KEY, "here", ["data/raw.csv"])
+    assert [o.path for o in entry.outs] == ["data/raw.csv"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        b"[]",
+        _entry(version=2),
+        _entry(key="xxh3-128:" + "2" * 32),
+        _entry(outs=[{**OUT, "path": "/etc/passwd"}]),
+        _entry(outs=[{**OUT, "path": "data/../x"}]),
+        _entry(outs=[{**OUT, "xxh": "xxh3-128:../../x"}]),
+        _entry(outs=[{**OUT, "size": "3"}]),
+        _entry(outs=[OUT, OUT]),
+        _entry(outs=[OUT, {**OUT, "path": "train.py"}]),
+        _entry(manifest="sha256:../x"),
+    ],
+)
+def test_a_malformed_entry_is_refused_whole_naming_where_it_came_from(raw: bytes) -> None:
+    with pytest.raises(RecordError, match="^remote runs/x: "):
+        parse_run(raw, KEY, "remote runs/x", ["data/raw.csv"])
+
+
+def test_object_paths_are_derived_only_from_checked_hex(tmp_path: object) -> None:
+    cache = Cache(str(tmp_path))
+    assert cache.object_path("xxh3-128:" + "ab" * 16).endswith("objects/ab/" + "ab" * 15)
+    for bad in ("xxh3-128:xx/etc/passwd", "xxh3-128:" + "A" * 32, "sha1:" + "a" * 40, "x"):
+        with pytest.raises(RecordError):
+            cache.object_path(bad)
+
+
+def test_a_tree_must_hash_to_its_name_and_list_safe_paths_once_in_order() -> None:
+    f = "xxh3-128:" + "c" * 32
+    good = canonical_json([["a", f, "f"], ["b/c", f, "x"]]).encode()
+    assert parse_tree(good, hash_bytes(good), "t") == [("a", f, False), ("b/c", f, True)]
+    with pytest.raises(RecordError, match="corrupt tree object"):
+        parse_tree(good, "xxh3-128:" + "0" * 32, "t")
+    for entries in (
+        [["b", f, "f"], ["a", f, "f"]],
+        [["a", f, "f"], ["a", f, "f"]],
+        [["../a", f, "f"]],
+        [["a", f, "f"], ["a/b", f, "f"]],
+        [["a", f, "l"]],
+        [["a", "xxh3-128:1", "f"]],
+    ):
+        raw = canonical_json(entries).encode()
+        with pytest.raises(RecordError):
+            parse_tree(raw, hash_bytes(raw), "t")
+
+
+def test_target_file_names_are_one_safe_segment_and_never_collide() -> None:
+    names = [
+        "model:prod",
+        "data.v2",
+        "..",
+        ".",
+        "a:b",
+        "a__b",
+        "a_:b",
+        "a:_b",
+        "",
+        "a/../x",
+        "x\0y",
+        "model:{algo}",
+        "%",
+        "%2E",
+        "_x",
+        "kind:na.me",
+    ]
+    encoded = [target_file_name(n) for n in names]
+    assert target_file_name("model:prod") == "model__prod"  # the documented form stays
+    assert len(set(encoded)) == len(names)
+    for e in encoded:
+        assert e not in ("", ".", "..") and "/" not in e and "\0" not in e
