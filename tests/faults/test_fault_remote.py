@@ -73,13 +73,26 @@ def _run_file(remote: Path, key: str) -> Path:
     return remote / "runs" / hexk[:2] / (hexk[2:] + ".json")
 
 
-@pytest.fixture
-def pushed(workspace: Workspace, tmp_path: Path) -> tuple[Project, Path, dict[str, Any]]:
-    """A workspace that built and pushed both targets to a file:// remote, and its lock."""
-    remote = tmp_path / "remote"
-    p = workspace(PIPELINE + f"remote: file://{remote}\n", FILES)
-    run = p.build("--push")
+@pytest.fixture(scope="module")
+def origin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built and pushed once per module: a workspace ``ws`` and its file:// ``remote``."""
+    base = tmp_path_factory.mktemp("origin")
+    (base / "ws").mkdir()
+    for rel, text in FILES.items():
+        (base / "ws" / rel).write_text(text)
+    (base / "ws" / "mlbuild.yaml").write_text(PIPELINE + f"remote: file://{base / 'remote'}\n")
+    run = Project(base / "ws").build("--push")
     assert run.code == 0, run.err
+    return base
+
+
+@pytest.fixture
+def pushed(origin: Path, tmp_path: Path) -> tuple[Project, Path, dict[str, Any]]:
+    """A copy of the origin (workspace, its cache and the remote it pushed to), and its lock."""
+    shutil.copytree(origin, tmp_path, symlinks=True, dirs_exist_ok=True)
+    remote = tmp_path / "remote"
+    p = Project(tmp_path / "ws")
+    p.write("mlbuild.yaml", PIPELINE + f"remote: file://{remote}\n")
     return p, remote, json.loads(p.read("mlbuild.lock"))["targets"]
 
 
