@@ -87,7 +87,7 @@ class Rebuilder:
         self._identity: Identity | None = None
         self.signer: SigningKey | None = None  # set by the workspace when a key is configured
         self.transfer: Transfer | None = None  # set by the workspace for --pull
-        self.remote_notes: list[str] = []  # refused records, failed remote lookups
+        self.notes: list[str] = []  # refused records, failed remote lookups
         self._remote_down = False  # the remote failed once: not asked again this build
 
     # ----------------------------------------------------------------- key components
@@ -217,8 +217,8 @@ class Rebuilder:
             return False
 
     def _note(self, text: str) -> None:
-        if text not in self.remote_notes:
-            self.remote_notes.append(text)
+        if text not in self.notes:
+            self.notes.append(text)
 
     def remote_outs(self, spec: TargetSpec, key: str) -> list[OutRecord] | None:
         """The outs the remote recorded for ``key`` (planning with --pull), if it has it."""

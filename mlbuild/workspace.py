@@ -203,7 +203,7 @@ class Workspace:
                 # Finished targets are recorded even when the build failed or was interrupted.
                 rebuilder.lock.save()
                 rebuilder.memo.save()
-                for note in rebuilder.remote_notes:
+                for note in rebuilder.notes:
                     (events or NullEvents()).warning(note)
             if transfer is not None and self._pushes(options) and not result.interrupted:
                 done = [
