@@ -13,9 +13,9 @@ gc
     every file), and the code files their keys name (for ``explain`` diffs). Everything
     else in ``objects/`` and ``runs/`` goes: run-cache entries first, then objects.
     Manifests are never collected (provenance is append-only; they are small).
-    Leftovers of interrupted writes go too: ``.tmp-*`` files under ``.mlbuild/`` (gc holds
-    the workspace lock, so no local writer is running), ``.mlbuild-restore-*`` beside the
-    declared outs, and on the remote ``*.tmp-*`` uploads older than `REMOTE_TMP_AGE`
+    Leftovers of interrupted writes go too: ``.tmp-*`` files under ``.mlbuild/`` and
+    ``.tmp-*.part`` beside the lock file (gc holds the workspace lock, so no local writer
+    is running), ``.mlbuild-restore-*`` beside the declared outs, and on the remote ``*.tmp-*`` uploads older than `REMOTE_TMP_AGE`
     (another machine may be uploading right now).
 
 On the remote, gc keeps what *this* workspace's lock file and history need: other
@@ -302,12 +302,21 @@ def collect(
     return report
 
 
-def remove_leftovers(state_dir: str, out_dirs: Iterable[str], *, dry_run: bool) -> int:
+def remove_leftovers(
+    state_dir: str, out_dirs: Iterable[str], lock_dir: str, *, dry_run: bool
+) -> int:
     """Local leftovers of interrupted writes outside the cache: ``.tmp-*`` files anywhere
-    under ``state_dir`` (manifests, state, the lock file's directory) and
-    ``.mlbuild-restore-*`` beside declared outs. Only names mlbuild itself gives its
-    temporary files are touched. Returns how many there were."""
+    under ``state_dir`` (manifests, state), ``.tmp-*.part`` beside the lock file (what
+    atomic_write names its temporary file) and ``.mlbuild-restore-*`` beside declared outs.
+    Only names mlbuild itself gives its temporary files are touched. Returns how many
+    there were."""
     found: list[str] = []
+    with contextlib.suppress(OSError):
+        found += [
+            os.path.join(lock_dir, n)
+            for n in sorted(os.listdir(lock_dir))
+            if n.startswith(".tmp-") and n.endswith(".part")
+        ]
     for dirpath, dirnames, files in os.walk(state_dir):
         dirnames[:] = [d for d in dirnames if d not in ("aside", "failed")]  # user copies
         found += [os.path.join(dirpath, n) for n in files if n.startswith(".tmp-")]

@@ -546,7 +546,7 @@ class Workspace:
                     os.path.dirname(os.path.join(self.root, rel)) for rel in self.pipeline.out_owner
                 ]
                 report.removed_temporaries += remove_leftovers(
-                    self.state_dir, out_dirs, dry_run=dry_run
+                    self.state_dir, out_dirs, os.path.dirname(self.lock_path), dry_run=dry_run
                 )
             return report
 

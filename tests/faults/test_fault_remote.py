@@ -482,6 +482,8 @@ def test_gc_removes_leftovers_of_interrupted_writes(
     (objects / ".tmp-dead").write_text("half an object")
     (p.root / ".mlbuild" / "manifests" / ".tmp-x.part").write_text("half")
     (p.root / "data" / ".mlbuild-restore-abc").write_text("half a restore")
+    (p.root / ".tmp-lock.part").write_text('{"half a lock')  # atomic_write of mlbuild.lock
+    (p.root / ".tmp-mine").write_text("a user's file that only looks like one")
     old = remote / "objects" / "ab"
     old.mkdir(parents=True, exist_ok=True)
     stale = old / "cdef.tmp-0123"
@@ -492,8 +494,10 @@ def test_gc_removes_leftovers_of_interrupted_writes(
 
     run = p.mlbuild("gc")
     assert run.code == 0, run.err
-    assert "3 leftover temporary file(s)" in run.out, run.out
+    assert "4 leftover temporary file(s)" in run.out, run.out
     assert not (objects / ".tmp-dead").exists()
+    assert not (p.root / ".tmp-lock.part").exists()
+    assert (p.root / ".tmp-mine").exists()
     assert not (p.root / "data" / ".mlbuild-restore-abc").exists()
     run = p.mlbuild("gc", "--remote")
     assert run.code == 0, run.err
