@@ -47,7 +47,15 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .digest import FileDigest, build_key, canonical_json, hash_file, hash_tree, walk_tree
+from .digest import (
+    FileDigest,
+    build_key,
+    canonical_json,
+    hash_file,
+    hash_tree,
+    link_digest,
+    walk_tree,
+)
 from .errors import MlbuildError
 from .manifest import ManifestError, ManifestStore, restore_disagreements, restore_view
 from .pipeline import Pipeline
@@ -96,11 +104,17 @@ class AuditReport:
         }
 
 
-def _sha256_of(full: str) -> str | None:
-    """sha256 of a file or directory (tree) as it is on disk now; None if it is missing."""
+def _sha256_of(full: str, root: str) -> str | None:
+    """sha256 of an out, file or directory (tree, walked as outs are: links as links), as
+    it is on disk now; None if it is missing."""
     if os.path.isdir(full):
+        try:
+            walked = walk_tree(full, confine=root)
+        except MlbuildError:
+            return "a symlink leading outside the workspace"  # never equal to a digest
         entries = [
-            (rel, hash_file(path, want_sha256=True), ex) for rel, path, ex in walk_tree(full)
+            (rel, (link_digest if mode == "l" else hash_file)(path, want_sha256=True), mode)
+            for rel, path, mode in walked
         ]
         return hash_tree(entries).sha256
     if not os.path.isfile(full):
@@ -118,11 +132,11 @@ def _cache_object_sha256(cache: Cache, out: dict[str, Any]) -> str | None:
             tree = cache.read_tree(xxh)
         except (OSError, ValueError, MlbuildError):
             return None
-        entries: list[tuple[str, FileDigest, bool]] = []
-        for rel, obj, ex in tree:
+        entries: list[tuple[str, FileDigest, str]] = []
+        for rel, obj, mode in tree:
             if not cache.has(obj):
                 return None
-            entries.append((rel, hash_file(cache.object_path(obj), want_sha256=True), ex))
+            entries.append((rel, hash_file(cache.object_path(obj), want_sha256=True), mode))
         return hash_tree(entries).sha256
     return hash_file(cache.object_path(xxh), want_sha256=True).sha256
 
@@ -349,7 +363,7 @@ def _audit_target(
         )
     for out in doc.get("outs", []):
         full = os.path.join(pipeline.root, out["path"])
-        now = _sha256_of(full)
+        now = _sha256_of(full, pipeline.root)
         if now == out.get("sha256"):
             continue
         if now is None and _cache_object_sha256(cache, out) == out.get("sha256"):

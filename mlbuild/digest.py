@@ -8,7 +8,9 @@ Outputs get both digests from one read; sources only need xxh3 to decide
 staleness.
 
 A directory is described by a *tree*: the sorted list of ``[relpath, xxh3 digest, mode]``
-entries (mode is ``"x"`` for an executable file, ``"f"`` otherwise). The directory's digest is
+entries (mode is ``"x"`` for an executable file, ``"f"`` for another file, ``"l"`` for a
+symlink inside a directory *out*, whose digest is that of the link's target text, as git
+stores links). The directory's digest is
 the xxh3 of the tree's canonical JSON, prefixed ``xxh3-128:``; its sha256 is computed the same
 way over ``[relpath, sha256 digest, mode]``. Empty directories inside a tree are not recorded
 (as in git); an empty out directory has the tree ``[]``.
@@ -37,7 +39,9 @@ __all__ = [
     "canonical_json",
     "hash_bytes",
     "hash_file",
+    "file_mode",
     "hash_tree",
+    "link_digest",
     "walk_tree",
 ]
 
@@ -122,16 +126,18 @@ def hash_file(path: str | os.PathLike[str], *, want_sha256: bool) -> FileDigest:
     )
 
 
-def walk_tree(root: str, *, confine: str | None = None) -> list[tuple[str, str, bool]]:
-    """Sorted ``(relpath, abspath, executable)`` of every file below ``root``.
+def walk_tree(root: str, *, confine: str | None = None) -> list[tuple[str, str, str]]:
+    """Sorted ``(relpath, abspath, mode)`` of every file below ``root`` (mode: see the
+    module docstring).
 
-    Symlinks are followed for files (a symlinked dep is tracked by what it points to);
-    directory symlinks are not descended, so a tree can never loop. With ``confine`` (a
-    directory out: ``confine`` is the workspace), a symlink whose target resolves outside
-    ``confine`` is refused with `LinkOutside`: its bytes must never be copied into the
-    cache (and pushed) as if they were an output. The walk keeps its own stack, so a tree
-    nested thousands deep is no RecursionError."""
-    found: list[tuple[str, str, bool]] = []
+    Without ``confine`` (a dep), symlinks are followed for files (a symlinked dep is
+    tracked by what it points to) and directory symlinks are not descended, so a tree can
+    never loop. With ``confine`` (a directory out; ``confine`` is the workspace), every
+    symlink is an entry of its own, mode ``"l"``, never followed, as git stores links; one
+    whose target resolves outside ``confine`` is refused with `LinkOutside`: what it points
+    to must never be copied into the cache (and pushed) as if it were an output. The walk
+    keeps its own stack, so a tree nested thousands deep is no RecursionError."""
+    found: list[tuple[str, str, str]] = []
     stack = [root]
     base = None if confine is None else os.path.realpath(confine)
     while stack:
@@ -151,6 +157,8 @@ def walk_tree(root: str, *, confine: str | None = None) -> list[tuple[str, str, 
                         hint="write the file itself into the out, or remove the link",
                         rel=rel,
                     )
+                found.append((os.path.relpath(full, root).replace(os.sep, "/"), full, "l"))
+                continue
             if entry.is_dir(follow_symlinks=False):
                 stack.append(full)
                 continue
@@ -161,19 +169,34 @@ def walk_tree(root: str, *, confine: str | None = None) -> list[tuple[str, str, 
             if not stat.S_ISREG(st.st_mode):
                 continue
             rel = os.path.relpath(full, root).replace(os.sep, "/")
-            found.append((rel, full, bool(st.st_mode & stat.S_IXUSR)))
+            found.append((rel, full, file_mode(bool(st.st_mode & stat.S_IXUSR))))
     found.sort()
     return found
 
 
-def hash_tree(entries: list[tuple[str, FileDigest, bool]]) -> FileDigest:
-    """Digest of a directory from its files' digests (see the module docstring)."""
+def file_mode(executable: bool) -> str:
+    """The tree mode of a regular file."""
+    return "x" if executable else "f"
+
+
+def link_digest(path: str, *, want_sha256: bool) -> FileDigest:
+    """The digest of a symlink as a tree stores it: of its target text, not followed."""
+    text = os.fsencode(os.readlink(path))
+    return FileDigest(
+        size=len(text),
+        xxh=hash_bytes(text),
+        sha256=SHA + hashlib.sha256(text).hexdigest() if want_sha256 else None,
+    )
+
+
+def hash_tree(entries: list[tuple[str, FileDigest, str]]) -> FileDigest:
+    """Digest of a directory from its entries' digests and modes (see the module doc)."""
     entries = sorted(entries, key=lambda e: e[0])
-    xtree = [[rel, d.xxh, "x" if ex else "f"] for rel, d, ex in entries]
+    xtree = [[rel, d.xxh, mode] for rel, d, mode in entries]
     size = sum(d.size for _, d, _ in entries)
     sha: str | None = None
     if all(d.sha256 is not None for _, d, _ in entries):
-        stree = [[rel, d.sha256, "x" if ex else "f"] for rel, d, ex in entries]
+        stree = [[rel, d.sha256, mode] for rel, d, mode in entries]
         sha = SHA + hashlib.sha256(canonical_json(stree).encode()).hexdigest()
     return FileDigest(size=size, xxh=hash_bytes(canonical_json(xtree).encode()), sha256=sha)
 

@@ -15,8 +15,9 @@ gc
     Manifests are never collected (provenance is append-only; they are small).
     Leftovers of interrupted writes go too: ``.tmp-*`` files under ``.mlbuild/`` and
     ``.tmp-*.part`` beside the lock file (gc holds the workspace lock, so no local writer
-    is running), ``.mlbuild-restore-*`` beside the declared outs, and on the remote ``*.tmp-*`` uploads older than `REMOTE_TMP_AGE`
-    (another machine may be uploading right now).
+    is running), ``.mlbuild-restore-*`` beside the declared outs, and on the remote
+    ``*.tmp-*`` uploads older than `REMOTE_TMP_AGE` (another machine may be uploading
+    right now).
 
 On the remote, gc keeps what *this* workspace's lock file and history need: other
 branches' and machines' builds are collected too unless they share those keys. Preview

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .codedeps import CodeScanner, entry_points
-from .digest import FileDigest, build_key, hash_file, hash_tree
+from .digest import FileDigest, LinkOutside, build_key, hash_file, hash_tree
 from .errors import BuildFailed, CheckFailed, MlbuildError, UsageError
 from .manifest import Identity, ManifestError, ManifestStore, Quality, build_manifest, environment
 from .metrics import evaluate_gates, pick_winner, read_metrics
@@ -139,7 +139,7 @@ class Rebuilder:
     def _rehash(self, rel: str) -> str:
         """The current digest of a workspace path ("missing" when it is gone)."""
         try:
-            return self.memo.digest(rel)[0].xxh
+            return self.memo.digest(rel, out=True)[0].xxh
         except (FileNotFoundError, NotADirectoryError):
             return "missing"
 
@@ -266,9 +266,12 @@ class Rebuilder:
                 reasons.append(Reason(ReasonKind.OUT_MODIFIED, rec.path))
                 continue
             try:
-                digest, is_dir = self.memo.digest(rec.path)
+                digest, is_dir = self.memo.digest(rec.path, out=True)
             except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
                 reasons.append(Reason(ReasonKind.OUT_MISSING, rec.path))
+                continue
+            except LinkOutside:  # a link out of the workspace was put in it since
+                reasons.append(Reason(ReasonKind.OUT_MODIFIED, rec.path))
                 continue
             if digest.xxh != rec.xxh or is_dir != (rec.type == "dir"):
                 reasons.append(Reason(ReasonKind.OUT_MODIFIED, rec.path))
@@ -321,7 +324,7 @@ class Rebuilder:
         self.move_aside(spec)  # a hand-edited out is kept, never overwritten
         for rec in recs:
             self.ensure_inside(spec, rec.path)
-            self.cache.restore_out(rec, os.path.join(self.root, rec.path))
+            self.cache.restore_out(rec, os.path.join(self.root, rec.path), at=rec.path)
             if rec.type == "file":
                 self.memo.remember(rec.path, FileDigest(rec.size, rec.xxh, rec.sha256))
         return tuple(recs)
@@ -632,7 +635,7 @@ class Rebuilder:
             self.ensure_inside(spec, dest)
             full = os.path.join(self.root, dest)
             if _has_out(self.cache, rec):
-                self.cache.restore_out(rec, full)
+                self.cache.restore_out(rec, full, at=dest)
             elif rec.type == "dir":
                 shutil.copytree(os.path.join(self.root, rec.path), full, symlinks=True)
             else:

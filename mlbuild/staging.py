@@ -35,8 +35,8 @@ class RemoteStaging:
         for rel in job.inputs:
             full = os.path.join(self.root, rel)
             if os.path.isdir(full):
-                for sub, digest, executable in self.memo.tree_entries(rel, want_sha256=False):
-                    files.append((f"{rel}/{sub}", digest.xxh, executable))
+                for sub, digest, mode in self.memo.tree_entries(rel, want_sha256=False):
+                    files.append((f"{rel}/{sub}", digest.xxh, mode == "x"))  # deps: no links
             else:
                 digest = self.memo.file_digest(rel)
                 files.append((rel, digest.xxh, bool(os.stat(full).st_mode & 0o100)))
@@ -52,4 +52,4 @@ class RemoteStaging:
         check_declared(records, declared, "a Dask worker's result")
         for rec in records:
             self.transfer.fetch_out(rec)
-            self.cache.restore_out(rec, os.path.join(self.root, rec.path))
+            self.cache.restore_out(rec, os.path.join(self.root, rec.path), at=rec.path)

@@ -183,14 +183,14 @@ class Transfer:
             self._pull_object(rec.xxh, rec.sha256, stats, f"out {rec.path}")
             return
         self._pull_object(rec.xxh, None, stats, f"tree of {rec.path}")
-        entries: list[tuple[str, FileDigest, bool]] = []
+        entries: list[tuple[str, FileDigest, str]] = []
         try:
             tree = self.cache.read_tree(rec.xxh)  # checked: name, paths, order
         except RecordError as exc:
             raise RemoteError(f"refused the tree of {rec.path}: {exc.message}") from None
-        for rel, xxh, executable in tree:
+        for rel, xxh, mode in tree:
             digest = self._pull_object(xxh, None, stats, f"{rec.path}/{rel}")
-            entries.append((rel, digest, executable))
+            entries.append((rel, digest, mode))  # a link's object is its target text
         whole = hash_tree(entries)
         if whole.xxh != rec.xxh or whole.sha256 != rec.sha256:
             raise RemoteError(

@@ -97,7 +97,7 @@ def run_staged(
 
     from distributed import get_worker
 
-    from ..digest import canonical_json, hash_bytes, hash_file, hash_tree, walk_tree
+    from ..digest import canonical_json, hash_bytes, hash_file, hash_tree, link_digest, walk_tree
     from ..store import OutRecord
     from ..store.cache import check_tree_path
     from ..store.remote import Remote, RemoteError, object_rel
@@ -131,11 +131,16 @@ def run_staged(
             full = os.path.join(scratch, rel)
             if os.path.isdir(full):
                 entries = []
-                for r, path, ex in walk_tree(full, confine=scratch):
-                    digest = hash_file(path, want_sha256=True)
-                    remote.upload(path, object_rel(digest.xxh))
-                    entries.append((r, digest, ex))
-                body = canonical_json([[r, d.xxh, "x" if ex else "f"] for r, d, ex in entries])
+                for r, path, mode in walk_tree(full, confine=scratch):
+                    if mode == "l":  # a link is stored as its target text (digest.py)
+                        digest = link_digest(path, want_sha256=True)
+                        text = os.fsencode(os.readlink(path))
+                        remote.upload_bytes(text, object_rel(digest.xxh), scratch)
+                    else:
+                        digest = hash_file(path, want_sha256=True)
+                        remote.upload(path, object_rel(digest.xxh))
+                    entries.append((r, digest, mode))
+                body = canonical_json([[r, d.xxh, mode] for r, d, mode in entries])
                 whole = hash_tree(entries)
                 assert whole.xxh == hash_bytes(body.encode())
                 remote.upload_bytes(body.encode(), object_rel(whole.xxh), scratch)

@@ -16,6 +16,7 @@ so editing a workspace file can never corrupt the cache.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import tempfile
@@ -30,6 +31,7 @@ from .records import (
     RecordError,
     RunEntry,
     TreeEntry,
+    check_link_target,
     check_relpath,
     digest_hex,
     parse_run,
@@ -103,12 +105,19 @@ class Cache:
             raise
         fsync_dir(os.path.dirname(dest))
 
-    def store_tree(self, full: str, entries: list[tuple[str, FileDigest, bool]]) -> str:
-        """Store every file of a directory and its tree object; returns the tree digest."""
-        for rel, digest, _ in entries:
-            self.store_file(os.path.join(full, rel), digest.xxh)
+    def store_tree(self, full: str, entries: list[tuple[str, FileDigest, str]]) -> str:
+        """Store every entry of a directory and its tree object; returns the tree digest.
+        A link (mode "l") is stored as an object holding its target text."""
+        for rel, digest, mode in entries:
+            path = os.path.join(full, rel)
+            if mode == "l":
+                if not self.has(digest.xxh):
+                    text = os.fsencode(os.readlink(path))
+                    self.add_object(digest.xxh, functools.partial(_write_bytes, data=text))
+                continue
+            self.store_file(path, digest.xxh)
         ordered = sorted(entries, key=lambda e: e[0])  # the same order as digest.hash_tree
-        body = canonical_json([[rel, d.xxh, "x" if ex else "f"] for rel, d, ex in ordered]).encode()
+        body = canonical_json([[rel, d.xxh, mode] for rel, d, mode in ordered]).encode()
         tree_digest = hash_bytes(body)
         dest = self.object_path(tree_digest)
         if not os.path.exists(dest):
@@ -141,8 +150,11 @@ class Cache:
         except OSError:
             return False  # a corrupt tree raises RecordError (dropped): callers say so
 
-    def restore_out(self, rec: OutRecord, dest: str) -> None:
-        """Materialize ``rec`` at ``dest`` atomically (temp next to it, then rename)."""
+    def restore_out(self, rec: OutRecord, dest: str, at: str | None = None) -> None:
+        """Materialize ``rec`` at ``dest`` atomically (temp next to it, then rename).
+        ``at``: ``dest`` relative to the workspace, against which a restored link's target
+        is checked (records.check_link_target); without it a link must stay inside the
+        directory itself."""
         parent = os.path.dirname(dest)
         os.makedirs(parent, exist_ok=True)
         if rec.type == "file":
@@ -161,18 +173,30 @@ class Cache:
             return
         tmpdir = tempfile.mkdtemp(dir=parent, prefix=".mlbuild-restore-")
         try:
-            for rel, xxh, executable in self.read_tree(rec.xxh):  # paths checked there
+            for rel, xxh, mode in self.read_tree(rec.xxh):  # paths checked there
                 target = os.path.join(tmpdir, *rel.split("/"))
                 makedirs(os.path.dirname(target))
+                if mode == "l":
+                    self._restore_link(xxh, target, f"{at}/{rel}" if at else rel)
+                    continue
                 clone_file(self.object_path(xxh), target)
                 self._check_copy(target, xxh)
-                os.chmod(target, 0o755 if executable else 0o644)
+                os.chmod(target, 0o755 if mode == "x" else 0o644)
             _remove(dest)
             os.replace(tmpdir, dest)
         except BaseException:
             with contextlib.suppress(OSError):
                 remove_tree(tmpdir)
             raise
+
+    def _restore_link(self, xxh: str, target: str, link: str) -> None:
+        """Create the symlink whose target text is the object ``xxh`` (verified against its
+        name) at ``target``; ``link`` is where it lands, for the containment check."""
+        with open(self.object_path(xxh), "rb") as f:
+            text = f.read()
+        if hash_bytes(text) != xxh:
+            self._check_copy(self.object_path(xxh), xxh)  # drops it and raises
+        os.symlink(check_link_target(os.fsdecode(text), link, "tree entry"), target)
 
     def _check_copy(self, path: str, xxh: str) -> None:
         """A restored copy must hash to its object's name (xxh3 reads at ~30 GiB/s from
@@ -234,6 +258,11 @@ class Cache:
             "manifest": manifest,
         }
         atomic_write(self.run_path(key), canonical_json(body).encode())
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
 
 
 def makedirs(path: str) -> None:

@@ -38,6 +38,7 @@ __all__ = [
     "RecordError",
     "RunEntry",
     "TreeEntry",
+    "check_link_target",
     "check_relpath",
     "check_sha256",
     "check_xxh",
@@ -87,7 +88,7 @@ class RunEntry:
     manifest: str | None
 
 
-TreeEntry = tuple[str, str, bool]  # (relpath, xxh3 digest, executable)
+TreeEntry = tuple[str, str, str]  # (relpath, xxh3 digest, mode "f" | "x" | "l")
 
 
 def _fail(where: str, what: str) -> RecordError:
@@ -211,8 +212,9 @@ def parse_tree(raw: bytes, digest: str, where: str) -> list[TreeEntry]:
     """A tree object's bytes → its entries, checked against its name and each other.
 
     The bytes must hash to ``digest`` (a tree with two entries' digests swapped does not),
-    and every entry must be ``[relpath, xxh3 digest, "f"|"x"]`` with a safe path, listed
-    once, in sorted order (the only order mlbuild writes)."""
+    and every entry must be ``[relpath, xxh3 digest, "f"|"x"|"l"]`` with a safe path,
+    listed once, in sorted order (the only order mlbuild writes). A link's target is
+    checked where it is restored (`check_link_target`)."""
     check_xxh(digest, where)
     got = hash_bytes(raw)
     if got != digest:
@@ -230,14 +232,26 @@ def parse_tree(raw: bytes, digest: str, where: str) -> list[TreeEntry]:
             raise _fail(where, f"tree entry {i} is not [path, digest, mode]")
         rel = check_relpath(item[0], f"{where}: tree entry {i}")
         xxh = check_xxh(item[1], f"{where}: tree entry {rel!r}")
-        if item[2] not in ("f", "x"):
+        if item[2] not in ("f", "x", "l"):
             raise _fail(where, f"tree entry {rel!r} has mode {_show(item[2])}")
         if previous is not None and rel <= previous:
             raise _fail(where, f"tree entry {rel!r} is out of order or listed twice")
         previous = rel
-        entries.append((rel, xxh, item[2] == "x"))
+        entries.append((rel, xxh, item[2]))
     _check_no_file_dir_clash(entries, where)
     return entries
+
+
+def check_link_target(target: str, link: str, where: str) -> str:
+    """A symlink restored at ``link`` (workspace-relative) may point only inside the
+    workspace: a relative target whose lexical resolution from the link's directory
+    stays inside. (No link is ever followed to check it: it is being created.)"""
+    if not target or "\0" in target or target.startswith("/"):
+        raise _fail(where, f"link {link!r} -> {_show(target)} is not a relative target")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(link), target))
+    if resolved == ".." or resolved.startswith("../"):
+        raise _fail(where, f"link {link!r} -> {_show(target)} leads outside the workspace")
+    return target
 
 
 def _check_no_file_dir_clash(entries: list[TreeEntry], where: str) -> None:

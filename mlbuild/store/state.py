@@ -26,7 +26,7 @@ import stat
 import time
 from typing import Any
 
-from ..digest import FileDigest, hash_file, hash_tree, walk_tree
+from ..digest import FileDigest, hash_file, hash_tree, link_digest, walk_tree
 from .atomic import atomic_write
 from .records import SHA_PATTERN, XXH_PATTERN
 
@@ -120,24 +120,37 @@ class StateMemo:
             self.dirty = True
         return digest
 
-    def digest(self, rel: str, *, want_sha256: bool = False) -> tuple[FileDigest, bool]:
-        """Digest of a file or directory (a tree); the bool is True for a directory.
+    def digest(
+        self, rel: str, *, want_sha256: bool = False, out: bool = False
+    ) -> tuple[FileDigest, bool]:
+        """Digest of a file or directory (a tree); the bool is True for a directory. With
+        ``out`` (a declared out), a directory is walked as outs are (links stored as links,
+        see `tree_entries`), so the digest compares with the recorded one.
 
         One stat decides both the kind and the memo lookup (this is the no-op hot path)."""
         st = os.stat(os.path.join(self.root, rel))
         if stat.S_ISDIR(st.st_mode):
-            return hash_tree(self.tree_entries(rel, want_sha256=want_sha256)), True
+            entries = self.tree_entries(rel, want_sha256=want_sha256, confine=out)
+            return hash_tree(entries), True
         return self.file_digest(rel, want_sha256=want_sha256, st=st), False
 
     def tree_entries(
         self, rel: str, *, want_sha256: bool, confine: bool = False
-    ) -> list[tuple[str, FileDigest, bool]]:
-        """Per-file digests of a directory, sorted by relative path; with ``confine`` (an
-        out) a symlink leading out of the workspace raises `digest.LinkOutside`."""
+    ) -> list[tuple[str, FileDigest, str]]:
+        """Per-entry digests and modes of a directory, sorted by relative path. With
+        ``confine`` (an out) symlinks are entries of their own, digested by their target
+        text (never followed), and one leading out of the workspace raises
+        `digest.LinkOutside`."""
         full = os.path.join(self.root, rel)
         return [
-            (sub, self.file_digest(f"{rel}/{sub}", want_sha256=want_sha256), ex)
-            for sub, _, ex in walk_tree(full, confine=self.root if confine else None)
+            (
+                sub,
+                link_digest(path, want_sha256=want_sha256)
+                if mode == "l"
+                else self.file_digest(f"{rel}/{sub}", want_sha256=want_sha256),
+                mode,
+            )
+            for sub, path, mode in walk_tree(full, confine=self.root if confine else None)
         ]
 
     def remember(self, rel: str, digest: FileDigest) -> None:

@@ -414,6 +414,66 @@ targets:
     assert not any(f.is_file() and b"PRIVATE-KEY-BYTES" in f.read_bytes() for f in cache.rglob("*"))
 
 
+def test_a_link_inside_the_workspace_is_stored_and_restored_as_a_link(
+    workspace: Workspace,
+) -> None:
+    p = workspace(
+        """
+targets:
+  inside:
+    cmd: mkdir -p ${outs[0]} && echo ok > ${outs[0]}/a && ln -s ../src.txt ${outs[0]}/b
+    outs: [e]
+""",
+        {"src.txt": "in the workspace\n"},
+    )
+    assert _build(p).code == 0
+    p.write("src.txt", "edited: the link is what was built, not what it points to\n")
+    assert p.mlbuild("-q").code == 0  # a link is recorded as its target text: still fresh
+    shutil.rmtree(p.root / "e")
+    again = _build(p)
+    assert again.restored == ["inside"], _said(again)
+    assert os.readlink(p.root / "e" / "b") == "../src.txt"
+    assert p.mlbuild("-q").code == 0
+    assert p.mlbuild("audit").code == 0
+
+
+def test_a_remote_link_leading_out_of_the_workspace_is_refused(
+    pushed: tuple[Project, Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """A well-formed tree (stored under its true digest) whose link entry points out."""
+    import hashlib
+
+    from mlbuild.digest import canonical_json, hash_bytes
+
+    p, remote, lock = pushed
+    text = b"../../../victim/precious.txt"
+    link = hash_bytes(text).split(":", 1)[1]
+    (remote / "objects" / link[:2]).mkdir(exist_ok=True)
+    (remote / "objects" / link[:2] / link[2:]).write_bytes(text)
+    body = canonical_json([["evil", "xxh3-128:" + link, "l"]]).encode()
+    tree = hash_bytes(body).split(":", 1)[1]
+    (remote / "objects" / tree[:2]).mkdir(exist_ok=True)
+    (remote / "objects" / tree[:2] / tree[2:]).write_bytes(body)
+    run_file = _run_file(remote, lock["features:shards"]["key"])
+    entry = json.loads(run_file.read_text())
+    sha_tree = canonical_json([["evil", "sha256:" + hashlib.sha256(text).hexdigest(), "l"]])
+    entry["outs"][0].update(
+        xxh="xxh3-128:" + tree,
+        sha256="sha256:" + hashlib.sha256(sha_tree.encode()).hexdigest(),
+        size=len(text),
+    )
+    run_file.write_text(json.dumps(entry))
+    q = _clone(p, tmp_path / "clone")
+
+    run = _build(q, "--pull")
+
+    assert run.code == 0, _said(run)
+    assert "leads outside the workspace" in _said(run), _said(run)
+    assert run.ran == ["features:shards"]
+    assert not (q.root / "data" / "shards" / "evil").is_symlink()
+    assert q.outputs(OUTS) == p.outputs(OUTS)
+
+
 @pytest.fixture
 def deep_cleanup(tmp_path: Path) -> Iterator[None]:
     """pytest's own clean-up of old tmp dirs uses shutil.rmtree, which recurses once per

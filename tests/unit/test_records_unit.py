@@ -65,7 +65,7 @@ def test_object_paths_are_derived_only_from_checked_hex(tmp_path: object) -> Non
 def test_a_tree_must_hash_to_its_name_and_list_safe_paths_once_in_order() -> None:
     f = "xxh3-128:" + "c" * 32
     good = canonical_json([["a", f, "f"], ["b/c", f, "x"]]).encode()
-    assert parse_tree(good, hash_bytes(good), "t") == [("a", f, False), ("b/c", f, True)]
+    assert parse_tree(good, hash_bytes(good), "t") == [("a", f, "f"), ("b/c", f, "x")]
     with pytest.raises(RecordError, match="corrupt tree object"):
         parse_tree(good, "xxh3-128:" + "0" * 32, "t")
     for entries in (
@@ -73,7 +73,7 @@ def test_a_tree_must_hash_to_its_name_and_list_safe_paths_once_in_order() -> Non
         [["a", f, "f"], ["a", f, "f"]],
         [["../a", f, "f"]],
         [["a", f, "f"], ["a/b", f, "f"]],
-        [["a", f, "l"]],
+        [["a", f, "s"]],
         [["a", "xxh3-128:1", "f"]],
     ):
         raw = canonical_json(entries).encode()
@@ -105,3 +105,27 @@ def test_target_file_names_are_one_safe_segment_and_never_collide() -> None:
     assert len(set(encoded)) == len(names)
     for e in encoded:
         assert e not in ("", ".", "..") and "/" not in e and "\0" not in e
+
+
+@pytest.mark.parametrize(
+    ("target", "link", "ok"),
+    [
+        ("../src.txt", "out/d/a", True),
+        ("b", "out/d/a", True),
+        ("../../../etc/passwd", "out/d/a", False),
+        ("/etc/passwd", "out/d/a", False),
+        ("..", "d/a", True),
+        ("../..", "d/a", False),
+        ("", "d/a", False),
+    ],
+)
+def test_a_restored_link_may_only_point_inside_the_workspace(
+    target: str, link: str, ok: bool
+) -> None:
+    from mlbuild.store.records import check_link_target
+
+    if ok:
+        assert check_link_target(target, link, "t") == target
+    else:
+        with pytest.raises(RecordError):
+            check_link_target(target, link, "t")

@@ -43,7 +43,7 @@ def _build(tmp_path: Path) -> tuple[Cache, ManifestStore, str]:
     fd = hash_file(ws / "a.txt", want_sha256=True)
     cache.store_file(str(ws / "a.txt"), fd.xxh)
     entries = [
-        (rel, hash_file(ws / "d" / rel, want_sha256=True), False)
+        (rel, hash_file(ws / "d" / rel, want_sha256=True), "f")
         for rel in sorted(p.name for p in (ws / "d").iterdir())
     ]
     tree = cache.store_tree(str(ws / "d"), entries)
