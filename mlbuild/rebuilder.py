@@ -239,14 +239,14 @@ class Rebuilder:
         target is built instead; an entry the parser refuses is a note for that target."""
         if self.transfer is None or not self.options.pull or self._remote_down:
             return False  # after one failure the remote is not asked again this build
-        from .store.remote import RemoteError
+        from .store.remote import RefusedRecord, RemoteError
 
         try:
             return self.transfer.remote_run(key, spec.outs) is not None
+        except RefusedRecord as exc:
+            self._note(f"{spec.name}: {exc.message}; building it here")
+            return False
         except RemoteError as exc:
-            if exc.message.startswith("refused "):
-                self._note(f"{spec.name}: {exc.message}; building it here")
-                return False
             self._remote_down = True
             self._note(
                 f"{exc.message}; not asking the remote again in this build: "

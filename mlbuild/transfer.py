@@ -27,7 +27,7 @@ from .manifest import ManifestError, ManifestStore, parse_manifest
 from .store import Cache, OutRecord
 from .store.atomic import atomic_write
 from .store.records import RecordError, RunEntry, parse_run
-from .store.remote import Remote, RemoteError, object_rel
+from .store.remote import RefusedRecord, Remote, RemoteError, object_rel
 
 __all__ = ["Transfer", "TransferStats"]
 
@@ -103,14 +103,14 @@ class Transfer:
     def remote_run(self, key: str, declared: Collection[str] | None = None) -> RunEntry | None:
         """The remote's run-cache entry for ``key`` (None: not there). An entry that fails
         the strict parser (records.parse_run; with ``declared``, one that lists anything
-        but the target's declared outs) raises RemoteError naming it: it is never used."""
+        but the target's declared outs) raises RefusedRecord naming it: it is never used."""
         data = self._run_bytes(key)
         if data is None:
             return None
         try:
             return parse_run(data, key, f"remote {self.run_rel(key)}", declared)
         except RecordError as exc:
-            raise RemoteError(f"refused {exc.message}") from None
+            raise RefusedRecord(f"refused {exc.message}") from None
 
     def pull(self, key: str, declared: Collection[str] | None = None) -> RunEntry:
         """Fetch and verify the build ``key`` into the local cache; its entry last."""
@@ -187,7 +187,7 @@ class Transfer:
         try:
             tree = self.cache.read_tree(rec.xxh)  # checked: name, paths, order
         except RecordError as exc:
-            raise RemoteError(f"refused the tree of {rec.path}: {exc.message}") from None
+            raise RefusedRecord(f"refused the tree of {rec.path}: {exc.message}") from None
         for rel, xxh, mode in tree:
             digest = self._pull_object(xxh, None, stats, f"{rec.path}/{rel}")
             entries.append((rel, digest, mode))  # a link's object is its target text
@@ -240,7 +240,7 @@ class Transfer:
         try:
             parse_manifest(data, mid, f"remote {rel}")  # the strict manifest parser
         except ManifestError as exc:
-            raise RemoteError(f"refused {exc.message}") from None
+            raise RefusedRecord(f"refused {exc.message}") from None
         sig = self.remote.read(rel[: -len(".json")] + ".sig.json")
         if sig is not None:
             atomic_write(self.manifests.sig_path(mid), sig)

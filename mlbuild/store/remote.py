@@ -28,7 +28,7 @@ from ..errors import MlbuildError
 from .atomic import fsync_dir
 from .records import digest_hex
 
-__all__ = ["Remote", "RemoteError", "object_rel"]
+__all__ = ["RefusedRecord", "Remote", "RemoteError", "object_rel"]
 
 
 def object_rel(digest: str) -> str:
@@ -39,6 +39,11 @@ def object_rel(digest: str) -> str:
 
 class RemoteError(MlbuildError):
     """The remote cannot be reached or answered something unusable (exit 1)."""
+
+
+class RefusedRecord(RemoteError):
+    """The remote answered, but a record it holds failed the strict parser: that build is
+    not used (the remote itself is reachable; other targets may still come from it)."""
 
 
 class Remote:
