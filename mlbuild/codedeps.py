@@ -26,53 +26,187 @@ __all__ = ["CodeScanner", "entry_points"]
 _PYTHONS = {"python", "python3", "python3.10", "python3.11", "python3.12", "python3.13"}
 _VALUE_OPTS = {"-W", "-X", "--check-hash-based-pycs"}
 _ENV_ASSIGN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+_OPERATOR_CHARS = "();<>|&\n"
+_SHELLS = {"sh", "bash", "dash", "zsh", "ksh"}
+# Launchers run the rest of their arguments as a program: (options that take a value,
+# how many leading positional arguments they take before the program).
+_LAUNCHERS: dict[str, tuple[frozenset[str], int]] = {
+    "time": (frozenset({"-f", "-o"}), 0),
+    "nohup": (frozenset(), 0),
+    "exec": (frozenset({"-a"}), 0),
+    "command": (frozenset(), 0),
+    "nice": (frozenset({"-n", "--adjustment"}), 0),
+    "ionice": (frozenset({"-c", "-n", "-p"}), 0),
+    "stdbuf": (frozenset({"-i", "-o", "-e"}), 0),
+    "timeout": (frozenset({"-s", "--signal", "-k", "--kill-after"}), 1),
+    "xvfb-run": (frozenset({"-n", "--server-num", "-s", "--server-args", "-f", "-e", "-w"}), 0),
+    "env": (frozenset({"-u", "--unset", "-C", "--chdir", "-S"}), 0),
+}
+# `<tool> run [options] PROGRAM …` launchers and their value-taking options.
+_RUNNERS: dict[str, frozenset[str]] = {
+    "uv": frozenset({"--with", "--python", "-p", "--project", "--directory", "--env-file"}),
+    "poetry": frozenset({"--directory", "-C", "-P", "--project"}),
+    "conda": frozenset({"-n", "--name", "-p", "--prefix", "--cwd"}),
+    "mamba": frozenset({"-n", "--name", "-p", "--prefix", "--cwd"}),
+    "micromamba": frozenset({"-n", "--name", "-p", "--prefix", "--cwd"}),
+    "pipenv": frozenset(),
+    "pdm": frozenset(),
+    "hatch": frozenset(),
+}
 
 
 def entry_points(cmds: tuple[str, ...] | None, python: str | None) -> list[tuple[str, str]]:
-    """``("script", relpath)`` / ``("module", dotted)`` entries a target runs."""
+    """``("script", relpath)`` / ``("module", dotted)`` entries a target runs.
+
+    Each command is tokenized as a shell does (quotes, operators, newlines), split into
+    simple commands at ``;``, ``&&``, ``||``, ``|``, ``&``, newlines, subshell parentheses and
+    ``{ …; }`` groups; launchers (`_LAUNCHERS`, `_RUNNERS`) are looked through, the string
+    of ``sh -c '…'`` is parsed in turn, and ``cd DIR`` moves the directory later scripts are
+    found in (until the end of its subshell)."""
     found: list[tuple[str, str]] = []
     if python is not None:
         found.append(("module", python.split(":", 1)[0]))
     for cmd in cmds or ():
-        if "python" not in cmd:
+        if "python" not in cmd and ".py" not in cmd:
             continue  # cheap filter: most commands of a big pipeline are not Python
-        for segment in _segments(cmd):
-            try:
-                argv = shlex.split(segment)
-            except ValueError:
-                continue
-            while argv and _ENV_ASSIGN.match(argv[0]):
-                argv = argv[1:]  # PYTHONHASHSEED=0 python train.py
-            if argv and os.path.basename(argv[0]) == "env":
-                argv = [a for a in argv[1:] if not _ENV_ASSIGN.match(a)]
-            if not argv or os.path.basename(argv[0]) not in _PYTHONS:
-                continue
-            args = iter(argv[1:])
-            for arg in args:
-                if arg in _VALUE_OPTS:
-                    next(args, None)  # python -W ignore train.py: skip the option's value
-                    continue
-                if arg == "-m":
-                    module = next(args, None)
-                    if module:
-                        found.append(("module", module))
-                    break
-                if arg in ("-c",):
-                    break
-                if arg.startswith("-"):
-                    continue
-                if arg.endswith(".py"):
-                    found.append(("script", posixpath.normpath(arg)))
-                break
+        _scan(cmd, "", found, depth=0)
     return found
 
 
-def _segments(cmd: str) -> list[str]:
-    """Split a shell line on ``&&``, ``||``, ``;`` and ``|`` well enough to find each program."""
-    out = [cmd]
-    for sep in ("&&", "||", ";", "|"):
-        out = [piece for part in out for piece in part.split(sep)]
-    return [s.strip() for s in out if s.strip()]
+def _tokens(cmd: str) -> list[str]:
+    """Shell words and operator tokens of ``cmd`` (an unbalanced quote ends the list)."""
+    lexer = shlex.shlex(cmd, posix=True, punctuation_chars=_OPERATOR_CHARS)
+    lexer.whitespace = " \t\r"
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    words: list[str] = []
+    try:
+        for token in lexer:
+            words.append(token)
+    except ValueError:
+        pass  # an unbalanced quote: what came before is still seen
+    return words
+
+
+def _scan(cmd: str, cwd: str | None, found: list[tuple[str, str]], *, depth: int) -> None:
+    if depth > 4:
+        return  # sh -c "sh -c '…'" nested deeper than anyone writes
+    # The directory of each open subshell (None: outside the workspace, or not knowable);
+    # `cd` changes the innermost.
+    dirs: list[str | None] = [cwd]
+    argv: list[str] = []
+    redirect = False
+
+    def flush() -> None:
+        if argv:
+            dirs[-1] = _simple(argv, dirs[-1], found, depth)
+            argv.clear()
+
+    for token in _tokens(cmd):
+        is_operator = bool(token) and all(c in _OPERATOR_CHARS for c in token)
+        if is_operator and set(token) <= set("<>&") and ("<" in token or ">" in token):
+            redirect = True  # > out, 2>&1, < in: the next word is a file, not an argument
+            continue
+        if is_operator:
+            flush()
+            for c in token:
+                if c == "(":
+                    dirs.append(dirs[-1])
+                elif c == ")" and len(dirs) > 1:
+                    dirs.pop()
+            continue
+        if redirect:
+            redirect = False
+            continue
+        if not argv and token in ("{", "}", "!", "then", "do", "else", "elif", "if", "while"):
+            continue  # group and compound keywords: the program follows
+        argv.append(token)
+    flush()
+
+
+def _simple(
+    argv: list[str], cwd: str | None, found: list[tuple[str, str]], depth: int
+) -> str | None:
+    """Record the Python entry point of one simple command; returns the directory later
+    commands run in (changed by ``cd``; None once it is outside the workspace or unknown:
+    a script found there is not a workspace file)."""
+    argv = _unwrap(argv)
+    if not argv:
+        return cwd
+    program = os.path.basename(argv[0])
+    if program == "cd":
+        target = argv[1] if len(argv) > 1 else ""
+        if cwd is None or not target or target.startswith(("/", "~", "-", "$")):
+            return None
+        moved = posixpath.normpath(posixpath.join(cwd, target))
+        if moved == "..":
+            return None
+        return None if moved.startswith("../") else ("" if moved == "." else moved)
+    if program in _SHELLS and "-c" in argv[1:]:
+        i = argv.index("-c", 1)
+        if i + 1 < len(argv):
+            _scan(argv[i + 1], cwd, found, depth=depth + 1)
+        return cwd
+    if program.endswith(".py") and cwd is not None:  # uv run train.py, ./train.py
+        found.append(("script", posixpath.normpath(posixpath.join(cwd, argv[0]))))
+        return cwd
+    if program not in _PYTHONS:
+        return cwd
+    args = iter(argv[1:])
+    for arg in args:
+        if arg in _VALUE_OPTS:
+            next(args, None)  # python -W ignore train.py: skip the option's value
+            continue
+        if arg == "-m":
+            module = next(args, None)
+            if module:
+                found.append(("module", module))
+            break
+        if arg in ("-c",):
+            break
+        if arg.startswith("-"):
+            continue
+        if arg.endswith(".py") and cwd is not None:
+            found.append(("script", posixpath.normpath(posixpath.join(cwd, arg))))
+        break
+    return cwd
+
+
+def _unwrap(argv: list[str]) -> list[str]:
+    """The program a simple command really runs: leading ``VAR=value`` assignments and
+    launchers (``time``, ``nice -n 5``, ``timeout 60``, ``env -i``, ``uv run``,
+    ``conda run -n x`` …) removed."""
+    for _ in range(8):  # launchers nest: time nice timeout 60 python …
+        while argv and _ENV_ASSIGN.match(argv[0]):
+            argv = argv[1:]  # PYTHONHASHSEED=0 python train.py
+        if not argv:
+            return argv
+        program = os.path.basename(argv[0])
+        if program in _LAUNCHERS:
+            takes_value, positional = _LAUNCHERS[program]
+            argv = _skip_options(argv[1:], takes_value)
+            argv = argv[positional:]
+            continue
+        if program in _RUNNERS and len(argv) > 1 and argv[1] == "run":
+            argv = _skip_options(argv[2:], _RUNNERS[program])
+            continue
+        return argv
+    return argv
+
+
+def _skip_options(argv: list[str], takes_value: frozenset[str]) -> list[str]:
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return argv[i + 1 :]
+        if _ENV_ASSIGN.match(arg):
+            i += 1  # env -i A=1 python …
+            continue
+        if not arg.startswith("-") or arg == "-":
+            return argv[i:]
+        i += 2 if arg in takes_value else 1
+    return []
 
 
 class CodeScanner:

@@ -223,3 +223,39 @@ def test_parsed_imports_are_remembered_in_the_state_memo(ws: Path) -> None:
     memo.save()
     reloaded = StateMemo(str(ws), str(ws / ".mlbuild" / "state.json"))
     assert "helper" in [name for names in reloaded.imports.values() for name in names]
+
+
+@pytest.mark.parametrize(
+    ("cmd", "expected"),
+    [
+        ("(python a.py > sub.txt) 2> log", [("script", "a.py")]),
+        ("{ python c.py; } > o", [("script", "c.py")]),
+        (
+            "echo start\npython first.py\npython second.py",
+            [("script", "first.py"), ("script", "second.py")],
+        ),
+        ("cd sub && python t.py", [("script", "sub/t.py")]),
+        ("(cd sub && python t.py) && python u.py", [("script", "sub/t.py"), ("script", "u.py")]),
+        ("cd /tmp && python t.py", []),
+        ("time python t.py", [("script", "t.py")]),
+        ("nice -n 5 python t.py", [("script", "t.py")]),
+        ("nohup python t.py &", [("script", "t.py")]),
+        ("exec python t.py", [("script", "t.py")]),
+        ("timeout 60 python t.py", [("script", "t.py")]),
+        ("timeout -s KILL 60 python t.py", [("script", "t.py")]),
+        ("xvfb-run -a python t.py", [("script", "t.py")]),
+        ("uv run python t.py", [("script", "t.py")]),
+        ("uv run --with numpy t.py", [("script", "t.py")]),
+        ("poetry run python t.py", [("script", "t.py")]),
+        ("conda run -n ml python t.py", [("script", "t.py")]),
+        ("sh -c 'python inner.py --x 1'", [("script", "inner.py")]),
+        ('bash -c "cd sub && python t.py"', [("script", "sub/t.py")]),
+        ("env -i PATH=/usr/bin python t.py", [("script", "t.py")]),
+        ("time nice timeout 9 python t.py", [("script", "t.py")]),
+        ("python a.py 2>&1 | tee log.txt", [("script", "a.py")]),
+    ],
+)
+def test_entry_points_see_through_every_command_shape(
+    cmd: str, expected: list[tuple[str, str]]
+) -> None:
+    assert entry_points((cmd,), None) == expected
