@@ -356,7 +356,9 @@ def show(target: str, as_json: bool) -> None:
             f"{target!r} matches {len(names)} targets; show takes one",
             hint="use `mlbuild list` for several",
         )
-    data = _spec_json(ws.pipeline.targets[names[0]], full=True)
+    spec = ws.pipeline.targets[names[0]]
+    data = _spec_json(spec, full=True)
+    data["code"] = ws.code_deps(spec.name)
     if as_json:
         _emit_json(data)
     else:
@@ -365,6 +367,9 @@ def show(target: str, as_json: bool) -> None:
                 continue
             text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
             click.echo(f"{key:9} {text}")
+        if spec.cmd and not data["code"]:
+            # Never silently empty: say that no script was seen, so a missing one is listed.
+            click.echo(f"{'code':9} none found in this command; list the scripts it runs in deps")
 
 
 def _spec_json(spec: Any, *, full: bool) -> dict[str, Any]:

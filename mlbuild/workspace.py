@@ -130,6 +130,21 @@ class Workspace:
             self.state_dir,
         )
 
+    def code_deps(self, target: str) -> list[str]:
+        """The workspace files ``target``'s code deps resolve to now (``show``): the same
+        scan a build does, with the state memo read but not written."""
+        memo = StateMemo(self.root, os.path.join(self.state_dir, "state.json"))
+        memo.path = None  # show changes nothing on disk
+        rebuilder = Rebuilder(
+            self.pipeline,
+            memo,
+            self.cache,
+            LockFile(self.lock_path),
+            BuildOptions(),
+            self.state_dir,
+        )
+        return rebuilder.code_files(self.pipeline.targets[target])
+
     @staticmethod
     def _forced(selected: Sequence[str], order: Sequence[str], options: BuildOptions) -> set[str]:
         if options.force_all:

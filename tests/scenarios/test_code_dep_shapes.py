@@ -51,3 +51,17 @@ def test_editing_a_script_reruns_its_target_in_every_command_shape(workspace: Wo
         run = p.build()
         assert run.ran == [target], (path, run.ran)
     assert p.build().ran == []
+
+
+def test_show_names_the_code_deps_or_says_none_were_found(workspace: Workspace) -> None:
+    p = workspace(
+        PIPELINE + "  opaque:\n    cmd: bash run.sh > ${outs[0]}\n    outs: [g.txt]\n",
+        {"sub/d.py": "print(1)\n", "run.sh": "python hidden.py\n"},
+    )
+    shown = p.mlbuild("show", "cd")
+    assert shown.code == 0, shown.err
+    assert 'code      ["sub/d.py"]' in shown.out
+    opaque = p.mlbuild("show", "opaque")
+    assert "code      none found in this command; list the scripts it runs in deps" in opaque.out
+    as_json = p.mlbuild("show", "cd", "--json")
+    assert '"code": ["sub/d.py"]' in as_json.out.replace("\n", "").replace("  ", "")
