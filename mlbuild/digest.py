@@ -42,6 +42,7 @@ __all__ = [
     "file_mode",
     "hash_tree",
     "link_digest",
+    "tree_object",
     "walk_tree",
 ]
 
@@ -60,10 +61,6 @@ class FileChanged(MlbuildError):
 class LinkOutside(MlbuildError):
     """A directory out holds a symlink that leads out of the workspace."""
 
-    def __init__(self, message: str, *, hint: str | None = None, rel: str = "") -> None:
-        super().__init__(message, hint=hint)
-        self.rel = rel
-
 
 @dataclass(frozen=True)
 class FileDigest:
@@ -74,7 +71,7 @@ class FileDigest:
     sha256: str | None
 
 
-TreeEntry = tuple[str, str, str]  # (relpath, digest, mode)
+TreeEntry = tuple[str, str, str]  # (relpath, xxh3 digest, mode "f" | "x" | "l")
 
 
 def canonical_json(value: Any) -> str:
@@ -150,12 +147,10 @@ def walk_tree(root: str, *, confine: str | None = None) -> list[tuple[str, str, 
             if link and base is not None:
                 real = os.path.realpath(full)
                 if real != base and not real.startswith(base + os.sep):
-                    rel = os.path.relpath(full, root).replace(os.sep, "/")
                     raise LinkOutside(
                         f"{full} is a symlink leading outside the workspace "
                         f"(to {os.readlink(full)}); mlbuild never copies what it points to",
                         hint="write the file itself into the out, or remove the link",
-                        rel=rel,
                     )
                 found.append((os.path.relpath(full, root).replace(os.sep, "/"), full, "l"))
                 continue
@@ -189,16 +184,22 @@ def link_digest(path: str, *, want_sha256: bool) -> FileDigest:
     )
 
 
+def tree_object(entries: list[tuple[str, FileDigest, str]]) -> bytes:
+    """THE encoding of a tree object (see the module doc): the bytes stored in the cache
+    and on a remote, whose xxh3 is the directory's digest."""
+    ordered = sorted(entries, key=lambda e: e[0])
+    return canonical_json([[rel, d.xxh, mode] for rel, d, mode in ordered]).encode()
+
+
 def hash_tree(entries: list[tuple[str, FileDigest, str]]) -> FileDigest:
     """Digest of a directory from its entries' digests and modes (see the module doc)."""
     entries = sorted(entries, key=lambda e: e[0])
-    xtree = [[rel, d.xxh, mode] for rel, d, mode in entries]
     size = sum(d.size for _, d, _ in entries)
     sha: str | None = None
     if all(d.sha256 is not None for _, d, _ in entries):
         stree = [[rel, d.sha256, mode] for rel, d, mode in entries]
         sha = SHA + hashlib.sha256(canonical_json(stree).encode()).hexdigest()
-    return FileDigest(size=size, xxh=hash_bytes(canonical_json(xtree).encode()), sha256=sha)
+    return FileDigest(size=size, xxh=hash_bytes(tree_object(entries)), sha256=sha)
 
 
 def build_key(components: dict[str, Any]) -> str:

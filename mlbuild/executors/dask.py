@@ -97,7 +97,7 @@ def run_staged(
 
     from distributed import get_worker
 
-    from ..digest import canonical_json, hash_bytes, hash_file, hash_tree, link_digest, walk_tree
+    from ..digest import hash_bytes, hash_file, hash_tree, link_digest, tree_object, walk_tree
     from ..store import OutRecord
     from ..store.cache import check_tree_path
     from ..store.remote import Remote, RemoteError, object_rel
@@ -140,10 +140,10 @@ def run_staged(
                         digest = hash_file(path, want_sha256=True)
                         remote.upload(path, object_rel(digest.xxh))
                     entries.append((r, digest, mode))
-                body = canonical_json([[r, d.xxh, mode] for r, d, mode in entries])
+                body = tree_object(entries)
                 whole = hash_tree(entries)
-                assert whole.xxh == hash_bytes(body.encode())
-                remote.upload_bytes(body.encode(), object_rel(whole.xxh), scratch)
+                assert whole.xxh == hash_bytes(body)
+                remote.upload_bytes(body, object_rel(whole.xxh), scratch)
                 outs.append(OutRecord(rel, "dir", whole.xxh, whole.sha256, whole.size).to_json())
             elif os.path.lexists(full):
                 fd = hash_file(full, want_sha256=True)

@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Collection
 
-from ..digest import FileDigest, canonical_json, hash_bytes, hash_file
+from ..digest import FileDigest, TreeEntry, canonical_json, hash_bytes, hash_file, tree_object
 from ..errors import MlbuildError
 from .atomic import atomic_write, fsync_dir
 from .records import (
@@ -30,7 +30,6 @@ from .records import (
     OutRecord,
     RecordError,
     RunEntry,
-    TreeEntry,
     check_link_target,
     check_relpath,
     digest_hex,
@@ -116,8 +115,7 @@ class Cache:
                     self.add_object(digest.xxh, functools.partial(_write_bytes, data=text))
                 continue
             self.store_file(path, digest.xxh)
-        ordered = sorted(entries, key=lambda e: e[0])  # the same order as digest.hash_tree
-        body = canonical_json([[rel, d.xxh, mode] for rel, d, mode in ordered]).encode()
+        body = tree_object(entries)
         tree_digest = hash_bytes(body)
         dest = self.object_path(tree_digest)
         if not os.path.exists(dest):

@@ -32,7 +32,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .atomic import atomic_write
-from .records import OutRecord, RecordError, check_declared, check_xxh
+from .records import OutRecord, RecordError, check_unique, check_xxh
 
 LOCK_VERSION = 1
 
@@ -95,7 +95,7 @@ class LockFile:
                 if metrics is not None and not isinstance(metrics, dict):
                     raise ValueError(f"{where}: metrics is not an object")
                 records = tuple(OutRecord.from_json(o, where) for o in outs)
-                check_declared(records, {o.path for o in records}, where)  # no duplicates
+                check_unique(records, where)
                 entries[name] = LockEntry(
                     key=check_xxh(entry.get("key"), f"{where}: key"),
                     components=components,

@@ -30,14 +30,13 @@ from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..digest import hash_bytes
+from ..digest import TreeEntry, hash_bytes
 from ..errors import MlbuildError
 
 __all__ = [
     "OutRecord",
     "RecordError",
     "RunEntry",
-    "TreeEntry",
     "check_link_target",
     "check_relpath",
     "check_sha256",
@@ -86,9 +85,6 @@ class RunEntry:
 
     outs: list[OutRecord]
     manifest: str | None
-
-
-TreeEntry = tuple[str, str, str]  # (relpath, xxh3 digest, mode "f" | "x" | "l")
 
 
 def _fail(where: str, what: str) -> RecordError:
@@ -167,15 +163,21 @@ def parse_out(data: Any, where: str) -> OutRecord:
 
 def check_declared(outs: Collection[OutRecord], declared: Collection[str], where: str) -> None:
     """The records name exactly the declared outs, each once (the build key covers them)."""
-    paths = [o.path for o in outs]
-    if len(set(paths)) != len(paths):
-        raise _fail(where, "an out is listed twice")
+    paths = check_unique(outs, where)
     extra = sorted(set(paths) - set(declared))
     if extra:
         raise _fail(where, f"{', '.join(map(repr, extra))} is not a declared out of the target")
     missing = sorted(set(declared) - set(paths))
     if missing:
         raise _fail(where, f"declared out(s) {', '.join(map(repr, missing))} are not recorded")
+
+
+def check_unique(outs: Collection[OutRecord], where: str) -> list[str]:
+    """The records' paths, each listed once (else RecordError)."""
+    paths = [o.path for o in outs]
+    if len(set(paths)) != len(paths):
+        raise _fail(where, "an out is listed twice")
+    return paths
 
 
 def parse_run(
