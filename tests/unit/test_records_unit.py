@@ -129,3 +129,26 @@ def test_a_restored_link_may_only_point_inside_the_workspace(
     else:
         with pytest.raises(RecordError):
             check_link_target(target, link, "t")
+
+
+def test_a_dask_workers_result_lands_only_the_jobs_declared_outs(tmp_path: object) -> None:
+    """A worker's answer is read back data too: an out the job does not declare (a git
+    hook) or a malformed record is refused before anything is fetched or written."""
+    from types import SimpleNamespace
+
+    from mlbuild.staging import RemoteStaging
+
+    fetched: list[str] = []
+    transfer = SimpleNamespace(
+        remote=SimpleNamespace(url="file:///nowhere", options={}),
+        fetch_out=lambda rec: fetched.append(rec.path),
+    )
+    staging = RemoteStaging(str(tmp_path), None, Cache(str(tmp_path)), transfer)  # type: ignore[arg-type]
+    for outs in (
+        [{**OUT, "path": ".git/hooks/pre-commit"}],
+        [OUT, {**OUT, "path": "train.py"}],
+        [{**OUT, "xxh": "xxh3-128:../../x"}],
+    ):
+        with pytest.raises(RecordError, match="Dask worker"):
+            staging.land(outs, ("data/raw.csv",))
+    assert fetched == []
