@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc as pygc
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -73,7 +74,55 @@ def _emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """Subcommands, with one "did you mean" for a mistyped one (suggest.py: a swap of two
+    letters is one edit, so `mlbuild stauts` names `mlbuild status`).
+
+    `_route` hands click a first word that is not a subcommand only when it is close to
+    one; every other word is a target for `build`. Such a close word still builds when it
+    names a target (a target ``graphs``); otherwise it is click's usage error (exit 2)
+    naming the subcommand it resembles. Subgroups (`mlbuild metrics shwo`) use this class
+    too, and only suggest."""
+
+    group_class = type  # `@cli.group()` makes subgroups of this class
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else ""
+        if (
+            not name
+            or name.startswith("-")
+            or ctx.resilient_parsing  # shell completion: no loading, no errors
+            or self.get_command(ctx, name) is not None
+        ):
+            return super().resolve_command(ctx, args)
+        if ctx.parent is None and "build" in self.commands and _names_target(ctx, name):
+            return "build", self.commands["build"], args
+        from .suggest import suggest
+
+        close = suggest(name, self.list_commands(ctx))
+        hint = f": did you mean `{ctx.command_path} {close}`?" if close else "."
+        raise click.UsageError(f"No such command {name!r}{hint}", ctx)
+
+
+def _names_target(ctx: click.Context, word: str) -> bool:
+    """Whether ``word`` is a target of the workspace the group options point at (False when
+    there is none or its config does not load: then the word is taken as a mistyped
+    subcommand)."""
+    from .errors import ConfigError
+    from .pipeline import find_config, load_pipeline
+
+    base = ctx.params.get("directory") or "."
+    file_ = ctx.params.get("file_")
+    try:
+        config = os.path.join(base, file_) if file_ else find_config(base)
+        return word in load_pipeline(config).targets
+    except (ConfigError, OSError):
+        return False
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-C", "--directory", metavar="DIR", help="Run in workspace DIR (as make -C).")
 @click.option("-f", "--file", "file_", metavar="FILE", help="Use FILE instead of mlbuild.yaml.")
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
@@ -1034,9 +1083,19 @@ def _route(argv: list[str]) -> list[str]:
             i += 1
             continue
         break
-    if i < len(argv) and argv[i] in cli.commands:
+    if i < len(argv) and (argv[i] in cli.commands or _near_command(argv[i])):
         return argv
     return [*argv[:i], "build", *argv[i:]]
+
+
+def _near_command(word: str) -> bool:
+    """A plain word close to a subcommand (``stauts``): `_Commands` decides whether it is a
+    target or a typo. Words with ``:``, globs or dots are target patterns, never commands."""
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", word):
+        return False
+    from .suggest import suggest
+
+    return suggest(word, cli.commands) is not None
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

@@ -62,12 +62,11 @@ class BuildGraph:
             else:
                 matched = []
             if not matched:
-                import difflib
+                from .suggest import did_you_mean
 
-                close = difflib.get_close_matches(pattern, list(self.deps), n=1, cutoff=0.5)
                 raise NoTargetError(
                     f"no target matches {pattern!r}",
-                    hint=f"did you mean {close[0]!r}?" if close else "run `mlbuild list`",
+                    hint=did_you_mean(pattern, self.deps) or "run `mlbuild list`",
                 )
             chosen.update(matched)
         return [n for n in self.order if n in chosen]

@@ -10,12 +10,13 @@ is a config error, found before anything runs.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from .suggest import did_you_mean
 
 __all__ = [
     "CHECK_KINDS",
@@ -146,8 +147,7 @@ class PromoteSpec:
 
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"did you mean {close[0]!r}?" if close else None
+    return did_you_mean(word, choices)  # the one suggester (suggest.py)
 
 
 def _number(value: Any, path: tuple[Any, ...], what: str) -> float:

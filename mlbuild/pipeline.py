@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import glob as globmod
 import itertools
 import json
@@ -56,7 +55,7 @@ import posixpath
 import re
 import shlex
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -71,6 +70,7 @@ from .mlspec import (
     parse_gates,
     parse_promote,
 )
+from .suggest import did_you_mean
 
 __all__ = [
     "CONFIG_NAME",
@@ -100,6 +100,7 @@ TOP_KEYS = (
     "remote",
     "remote_options",
     "remote_write",
+    "strict_inputs",
     "targets",
 )
 TARGET_KEYS = (
@@ -118,12 +119,15 @@ TARGET_KEYS = (
     "promote",
     "gate",
     "retries",
+    "strict_inputs",
     "desc",
 )
 GLOB_CHARS = re.compile(r"[*?\[]")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INTERP = re.compile(r"\$\$\{|\$\{([^}]*)\}")
 _INDEXED = re.compile(r"^(outs|deps)\[(\d+)\]$")
+# A matrix variable whose values are a list in the params: the whole string, nothing else.
+_MATRIX_SOURCE = re.compile(r"^\$\{\s*(params|vars)\.([^}]*?)\s*\}$")
 _TARGET_NAME = re.compile(r"[A-Za-z0-9_.\-]+(:[A-Za-z0-9_.\-{}]+)?")  # used with fullmatch
 # What a YAML file may cost: aliases adding at most this many values to what is written
 # (a config or params file without aliases is never limited), and at most this nesting.
@@ -174,6 +178,9 @@ class TargetSpec:
     gates: tuple[GateSpec, ...] = ()
     promote: PromoteSpec | None = None
     template: str = ""  # the matrix target name it was expanded from ("model:{algo}")
+    # A Python read of an undeclared workspace file fails the build instead of warning.
+    # Not part of the key: it decides how a run is judged, not what it produces.
+    strict_inputs: bool = False
 
     @property
     def kind(self) -> str:
@@ -513,11 +520,6 @@ def _name_problem(name: str) -> tuple[str, str] | None:
     return None
 
 
-def _did_you_mean(word: str, choices: Iterator[str] | list[str] | tuple[str, ...]) -> str | None:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
-
-
 # --------------------------------------------------------------------------- params
 
 
@@ -567,6 +569,19 @@ def _load_params_file(root: str, rel: str, pos: SourcePos) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError("a params file must hold a mapping", pos=SourcePos(rel, 1, 1))
     return value
+
+
+def _kind(value: Any) -> str:
+    """What a YAML value is, in words, for an error message."""
+    if isinstance(value, bool):
+        return f"a boolean ({_render_value(value)})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        return f"a string ({value!r})" if len(value) <= 40 else "a string"
+    if value is None:
+        return "null"
+    return "a mapping" if isinstance(value, Mapping) else f"a {type(value).__name__}"
 
 
 def _too_deep(exc: BaseException) -> str:
@@ -670,6 +685,7 @@ class _Scope:
     outs: list[str] | None = None
     deps: list[str] | None = None
     used_params: dict[str, Any] = field(default_factory=dict)
+    matrix_reads: dict[str, Any] = field(default_factory=dict)  # see _Loader.matrix_reads
 
 
 def _resolve(expr: str, scope: _Scope, pos: SourcePos) -> list[str]:
@@ -697,7 +713,7 @@ def _resolve(expr: str, scope: _Scope, pos: SourcePos) -> list[str]:
     if head == "params" and rest:
         value = _lookup(scope.params, rest)
         if value is _MISSING:
-            hint = _did_you_mean(rest, _flat_keys(scope.params))
+            hint = did_you_mean(rest, _flat_keys(scope.params))
             raise ConfigError(f"undefined param ${{params.{rest}}}", pos=pos, hint=hint)
         scope.used_params[rest] = value
         return [_render_value(value)]
@@ -706,7 +722,7 @@ def _resolve(expr: str, scope: _Scope, pos: SourcePos) -> list[str]:
             raise ConfigError(
                 f"undefined variable ${{vars.{rest}}}",
                 pos=pos,
-                hint=_did_you_mean(rest, sorted(scope.vars)),
+                hint=did_you_mean(rest, sorted(scope.vars)),
             )
         return [_render_value(scope.vars[rest])]
     if head == "env" and rest:
@@ -720,7 +736,7 @@ def _resolve(expr: str, scope: _Scope, pos: SourcePos) -> list[str]:
             raise ConfigError(
                 f"undefined env ${{env.{rest}}} (only declared env values can be used)",
                 pos=pos,
-                hint=_did_you_mean(rest, sorted(scope.env)),
+                hint=did_you_mean(rest, sorted(scope.env)),
             )
         return [scope.env[rest]]
     if expr in scope.matrix:
@@ -733,13 +749,13 @@ def _resolve(expr: str, scope: _Scope, pos: SourcePos) -> list[str]:
             f"undefined matrix variable ${{{expr}}} in target {scope.name!r} "
             f"(its matrix variables: {defined})",
             pos=pos,
-            hint=_did_you_mean(expr, list(scope.matrix))
+            hint=did_you_mean(expr, list(scope.matrix))
             or f"add {expr} to matrix:, or use params.{expr} / vars.{expr}",
         )
     raise ConfigError(
         f"undefined reference ${{{expr}}}",
         pos=pos,
-        hint=_did_you_mean(expr, choices) or "use params.X, vars.X, env.X, outs, deps or target",
+        hint=did_you_mean(expr, choices) or "use params.X, vars.X, env.X, outs, deps or target",
     )
 
 
@@ -1091,6 +1107,10 @@ class _Loader:
         self.reserved_dirs: set[str] = set()  # every directory holding one of them
         self.outs_of: dict[str, list[str]] = {}
         self.executor_mode = "shared"
+        self.params: dict[str, Any] = {}
+        self.inline_params = False  # params: is a mapping in this file, not file names
+        self.param_sources: list[tuple[str, Mapping[str, Any]]] = []  # (file, its values)
+        self.matrix_sources: dict[str, dict[str, str]] = {}  # template -> var -> params key
         try:
             with open(self.config_path, "rb") as f:
                 data = f.read()
@@ -1233,7 +1253,7 @@ class _Loader:
             raise ConfigError(
                 f"unknown key {key!r} in {where}",
                 pos=self.doc.key_at(path + (key,)),
-                hint=_did_you_mean(key, allowed) or f"allowed: {', '.join(allowed)}",
+                hint=did_you_mean(key, allowed) or f"allowed: {', '.join(allowed)}",
             )
 
     # -- the whole file ----------------------------------------------------------------
@@ -1249,6 +1269,10 @@ class _Loader:
                 ("version",),
             )
         params, param_files = self.load_params(top)
+        self.params = params
+        strict_inputs = self.expect(
+            top.get("strict_inputs", False), bool, ("strict_inputs",), "strict_inputs"
+        )
         vars_ = self.expect(top.get("vars", {}) or {}, dict, ("vars",), "vars")
         for key, value in vars_.items():
             if isinstance(value, (dict, list)):
@@ -1326,7 +1350,13 @@ class _Loader:
                 t_secrets[key] = source
                 t_env.pop(key, None)
             scope = _Scope(
-                name=name, params=params, vars=vars_, env=t_env, matrix=combo, secrets=t_secrets
+                name=name,
+                params=params,
+                vars=vars_,
+                env=t_env,
+                matrix=combo,
+                secrets=t_secrets,
+                matrix_reads=self.matrix_reads(path[1], combo),
             )
             scopes[name] = scope
             outs: list[str] = []
@@ -1374,7 +1404,7 @@ class _Loader:
         targets: dict[str, TargetSpec] = {}
         for name, path, body, _ in expanded:
             targets[name] = self.load_target(
-                name, path, body, scopes[name], names, outs_of, out_owner, packages
+                name, path, body, scopes[name], names, outs_of, out_owner, packages, strict_inputs
             )
             targets[name] = self.load_ml(targets[name], path, body, names, metrics_of)
         default = self.load_default(top.get("default"), names)
@@ -1427,6 +1457,9 @@ class _Loader:
             if var in extra:
                 continue
             vpath = path + ("matrix", var)
+            if isinstance(values, str):
+                key, values = self.matrix_from_params(var, values, vpath)
+                self.matrix_sources.setdefault(name, {})[var] = key
             self.expect(values, list, vpath, f"matrix.{var}")
             if not values:
                 raise self.fail(f"matrix.{var} is empty", vpath)
@@ -1445,6 +1478,96 @@ class _Loader:
             for combo in itertools.product(*[v for _, v in axes])
         ]
         return self.matrix_extra(name, combos, extra, path + ("matrix",))
+
+    def matrix_from_params(
+        self, var: str, text: str, path: tuple[Any, ...]
+    ) -> tuple[str, list[Any]]:
+        """``(key, values)`` of ``matrix: {var: "${params.KEY}"}``: the list at KEY in the
+        params (the Snakemake tutorial's sample list), checked as a written list is: it must
+        exist, be a list, not be empty, and hold plain values, each once."""
+        m = _MATRIX_SOURCE.match(text)
+        if m is None or m.group(1) == "vars":
+            raise self.fail(
+                f"matrix.{var} must be a list, or the whole string \"${{params.KEY}}\" naming "
+                f"a list in the params, not {text!r}",
+                path,
+                hint="vars hold plain values, not lists: put the list in a params file"
+                if m is not None
+                else "write [a, b] or \"${params.samples}\"",
+            )
+        key = m.group(2)
+        value = _lookup(self.params, key) if key else _MISSING
+        if value is _MISSING:
+            files = ", ".join(f for f, _ in self.param_sources) or (
+                f"the params: mapping of {self.rel}" if self.inline_params else "no params file"
+            )
+            raise self.fail(
+                f"matrix.{var}: params key {key!r} is not defined ({files})",
+                path,
+                hint=did_you_mean(key, _flat_keys(self.params))
+                or f"add `{key}: [a, b]` to the params",
+            )
+        where = f"params key {key!r} in {self.param_origin(key)}"
+        if not isinstance(value, list):
+            raise self.fail(
+                f"matrix.{var}: {where} is {_kind(value)}, not a list",
+                path,
+                hint=f"write it as a list: {key.rsplit('.', 1)[-1]}: [a, b]",
+            )
+        if not value:
+            raise self.fail(
+                f"matrix.{var}: {where} is an empty list, so the matrix makes no target",
+                path,
+                hint="add a value to the list, or remove the target",
+            )
+        seen: set[tuple[type, Any]] = set()
+        for i, item in enumerate(value):
+            if isinstance(item, (dict, list)) or item is None:
+                raise self.fail(
+                    f"matrix.{var}: {where} holds {_kind(item)} at index {i}: matrix values "
+                    "must be plain values (strings, numbers, booleans)",
+                    path,
+                )
+            if (type(item), item) in seen:
+                raise self.fail(
+                    f"matrix.{var}: {where} lists {item!r} twice",
+                    path,
+                    hint="each value makes one target: list it once",
+                )
+            seen.add((type(item), item))
+        return key, list(value)
+
+    def param_origin(self, key: str) -> str:
+        """The params file whose value of ``key`` won the merge (the last that has it)."""
+        for source, values in self.param_sources[::-1]:
+            if _lookup(values, key) is not _MISSING:
+                return source
+        return f"the params: mapping of {self.rel}"
+
+    def matrix_reads(self, template: str, combo: Mapping[str, Any]) -> dict[str, Any]:
+        """The params a target made from a params list reads through its matrix: under the
+        list's key, the target's own value (not the whole list).
+
+        So adding a sample makes one new target and leaves the others fresh (as Snakemake
+        does); a value leaving the list takes its target away; and the key still names the
+        list, so `show`, the manifest and `params diff` tell where the value came from. A
+        target that reads the whole list (``${params.samples}`` in its command, or
+        ``params: [samples]``) records the whole list and rebuilds on any change of it. Two
+        variables over one list read the whole list (when in doubt, rebuild); a value that
+        only an ``include:`` entry added does not come from the list and reads nothing."""
+        reads: dict[str, Any] = {}
+        by_key: dict[str, list[str]] = {}
+        for var, key in self.matrix_sources.get(template, {}).items():
+            by_key.setdefault(key, []).append(var)
+        for key, variables in by_key.items():
+            listed = _lookup(self.params, key)
+            if len(variables) > 1:
+                reads[key] = listed
+                continue
+            value = combo.get(variables[0], _MISSING)
+            if any(type(item) is type(value) and item == value for item in listed):
+                reads[key] = value
+        return reads
 
     def matrix_extra(
         self,
@@ -1474,7 +1597,7 @@ class _Loader:
                         raise self.fail(
                             f"matrix.exclude names {var!r}, which is not a matrix variable",
                             epath + (var,),
-                            hint=_did_you_mean(var, sorted(axes)),
+                            hint=did_you_mean(var, sorted(axes)),
                         )
                 if what == "exclude":
                     combos = [c for c in combos if any(c.get(k) != v for k, v in entry.items())]
@@ -1507,13 +1630,16 @@ class _Loader:
             if os.path.isfile(os.path.join(self.root, "params.yaml")):
                 files = ["params.yaml"]
         elif isinstance(spec, dict):
+            self.inline_params = True
             return spec, []
         else:
             files = self.str_list(spec, ("params",), "params")
         for i, rel in enumerate(files):
             pos = self.doc.at(("params", i) if isinstance(spec, list) else ("params",))
             rel = normalize_path(self.root, rel, pos, "params file")
-            _merge(params, _load_params_file(self.root, rel, pos))
+            values = _load_params_file(self.root, rel, pos)
+            self.param_sources.append((rel, values))
+            _merge(params, values)
         return params, files
 
     def load_env(self, raw: Any, path: tuple[Any, ...]) -> tuple[dict[str, str], dict[str, str]]:
@@ -1580,7 +1706,7 @@ class _Loader:
             raise self.fail(
                 f"executor type {kind!r} is unknown",
                 path + ("type",),
-                hint=_did_you_mean(str(kind), ["local", "dask"]) or "use local or dask",
+                hint=did_you_mean(str(kind), ["local", "dask"]) or "use local or dask",
             )
         address = raw.get("address")
         if address is not None:
@@ -1644,6 +1770,7 @@ class _Loader:
         outs_of: dict[str, list[str]],
         out_owner: dict[str, str],
         top_packages: list[str],
+        top_strict_inputs: bool,
     ) -> TargetSpec:
         # deps
         deps: list[DepSpec] = []
@@ -1663,7 +1790,7 @@ class _Loader:
                 raise ConfigError(
                     f"unknown target {text!r} in deps of {name!r}",
                     pos=pos,
-                    hint=_did_you_mean(text, names),
+                    hint=did_you_mean(text, names),
                 )
             rel = normalize_path(self.root, text, pos, "dep")
             if GLOB_CHARS.search(rel):
@@ -1707,7 +1834,7 @@ class _Loader:
                 raise ConfigError(
                     f"dep {rel!r} of {name!r} does not exist and no target produces it",
                     pos=pos,
-                    hint=_did_you_mean(rel, [*names, *sorted(out_owner)]),
+                    hint=did_you_mean(rel, [*names, *sorted(out_owner)]),
                 )
             deps.append(DepSpec(DepKind.PATH, rel))
             dep_paths.append(rel)
@@ -1722,7 +1849,7 @@ class _Loader:
                 raise self.fail(
                     f"param {key!r} of {name!r} is not defined in the params",
                     path + ("params", i),
-                    hint=_did_you_mean(key, _flat_keys(scope.params)),
+                    hint=did_you_mean(key, _flat_keys(scope.params)),
                 )
             declared[key] = value
         # command or callable
@@ -1758,6 +1885,8 @@ class _Loader:
                 )
             self.check_module(python, path + ("python",))
         declared.update(scope.used_params)
+        for key, value in scope.matrix_reads.items():
+            declared.setdefault(key, value)  # a read of the whole list wins: it is wider
         # resources, flags
         resources: dict[str, int] = {}
         raw_res = body.get("resources") or {}
@@ -1773,6 +1902,12 @@ class _Loader:
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             raise self.fail("retries must be a non-negative integer", path + ("retries",))
         desc = self.expect(body.get("desc", "") or "", str, path + ("desc",), "desc")
+        strict_inputs = self.expect(
+            body.get("strict_inputs", top_strict_inputs),
+            bool,
+            path + ("strict_inputs",),
+            "strict_inputs",
+        )
         packages = sorted(
             set(top_packages)
             | set(self.str_list(body.get("packages", []) or [], path + ("packages",), "packages"))
@@ -1794,6 +1929,7 @@ class _Loader:
             retries=retries,
             desc=desc,
             pos=self.doc.key_at(path),
+            strict_inputs=strict_inputs,
         )
 
     def load_ml(
@@ -1903,7 +2039,7 @@ class _Loader:
                 raise self.fail(
                     f"default names unknown target {item!r}",
                     ("default", i),
-                    hint=_did_you_mean(item, names),
+                    hint=did_you_mean(item, names),
                 )
         return tuple(items)
 

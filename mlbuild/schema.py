@@ -29,6 +29,12 @@ _ENV: dict[str, Any] = {
     },
 }
 
+_STRICT_INPUTS: dict[str, Any] = {"type": "boolean"}
+_STRICT_INPUTS_DOC = (
+    "A Python read of a workspace file the target does not declare fails the build "
+    "instead of warning"
+)
+
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://mlbuild.dev/schema/mlbuild-1.json",
@@ -73,6 +79,7 @@ SCHEMA: dict[str, Any] = {
             "properties": {"key": {"type": "string", "description": "Ed25519 private key."}},
         },
         "trusted_keys": {**_STR_LIST, "description": "Public keys audit accepts."},
+        "strict_inputs": {**_STRICT_INPUTS, "description": _STRICT_INPUTS_DOC + " (default)."},
         "targets": {
             "type": "object",
             # kind:name; neither part is "." or ".." (names are data, never paths)
@@ -107,9 +114,18 @@ SCHEMA: dict[str, Any] = {
                         "exclude": {"type": "array", "items": {"type": "object"}},
                     },
                     "additionalProperties": {
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {"type": ["string", "number", "boolean"]},
+                        "oneOf": [
+                            {
+                                "type": "array",
+                                "minItems": 1,
+                                "items": {"type": ["string", "number", "boolean"]},
+                            },
+                            {
+                                "type": "string",
+                                "pattern": "^\\$\\{\\s*params\\.[^}]+\\}$",
+                                "description": "A list in the params: \"${params.samples}\".",
+                            },
+                        ]
                     },
                 },
                 "metrics": {**_STR_LIST, "description": "JSON/YAML metrics files (also outs)."},
@@ -136,6 +152,10 @@ SCHEMA: dict[str, Any] = {
                 },
                 "always": {"type": "boolean"},
                 "retries": {"type": "integer", "minimum": 0},
+                "strict_inputs": {
+                    **_STRICT_INPUTS,
+                    "description": _STRICT_INPUTS_DOC + " (this target; overrides the top level).",
+                },
                 "desc": {"type": "string"},
             },
         },

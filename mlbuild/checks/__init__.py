@@ -9,7 +9,6 @@ check is judged from what was gathered. ``python:`` checks get the whole table.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..mlspec import CheckSpec, is_tabular
+from ..suggest import suggest
 from .profile import (
     ColumnStats,
     categorical_shares,
@@ -207,8 +207,8 @@ def _first_pass(
 
 
 def _missing(rel: str, col: str, stats: Mapping[str, ColumnStats]) -> str:
-    close = difflib.get_close_matches(col, list(stats), n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    close = suggest(col, stats)
+    hint = f"; did you mean {close!r}?" if close else ""
     return f"column {col!r} does not exist in {rel} (columns: {', '.join(stats) or 'none'}){hint}"
 
 

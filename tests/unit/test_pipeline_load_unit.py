@@ -715,3 +715,195 @@ def test_a_python_callable_in_a_module_that_does_not_exist_is_a_config_error(
                 outs: [m.joblib]
             """
         )
+
+
+# --------------------------------------------------------------------------- matrix from params
+
+SAMPLES_TARGET = """
+targets:
+  map:{sample}:
+    matrix: {sample: "${params.samples}"}
+    cmd: map ${sample} ${outs}
+    outs: ["mapped/${sample}.bam"]
+"""
+
+
+def test_matrix_values_from_a_params_list_make_one_target_each(ws: Path, load: Load) -> None:
+    (ws / "params.yaml").write_text("samples: [A, B, 3]\n")
+    pipeline = load(SAMPLES_TARGET)
+    assert list(pipeline.targets) == ["map:A", "map:B", "map:3"]
+    spec = pipeline.targets["map:3"]
+    assert spec.cmd == ("map 3 mapped/3.bam",)
+    assert dict(spec.matrix) == {"sample": 3}
+    # Each target reads its own value of the list, not the whole list: adding a sample
+    # leaves the key of every other target as it was.
+    assert {n: dict(t.params) for n, t in pipeline.targets.items()} == {
+        "map:A": {"samples": "A"},
+        "map:B": {"samples": "B"},
+        "map:3": {"samples": 3},
+    }
+    (ws / "params.yaml").write_text("samples: [A, B, 3, C]\n")
+    again = load(SAMPLES_TARGET)
+    assert list(again.targets) == ["map:A", "map:B", "map:3", "map:C"]
+    assert all(again.targets[n] == pipeline.targets[n] for n in pipeline.targets)
+
+
+def test_a_matrix_target_that_reads_the_whole_list_depends_on_the_whole_list(
+    ws: Path, load: Load
+) -> None:
+    (ws / "params.yaml").write_text("data: {samples: [A, B]}\n")
+    pipeline = load(
+        """
+        targets:
+          map:{sample}:
+            matrix: {sample: "${ params.data.samples }"}
+            cmd: map ${sample} --of ${params.data.samples}
+          count:{sample}:
+            matrix: {sample: "${params.data.samples}"}
+            params: [data.samples]
+            cmd: count ${sample}
+          pair:{x}-{y}:
+            matrix: {x: "${params.data.samples}", y: "${params.data.samples}"}
+            cmd: pair ${x} ${y}
+        """
+    )
+    for name in ("map:A", "count:B", "pair:A-B"):
+        assert dict(pipeline.targets[name].params) == {"data.samples": ["A", "B"]}, name
+
+
+def test_include_and_exclude_work_on_values_from_params(ws: Path, load: Load) -> None:
+    (ws / "params.yaml").write_text("samples: [A, B, C]\n")
+    pipeline = load(
+        """
+        targets:
+          map:{sample}:
+            matrix:
+              sample: "${params.samples}"
+              exclude: [{sample: B}]
+              include: [{sample: A, opts: fast}, {sample: Z, opts: slow}]
+            cmd: map ${sample}
+        """
+    )
+    assert list(pipeline.targets) == ["map:A", "map:C", "map:Z"]
+    assert dict(pipeline.targets["map:A"].matrix) == {"sample": "A", "opts": "fast"}
+    assert dict(pipeline.targets["map:A"].params) == {"samples": "A"}
+    # Z comes from include:, not from the list: it does not read the list at all.
+    assert dict(pipeline.targets["map:Z"].params) == {}
+
+
+@pytest.mark.parametrize(
+    ("params", "matrix", "message"),
+    [
+        (
+            "samples: [A, B]\n",
+            '"${params.sampels}"',
+            "mlbuild.yaml:3:22: matrix.sample: params key 'sampels' is not defined "
+            "(params.yaml) (did you mean 'samples'?)",
+        ),
+        (
+            "samples: A\n",
+            '"${params.samples}"',
+            "mlbuild.yaml:3:22: matrix.sample: params key 'samples' in params.yaml is a "
+            "string ('A'), not a list (write it as a list: samples: [a, b])",
+        ),
+        (
+            "samples: []\n",
+            '"${params.samples}"',
+            "mlbuild.yaml:3:22: matrix.sample: params key 'samples' in params.yaml is an empty "
+            "list, so the matrix makes no target (add a value to the list, or remove the target)",
+        ),
+        (
+            "samples: [A, {id: B}]\n",
+            '"${params.samples}"',
+            "mlbuild.yaml:3:22: matrix.sample: params key 'samples' in params.yaml holds a "
+            "mapping at index 1: matrix values must be plain values (strings, numbers, booleans)",
+        ),
+        (
+            "samples: [A, null]\n",
+            '"${params.samples}"',
+            "matrix.sample: params key 'samples' in params.yaml holds null at index 1",
+        ),
+        (
+            "samples: [A, B, A]\n",
+            '"${params.samples}"',
+            "matrix.sample: params key 'samples' in params.yaml lists 'A' twice",
+        ),
+        (
+            "samples: [A]\n",
+            '"x-${params.samples}"',
+            "mlbuild.yaml:3:22: matrix.sample must be a list, or the whole string "
+            "\"${params.KEY}\" naming a list in the params, not 'x-${params.samples}'",
+        ),
+        (
+            "samples: [A]\n",
+            '"${vars.samples}"',
+            "(vars hold plain values, not lists: put the list in a params file)",
+        ),
+    ],
+    ids=["misspelt", "not-a-list", "empty", "mapping", "null", "twice", "partial", "vars"],
+)
+def test_a_bad_params_list_for_a_matrix_is_a_one_line_config_error(
+    ws: Path, load: Load, params: str, matrix: str, message: str
+) -> None:
+    (ws / "params.yaml").write_text(params)
+    with pytest.raises(ConfigError) as info:
+        load(SAMPLES_TARGET.replace('"${params.samples}"', matrix))
+    assert info.value.exit_code == 2
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_a_params_list_names_the_file_whose_value_won_the_merge(ws: Path, load: Load) -> None:
+    (ws / "base.yaml").write_text("samples: [A]\n")
+    (ws / "local.json").write_text('{"samples": "A"}')
+    with pytest.raises(ConfigError, match="params key 'samples' in local.json is a string"):
+        load("params: [base.yaml, local.json]\n" + SAMPLES_TARGET)
+
+
+# --------------------------------------------------------------------------- strict_inputs
+
+
+def test_strict_inputs_is_off_by_default_set_at_the_top_and_overridden_per_target(
+    load: Load,
+) -> None:
+    assert load("targets:\n  a: {cmd: echo}\n").targets["a"].strict_inputs is False
+    pipeline = load(
+        """
+        strict_inputs: true
+        targets:
+          a: {cmd: echo}
+          b: {cmd: echo, strict_inputs: false}
+        """
+    )
+    assert pipeline.targets["a"].strict_inputs is True
+    assert pipeline.targets["b"].strict_inputs is False
+    pipeline = load("targets:\n  a: {cmd: echo, strict_inputs: true}\n  b: {cmd: echo}\n")
+    assert [t.strict_inputs for t in pipeline.targets.values()] == [True, False]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "strict_inputs: yes please\ntargets:\n  a: {cmd: echo}\n",
+            "mlbuild.yaml:1:16: strict_inputs must be true or false, not str",
+        ),
+        (
+            "targets:\n  a: {cmd: echo, strict_inputs: 1}\n",
+            "mlbuild.yaml:2:33: strict_inputs must be true or false, not int",
+        ),
+        (
+            "targets:\n  a: {cmd: echo, strict_input: true}\n",
+            "unknown key 'strict_input' in target 'a' (did you mean 'strict_inputs'?)",
+        ),
+    ],
+)
+def test_strict_inputs_takes_only_a_boolean(load: Load, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(text)
+    assert message in str(info.value)
+
+
+def test_a_transposed_key_suggests_the_key_meant(load: Load) -> None:
+    with pytest.raises(ConfigError, match=r"unknown key 'dpes' .*\(did you mean 'deps'\?\)"):
+        load("targets:\n  a:\n    cmd: echo\n    dpes: [x]\n")

@@ -36,3 +36,40 @@ def test_starter_file_validates() -> None:
 def test_schema_rejects_malformed_targets(target: dict[str, object]) -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"targets": {"t:x": target}}, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"strict_inputs": True, "targets": {"t": {"cmd": "x", "strict_inputs": False}}},
+        {"targets": {"map:{s}": {"cmd": "x", "matrix": {"s": "${params.samples}"}}}},
+        {"targets": {"map:{s}": {"cmd": "x", "matrix": {"s": "${ params.data.samples }"}}}},
+    ],
+)
+def test_schema_accepts_strict_inputs_and_a_matrix_list_from_params(
+    config: dict[str, object],
+) -> None:
+    jsonschema.validate(config, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"strict_inputs": "yes", "targets": {}},
+        {"targets": {"t": {"cmd": "x", "strict_inputs": 1}}},
+        {"targets": {"map:{s}": {"cmd": "x", "matrix": {"s": "samples"}}}},
+        {"targets": {"map:{s}": {"cmd": "x", "matrix": {"s": "x-${params.samples}"}}}},
+    ],
+)
+def test_schema_rejects_what_the_loader_rejects_for_strict_inputs_and_matrix(
+    config: dict[str, object],
+) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(config, SCHEMA)
+
+
+def test_schema_knows_every_key_the_loader_knows() -> None:
+    from mlbuild.pipeline import TARGET_KEYS, TOP_KEYS
+
+    assert set(SCHEMA["properties"]) == set(TOP_KEYS)
+    assert set(SCHEMA["$defs"]["target"]["properties"]) == set(TARGET_KEYS)
