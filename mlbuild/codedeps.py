@@ -56,7 +56,8 @@ _RUNNERS: dict[str, frozenset[str]] = {
 
 
 def entry_points(cmds: tuple[str, ...] | None, python: str | None) -> list[tuple[str, str]]:
-    """``("script", relpath)`` / ``("module", dotted)`` entries a target runs.
+    """``("script", relpath)`` / ``("module", dotted)`` entries a target runs (a module
+    run by ``python -m`` after a ``cd`` is ``("module", "dir/dotted")``: searched from there).
 
     Each command is tokenized as a shell does (quotes, operators, newlines), split into
     simple commands at ``;``, ``&&``, ``||``, ``|``, ``&``, newlines, subshell parentheses and
@@ -159,8 +160,8 @@ def _simple(
             continue
         if arg == "-m":
             module = next(args, None)
-            if module:
-                found.append(("module", module))
+            if module and cwd is not None:  # searched from where it runs: ``sub/pkg.mod``
+                found.append(("module", posixpath.join(cwd, module)))
             break
         if arg in ("-c",):
             break
@@ -225,8 +226,9 @@ class CodeScanner:
                 if os.path.isfile(os.path.join(self.root, value)):
                     files |= self._closure(value, (posixpath.dirname(value), ""))
             else:
-                for rel in self._resolve(value, ("",)):
-                    files |= self._closure(rel, ("",))
+                base, _, dotted = value.rpartition("/")  # ``python -m`` after a ``cd``
+                for rel in self._resolve(dotted, (base,)):
+                    files |= self._closure(rel, (base,))
         return sorted(files)
 
     def _closure(self, start: str, search: tuple[str, ...]) -> set[str]:

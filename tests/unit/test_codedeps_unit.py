@@ -235,6 +235,8 @@ def test_parsed_imports_are_remembered_in_the_state_memo(ws: Path) -> None:
             [("script", "first.py"), ("script", "second.py")],
         ),
         ("cd sub && python t.py", [("script", "sub/t.py")]),
+        ("cd sub && python -m pkg.mod", [("module", "sub/pkg.mod")]),
+        ("cd /elsewhere && python -m pkg.mod", []),
         ("(cd sub && python t.py) && python u.py", [("script", "sub/t.py"), ("script", "u.py")]),
         ("cd /tmp && python t.py", []),
         ("time python t.py", [("script", "t.py")]),
@@ -259,3 +261,16 @@ def test_entry_points_see_through_every_command_shape(
     cmd: str, expected: list[tuple[str, str]]
 ) -> None:
     assert entry_points((cmd,), None) == expected
+
+
+def test_a_module_run_after_cd_is_found_where_it_runs(ws: Path) -> None:
+    (ws / "sub" / "pkg").mkdir(parents=True)
+    (ws / "sub" / "pkg" / "__init__.py").write_text("")
+    (ws / "sub" / "pkg" / "mod.py").write_text("import helper\n")
+    (ws / "sub" / "helper.py").write_text("")
+    scanner = CodeScanner(str(ws), StateMemo(str(ws), None))
+    assert scanner.files_for(entry_points(("cd sub && python -m pkg.mod",), None)) == [
+        "sub/helper.py",
+        "sub/pkg/__init__.py",
+        "sub/pkg/mod.py",
+    ]
