@@ -21,6 +21,7 @@ from . import __version__, interrupts
 from .errors import MlbuildError, UsageError, VerificationError, environment_fault
 
 if TYPE_CHECKING:
+    from .model import Reason
     from .workspace import Explanation, Workspace
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -308,7 +309,7 @@ def _plan_command(
 @click.argument("targets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 def status(targets: tuple[str, ...], as_json: bool) -> None:
-    """Each target: fresh / stale / restorable / never-built, with the first reason."""
+    """Each target: fresh / stale / restorable / never-built, with every reason."""
     entries = _workspace().status(targets)
     if as_json:
         _emit_json(
@@ -318,6 +319,7 @@ def status(targets: tuple[str, ...], as_json: bool) -> None:
                         "target": e.target,
                         "status": e.status.value,
                         "reasons": [r.to_json() for r in e.reasons],
+                        "undeclared_reads": list(e.undeclared),
                     }
                     for e in entries
                 ]
@@ -326,8 +328,17 @@ def status(targets: tuple[str, ...], as_json: bool) -> None:
         return
     width = max((len(e.target) for e in entries), default=0)
     for e in entries:
-        reason = f"  {e.first_reason}" if e.reasons else ""
-        click.echo(f"{e.target:<{width}}  {e.status.value:<11}{reason}".rstrip())
+        texts = [r.describe() for r in e.reasons] + [_undeclared_text(e.undeclared)]
+        reason = "; ".join(t for t in texts if t)
+        click.echo(f"{e.target:<{width}}  {e.status.value:<11}  {reason}".rstrip())
+
+
+def _undeclared_text(paths: tuple[str, ...]) -> str:
+    """What a target's key does not cover (its last build's undeclared reads), or ""."""
+    if not paths:
+        return ""
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return f"read {shown}, which it does not declare: its key does not cover it"
 
 
 @cli.command()
@@ -352,15 +363,19 @@ def _explanation_json(node: Explanation) -> dict[str, Any]:
         "target": d.target,
         "action": d.action.value,
         "key": d.key,
-        "reasons": [
-            {
-                **r.to_json(),
-                **({"diff": node.code_diffs[r.subject]} if r.subject in node.code_diffs else {}),
-            }
-            for r in d.reasons
-        ],
+        "reasons": [{**r.to_json(), **_code_diff(node, r)} for r in d.reasons],
+        "undeclared_reads": list(node.undeclared),
         "upstream": [_explanation_json(u) for u in node.upstream],
     }
+
+
+def _code_diff(node: Explanation, reason: Reason) -> dict[str, str]:
+    """The diff of a changed code file, under its `code` reason only: a script that is
+    also a declared dep has a `dep` reason too, and its diff is shown once."""
+    from .model import ReasonKind
+
+    diff = node.code_diffs.get(reason.subject)
+    return {"diff": diff} if diff and reason.kind is ReasonKind.CODE else {}
 
 
 def _explanation_lines(node: Explanation, indent: str) -> list[str]:
@@ -369,9 +384,11 @@ def _explanation_lines(node: Explanation, indent: str) -> list[str]:
     lines = [f"{indent}{d.target} {label[d.action.value]}"]
     for r in d.reasons:
         lines.append(f"{indent}  - {r.describe()}")
-        diff = node.code_diffs.get(r.subject)
+        diff = _code_diff(node, r).get("diff")
         if diff:
             lines.extend(f"{indent}      {line}" for line in diff.splitlines())
+    if node.undeclared:
+        lines.append(f"{indent}  ! its last build {_undeclared_text(node.undeclared)}")
     for up in node.upstream:
         lines.extend(_explanation_lines(up, indent + "  "))
     return lines
@@ -408,17 +425,21 @@ def show(target: str, as_json: bool) -> None:
     spec = ws.pipeline.targets[names[0]]
     data = _spec_json(spec, full=True)
     data["code"] = ws.code_deps(spec.name)
+    data["undeclared_reads"] = ws.undeclared_reads(spec.name)
     if as_json:
         _emit_json(data)
     else:
         for key, value in data.items():
-            if value in (None, [], {}, "", 0, False) and key not in ("name",):
+            empty = value in (None, [], {}, "", 0, False) and key != "name"
+            if empty or key == "undeclared_reads":
                 continue
             text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
             click.echo(f"{key:9} {text}")
         if spec.cmd and not data["code"]:
             # Never silently empty: say that no script was seen, so a missing one is listed.
             click.echo(f"{'code':9} none found in this command; list the scripts it runs in deps")
+        for path in data["undeclared_reads"]:
+            click.echo(f"{'reads':9} {path}, which it does not declare: its key does not cover it")
 
 
 def _spec_json(spec: Any, *, full: bool) -> dict[str, Any]:
@@ -626,9 +647,17 @@ def history(target: str, as_json: bool) -> None:
 @click.option("--to", "to", metavar="ID", help="The manifest to roll back to (id or prefix).")
 def rollback(target: str, to: str | None) -> None:
     """Restore an earlier build of TARGET from the cache, running nothing."""
-    new, old = _workspace().rollback(target, to)
-    click.echo(f"rolled {target} back to {old}; recorded as {new}")
+    done = _workspace().rollback(target, to)
+    if done.already_current:
+        click.echo(f"{done.target} is already current at {done.to}: nothing to roll back")
+        return
+    click.echo(f"rolled {done.target} back to {done.to}; recorded as {done.manifest}")
     click.echo("the next build rebuilds it unless its inputs match that build again")
+    if done.stale:
+        click.echo(
+            f"stale now, built from the outs it replaced: {', '.join(done.stale)} "
+            "(see `mlbuild status`)"
+        )
 
 
 @cli.command()

@@ -42,6 +42,7 @@ __all__ = [
     "file_mode",
     "hash_tree",
     "link_digest",
+    "same_value",
     "tree_object",
     "walk_tree",
 ]
@@ -77,6 +78,14 @@ TreeEntry = tuple[str, str, str]  # (relpath, xxh3 digest, mode "f" | "x" | "l")
 def canonical_json(value: Any) -> str:
     """The one canonical encoding: sorted keys, no spaces, UTF-8 kept as is."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Whether two recorded values are equal as the build key compares them: by their
+    canonical JSON text. Python's ``==`` calls ``50`` and ``50.0``, ``1`` and ``True``,
+    ``0`` and ``False`` equal, yet each pair gives another key: every report (explain,
+    status, params diff, audit) compares with this, so it names the change that reruns."""
+    return canonical_json(a) == canonical_json(b)
 
 
 def hash_bytes(data: bytes) -> str:

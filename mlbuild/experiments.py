@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .digest import same_value
 from .errors import UsageError
 from .graph import BuildGraph
 from .manifest import ManifestStore
@@ -130,15 +131,25 @@ def _leaves(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal as the build key compares them (`digest.same_value`: ``50`` and ``50.0``,
+    ``1`` and ``true`` differ); absent equals only absent."""
+    if a is _ABSENT or b is _ABSENT:
+        return a is b
+    return same_value(a, b)
+
+
 def params_diff(
     pipeline: Pipeline, graph: BuildGraph, recorded: Mapping[str, LockEntry]
 ) -> list[ParamChange]:
     """Param leaves whose workspace value differs from ``recorded`` (lock entries), per
     key, with the targets that read it; targets never recorded are left out (all of their
-    params are new, which says nothing)."""
+    params are new, which says nothing). Values compare as the build key compares them."""
     per_key: dict[str, set[str]] = {}
     old_any: dict[str, Any] = {}  # a key's recorded value (the same for every reader)
     new_any: dict[str, Any] = {}  # its value now, for any target that reads it now
+    changed_old: dict[str, Any] = {}  # the same, from readers whose value changed
+    changed_new: dict[str, Any] = {}
     for name, spec in pipeline.targets.items():
         new = _leaves(spec.params)
         for key, value in new.items():
@@ -151,13 +162,20 @@ def params_diff(
             old_any.setdefault(key, value)
         for key in set(old) | set(new):
             a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
-            if a == b and (a is _ABSENT) == (b is _ABSENT):
+            if _same(a, b):
                 continue
             per_key.setdefault(key, set()).add(name)
+            # A matrix over a params list reads one value of it per target (pipeline.py,
+            # matrix_reads): the values of a reader that changed speak for the key.
+            if a is not _ABSENT:
+                changed_old.setdefault(key, a)
+            if b is not _ABSENT:
+                changed_new.setdefault(key, b)
     changes: list[ParamChange] = []
     for key in sorted(per_key):
         targets = per_key[key]
-        a, b = old_any.get(key, _ABSENT), new_any.get(key, _ABSENT)
+        a = changed_old.get(key, old_any.get(key, _ABSENT))
+        b = changed_new.get(key, new_any.get(key, _ABSENT))
         stale = set(targets) | set(graph.downstream(sorted(targets)))
         if a is _ABSENT:
             change = "added"
@@ -165,7 +183,7 @@ def params_diff(
             change = "removed"
         else:
             # Same value, other readers: a target started or stopped reading the key.
-            change = "changed" if a != b else "readers"
+            change = "readers" if _same(a, b) else "changed"
         changes.append(
             ParamChange(
                 key,

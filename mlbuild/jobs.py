@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .reads import start_in_process
+
 __all__ = ["Job", "JobResult", "Masker", "StreamMasker", "call_python", "pump", "tail_lines"]
 
 
@@ -53,6 +55,10 @@ class JobResult:
     ok: bool
     exit_code: int | None
     error: str = ""
+    # Workspace files the job's Python processes opened for reading / for writing
+    # (mlbuild/reads.py), workspace-relative and sorted.
+    read: tuple[str, ...] = ()
+    written: tuple[str, ...] = ()
 
 
 def process_start_time(pid: int) -> str | None:
@@ -283,6 +289,7 @@ def call_python(job: Job) -> JobResult:
 
 def _call(job: Job, module_name: str, func_name: str) -> JobResult:
     with _redirected(job.log_path, job.env, job.root, job.masker()):
+        hook = start_in_process(job.env)
         try:
             module = importlib.import_module(module_name)
             func = getattr(module, func_name)
@@ -296,4 +303,7 @@ def _call(job: Job, module_name: str, func_name: str) -> JobResult:
             traceback.print_exc()
             last = f"{type(exc).__name__}: {exc}".strip()
             return JobResult(ok=False, exit_code=None, error=f"{job.python} raised {last}")
+        finally:
+            if hook is not None:
+                hook.end()
     return JobResult(ok=True, exit_code=0)

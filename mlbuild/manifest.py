@@ -67,10 +67,12 @@ import platform
 import re
 import socket
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from .digest import canonical_json
+from .digest import canonical_json, same_value
 from .errors import VerificationError
 from .store.atomic import atomic_write, fsync_dir
 from .store.records import RecordError, check_relpath, check_sha256, check_xxh
@@ -283,6 +285,12 @@ def _check_fields(doc: dict[str, Any]) -> None:
     )
     if doc.get("log") is not None:
         _record(check_sha256, doc["log"], "log")
+    undeclared: Any = doc.get("undeclared_reads", [])
+    _need(isinstance(undeclared, list), "undeclared_reads", undeclared, "a list")
+    for i, read in enumerate(undeclared):
+        _need(isinstance(read, dict), f"undeclared_reads[{i}]", read, "an object")
+        _record(check_relpath, read.get("path"), f"undeclared_reads[{i}].path")
+        _record(check_xxh, read.get("xxh3"), f"undeclared_reads[{i}].xxh3")
     if "restored_from" in doc:
         restored_from = doc["restored_from"]
         _need(
@@ -702,7 +710,7 @@ def restore_disagreements(restore: dict[str, Any], build: dict[str, Any]) -> lis
     """The fields of ``restore`` that differ from the ``build`` it restores, outside its
     own (`RESTORE_OWN_FIELDS`): an honest restore has none."""
     mine, theirs = _build_facts(restore), _build_facts(build)
-    return [name for name in mine if mine[name] != theirs[name]]
+    return [name for name in mine if not same_value(mine[name], theirs[name])]
 
 
 def restore_view(restore: dict[str, Any], build: dict[str, Any]) -> dict[str, Any]:
@@ -738,6 +746,7 @@ def build_manifest(
     restored_from: str | None = None,
     quality: Quality | None = None,
     executor: dict[str, Any] | None = None,
+    undeclared: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The manifest of one build or restore (see the module docstring for the format)."""
     q = quality or Quality()
@@ -780,6 +789,10 @@ def build_manifest(
         manifest["restored_from"] = restored_from
     if q.promotion is not None:
         manifest["promotion"] = q.promotion
+    if undeclared:
+        manifest["undeclared_reads"] = [
+            {"path": path, "xxh3": digest} for path, digest in sorted(undeclared.items())
+        ]
     return manifest
 
 
@@ -918,6 +931,6 @@ def diff_manifests(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]
     for field_name in fa:
         for key in sorted(set(fa[field_name]) | set(fb[field_name])):
             va, vb = fa[field_name].get(key), fb[field_name].get(key)
-            if va != vb:
+            if not same_value(va, vb):  # as the key compares: 50 → 50.0 is a change
                 changes.append({"field": field_name, "key": key, "a": va, "b": vb})
     return changes

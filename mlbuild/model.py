@@ -46,6 +46,7 @@ class ReasonKind(Enum):
     OUT_MISSING = "out-missing"
     OUT_MODIFIED = "out-modified"
     KEY_SCHEMA = "key-schema"
+    UNDECLARED_READ = "undeclared-read"  # a file it read but does not declare changed
 
 
 @dataclass(frozen=True)
@@ -68,11 +69,13 @@ class Reason:
         if k is ReasonKind.ALWAYS:
             return "always: true"
         if k is ReasonKind.UPSTREAM:
-            return f"upstream {s} is stale"
+            return f"upstream {s} is stale" + (f": {self.detail}" if self.detail else "")
         if k is ReasonKind.OUT_MISSING:
             return f"out {s} is missing"
         if k is ReasonKind.OUT_MODIFIED:
             return f"out {s} was modified"
+        if k is ReasonKind.UNDECLARED_READ:
+            return f"{s}, which it read but does not declare, changed"
         if k is ReasonKind.KEY_SCHEMA:
             return "recorded by another mlbuild key schema"
         if self.change == "added":

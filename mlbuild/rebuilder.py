@@ -26,12 +26,13 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import reads
 from .codedeps import CodeScanner, entry_points
-from .digest import FileDigest, LinkOutside, build_key, hash_file, hash_tree
+from .digest import FileDigest, LinkOutside, build_key, hash_file, hash_tree, same_value
 from .errors import BuildFailed, CheckFailed, MlbuildError, UsageError
 from .manifest import Identity, ManifestError, ManifestStore, Quality, build_manifest, environment
 from .metrics import evaluate_gates, pick_winner, read_metrics
@@ -181,7 +182,10 @@ class Rebuilder:
         elif spec.always:
             reasons.append(Reason(ReasonKind.ALWAYS, spec.name))
         elif entry is not None and entry.key == key:
-            reasons = self.check_outs(entry.outs, spec.outs)
+            reasons = self.check_outs(entry.outs, spec.outs) or [
+                Reason(ReasonKind.UNDECLARED_READ, path)
+                for path in self.changed_reads(entry.undeclared)
+            ]
             if not reasons:
                 return Decision(spec.name, Action.FRESH, key, (), comps)
         elif entry is None:
@@ -210,11 +214,34 @@ class Rebuilder:
     def restorable(self, spec: TargetSpec, run: RunEntry) -> bool:
         """Whether the local cache holds every object of ``run``'s outs; a tree object that
         fails its check (dropped by the cache) is a note, and the target is not restored."""
+        if self.changed_reads(run.undeclared):
+            return False  # it read a file its key does not cover, which has changed since
         try:
             return all(self.cache.has_out(r) for r in run.outs)
         except RecordError as exc:
             self._note(f"{spec.name}: {exc.message}; dropped it, not restoring from it")
             return False
+
+    def changed_reads(self, recorded: Mapping[str, str] | None) -> list[str]:
+        """The files a recorded build read without declaring them (reads.py) whose digest
+        is not the one they had then, a file now missing included: the key does not cover
+        them, so only this check keeps such a result from being reused stale."""
+        return sorted(p for p, d in (recorded or {}).items() if self._rehash(p) != d)
+
+    def undeclared_reads(
+        self, spec: TargetSpec, decision: Decision, read: Iterable[str], written: Iterable[str]
+    ) -> dict[str, str]:
+        """The workspace files the job's Python read that its key does not cover (not a
+        dep, code dep, params file or its own out), with their digests now."""
+        declared = [
+            *decision.components["deps"],
+            *decision.components["code"],
+            *spec.dep_paths,
+            *self.pipeline.param_files,
+            *spec.outs,
+        ]
+        found = reads.undeclared(read, written, declared, self.root)
+        return {path: self._rehash(path) for path in found}
 
     def _note(self, text: str) -> None:
         if text not in self.notes:
@@ -242,7 +269,8 @@ class Rebuilder:
         from .store.remote import RefusedRecord, RemoteError
 
         try:
-            return self.transfer.remote_run(key, spec.outs) is not None
+            entry = self.transfer.remote_run(key, spec.outs)
+            return entry is not None and not self.changed_reads(entry.undeclared)
         except RefusedRecord as exc:
             self._note(f"{spec.name}: {exc.message}; building it here")
             return False
@@ -277,6 +305,85 @@ class Rebuilder:
                 reasons.append(Reason(ReasonKind.OUT_MODIFIED, rec.path))
         return reasons
 
+    # ----------------------------------------------------------------- planning
+    def decide_behind(
+        self,
+        spec: TargetSpec,
+        upstream: Mapping[str, tuple[OutRecord, ...]],
+        stale: Collection[str],
+        *,
+        force: bool,
+    ) -> Decision:
+        """The decision for a target whose ``stale`` upstream would run first (`plan`).
+
+        Its key cannot be known (keys use the upstream's actual outs), so it RUNs, never
+        FRESH. Its reasons are every cause: its own (param, code, command, env, packages,
+        its outs…: its components with each stale upstream's *recorded* outs standing in
+        for the ones it will write, diffed against its lock entry; a dep that is an out of
+        a stale upstream is left to that upstream), then each stale upstream."""
+        entry = self.lock.entries.get(spec.name)
+        reasons: list[Reason] = []
+        if entry is None:
+            reasons.append(Reason(ReasonKind.NEVER_BUILT, spec.name))
+        if force:
+            reasons.append(Reason(ReasonKind.FORCED, spec.name))
+        elif spec.always:
+            reasons.append(Reason(ReasonKind.ALWAYS, spec.name))
+        if entry is not None:
+            reasons += self._own_reasons(spec, entry, upstream, stale)
+        reasons += [Reason(ReasonKind.UPSTREAM, name) for name in sorted(stale)]
+        return Decision(spec.name, Action.RUN, None, tuple(reasons))
+
+    def _own_reasons(
+        self,
+        spec: TargetSpec,
+        entry: LockEntry,
+        upstream: Mapping[str, tuple[OutRecord, ...]],
+        stale: Collection[str],
+    ) -> list[Reason]:
+        stand_in = dict(upstream)
+        theirs: set[str] = set()  # paths a stale upstream will write
+        for name in stale:
+            recorded = self.lock.entries.get(name)
+            stand_in[name] = recorded.outs if recorded is not None else ()
+            theirs.update(self.pipeline.targets[name].outs)
+            theirs.update(rec.path for rec in stand_in[name])
+        try:
+            comps = self.components(spec, stand_in)
+        except MlbuildError:
+            return []  # e.g. a file changing as it is hashed: the build names it
+        own = [
+            r
+            for r in diff_components(entry.components, comps)
+            if not (r.kind is ReasonKind.DEP and r.subject in theirs)
+        ]
+        if own:
+            return own
+        # Nothing of its own changed: as `decide` does then, its outs and reads are looked at.
+        broken = self.check_outs(entry.outs, spec.outs)
+        if broken:
+            return broken
+        return [Reason(ReasonKind.UNDECLARED_READ, p) for p in self.changed_reads(entry.undeclared)]
+
+    def built_from_others(self, spec: TargetSpec, restoring: Collection[str]) -> list[Reason]:
+        """For a target otherwise FRESH (`plan`): each upstream in ``restoring`` (to be
+        restored by the build) whose outs in the workspace now are not the ones the target
+        recorded as its deps, e.g. after `rollback` of that upstream. The restore may bring
+        them back, but until then the target's outs were not made from what the workspace
+        holds, so it is not called fresh."""
+        entry = self.lock.entries.get(spec.name)
+        if entry is None:
+            return []
+        recorded: Mapping[str, str] = entry.components.get("deps") or {}
+        reasons: list[Reason] = []
+        for name in sorted(restoring):
+            outs = sorted(self.pipeline.targets[name].outs)
+            moved = [p for p in outs if p in recorded and self._rehash(p) != recorded[p]]
+            if moved:
+                detail = f"{spec.name} was built from another {', '.join(moved)}"
+                reasons.append(Reason(ReasonKind.UPSTREAM, name, detail=detail))
+        return reasons
+
     # ----------------------------------------------------------------- restore
     def restore(
         self, spec: TargetSpec, decision: Decision, started: float
@@ -290,6 +397,12 @@ class Rebuilder:
             run = self.transfer.pull(decision.key, spec.outs)  # verified, or RemoteError
         if run is None:
             raise BuildFailed(f"run-cache entry for {spec.name!r} vanished during the build")
+        changed = self.changed_reads(run.undeclared)
+        if changed:
+            raise BuildFailed(
+                f"its cached build read {', '.join(changed)} without declaring it, "
+                "and that has changed since"
+            )
         outs = self.materialize(spec, run.outs)
         quality = self.recorded_quality(spec, run.manifest)
         self.write_manifest(
@@ -302,7 +415,8 @@ class Rebuilder:
             quality=quality,
         )
         self.lock.record(
-            spec.name, LockEntry(decision.key, decision.components, outs, quality.metrics)
+            spec.name,
+            LockEntry(decision.key, decision.components, outs, quality.metrics, run.undeclared),
         )
         return outs
 
@@ -329,11 +443,13 @@ class Rebuilder:
                 self.memo.remember(rec.path, FileDigest(rec.size, rec.xxh, rec.sha256))
         return tuple(recs)
 
-    def rollback(self, spec: TargetSpec, mid: str, doc: dict[str, Any]) -> str:
+    def rollback(self, spec: TargetSpec, mid: str, doc: dict[str, Any]) -> str | None:
         """Make the build recorded in manifest ``mid`` current again, from the cache alone.
 
         Writes a ``rollback`` manifest pointing to ``mid``; the lock entry follows. Nothing
-        runs; if the cache no longer holds every object, nothing changes (clear error)."""
+        runs; if the cache no longer holds every object, nothing changes (clear error).
+        Returns the new manifest's id, or None when ``mid``'s build is the current one
+        already (same key, same outs, intact in the workspace): then nothing is written."""
         started = time.time()
         recs = self.cache.get_run(doc["key"], spec.outs) or [
             OutRecord.from_json(
@@ -351,6 +467,8 @@ class Rebuilder:
             )
             for i, o in enumerate(doc.get("outs", []))
         ]
+        if self.is_current(spec, doc["key"], recs):
+            return None
         missing = [r.path for r in recs if not _has_out(self.cache, r)]
         if missing:
             raise UsageError(
@@ -367,6 +485,17 @@ class Rebuilder:
         self.lock.record(spec.name, LockEntry(doc["key"], doc["components"], outs, quality.metrics))
         return new
 
+    def is_current(self, spec: TargetSpec, key: str, recs: Collection[OutRecord]) -> bool:
+        """Whether the build of ``key`` with outs ``recs`` is the target's current one:
+        its lock entry has that key and those outs, and the workspace holds them intact."""
+        entry = self.lock.entries.get(spec.name)
+        if entry is None or entry.key != key:
+            return False
+        ours = sorted((r.path, r.type, r.xxh) for r in entry.outs)
+        if ours != sorted((r.path, r.type, r.xxh) for r in recs):
+            return False
+        return not self.check_outs(entry.outs, spec.outs)
+
     def write_manifest(
         self,
         target: str,
@@ -379,6 +508,7 @@ class Rebuilder:
         restored_from: str | None = None,
         quality: Quality | None = None,
         executor: dict[str, Any] | None = None,
+        undeclared: Mapping[str, str] | None = None,
     ) -> str:
         """Record the provenance of a build or restore; returns the manifest id."""
         assert decision.key is not None
@@ -419,6 +549,7 @@ class Rebuilder:
             restored_from=restored_from,
             quality=quality,
             executor=executor,
+            undeclared=undeclared,
         )
         return self.manifests.put(manifest, self.signer)
 
@@ -475,8 +606,10 @@ class Rebuilder:
         started: float,
         promotion: dict[str, Any] | None = None,
         ran_on: dict[str, Any] | None = None,
+        undeclared: Mapping[str, str] | None = None,
     ) -> CommitResult:
-        """Hash and store the outs of a successful run, then record it (see module doc)."""
+        """Hash and store the outs of a successful run, then record it (see module doc).
+        ``undeclared``: files it read without declaring them (`undeclared_reads`)."""
         assert decision.key is not None
         missing = [rel for rel in spec.outs if not os.path.lexists(os.path.join(self.root, rel))]
         if missing:
@@ -533,11 +666,15 @@ class Rebuilder:
             log=self.log_path(spec.name),
             quality=quality,
             executor=ran_on,
+            undeclared=undeclared,
         )
         if self.options.store:
-            self.cache.put_run(decision.key, spec.name, list(outs), mid)
+            self.cache.put_run(decision.key, spec.name, list(outs), mid, undeclared)
         self.lock.record(
-            spec.name, LockEntry(decision.key, decision.components, outs, quality.metrics)
+            spec.name,
+            LockEntry(
+                decision.key, decision.components, outs, quality.metrics, dict(undeclared or {})
+            ),
         )
         return CommitResult(outs, recorded=True, warnings=tuple(warnings))
 
@@ -693,11 +830,15 @@ def _has_out(cache: Cache, rec: OutRecord) -> bool:
 
 
 def diff_components(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Reason]:
-    """Every difference between two sets of key components, as reasons (deterministic)."""
+    """Every difference between two sets of key components, as reasons (deterministic).
+
+    Values are compared as the build key compares them (`digest.same_value`: canonical
+    JSON text), so ``50`` → ``50.0`` or ``1`` → ``true``, which give another key, are named
+    here too, never left to "recorded by another mlbuild key schema"."""
     reasons: list[Reason] = []
     for field_name in ("cmd", "python"):
-        if old.get(field_name) != new.get(field_name):
-            o, n = old.get(field_name), new.get(field_name)
+        o, n = old.get(field_name), new.get(field_name)
+        if not same_value(o, n):
             reasons.append(
                 Reason(
                     ReasonKind.COMMAND,
@@ -722,13 +863,13 @@ def diff_components(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Reas
                 reasons.append(Reason(kind, key, None, n_map[key], change="added"))
             elif key not in n_map:
                 reasons.append(Reason(kind, key, o_map[key], None, change="removed"))
-            elif o_map[key] != n_map[key]:
+            elif not same_value(o_map[key], n_map[key]):
                 reasons.append(Reason(kind, key, o_map[key], n_map[key]))
     for field_name in ("checks", "gate", "promote"):
-        if old.get(field_name) != new.get(field_name):
+        if not same_value(old.get(field_name), new.get(field_name)):
             reasons.append(
                 Reason(ReasonKind.VALIDATION, field_name, old.get(field_name), new.get(field_name))
             )
-    if sorted(old.get("outs") or []) != sorted(new.get("outs") or []):
+    if not same_value(sorted(old.get("outs") or []), sorted(new.get("outs") or [])):
         reasons.append(Reason(ReasonKind.OUTS_DECLARED, "outs", old.get("outs"), new.get("outs")))
     return reasons

@@ -29,7 +29,7 @@ from .executors.local import LocalExecutor, reap_orphans
 from .graph import BuildGraph
 from .interrupts import Terminated, stop_on_signals
 from .jobs import Job, Masker, tail_lines
-from .model import Action, BuildResult, Decision, Outcome, Reason, ReasonKind, TargetResult
+from .model import Action, BuildResult, Decision, Outcome, TargetResult
 from .options import BuildOptions
 from .pipeline import Pipeline, TargetSpec
 from .rebuilder import Rebuilder
@@ -42,6 +42,9 @@ __all__ = ["Scheduler", "plan"]
 class _Done:
     result: TargetResult
     outs: tuple[OutRecord, ...] | None
+
+
+_SHOWN_READS = 5  # undeclared reads named one per line; the rest are counted
 
 
 def _cluster_threads(executor: Executor | None) -> int:
@@ -60,21 +63,34 @@ def plan(
     """Decide every target without running anything (status, -n, -q).
 
     A target whose upstream would run cannot know its key yet (keys use the upstream's
-    actual out digests), so it is reported as RUN with an "upstream is stale" reason.
+    actual out digests), so it is reported as RUN with every cause: its own, then an
+    "upstream is stale" reason per such upstream (`Rebuilder.decide_behind`). A target
+    found FRESH against an upstream's build that the build would restore is not fresh
+    while the workspace holds other outs of that upstream (after a `rollback`, say): it
+    is reported as RUN, "upstream X is stale: T was built from another ...".
     """
     known: dict[str, tuple[OutRecord, ...]] = {}
+    actions: dict[str, Action] = {}
     decisions: list[Decision] = []
     for name in order:
         spec = pipeline.targets[name]
         unknown = [d for d in graph.deps[name] if d not in known]
         if unknown:
-            reasons = tuple(Reason(ReasonKind.UPSTREAM, d) for d in unknown)
-            if name not in rebuilder.lock.entries:
-                reasons = (Reason(ReasonKind.NEVER_BUILT, name), *reasons)
-            decisions.append(Decision(name, Action.RUN, None, reasons))
+            decision = rebuilder.decide_behind(spec, known, unknown, force=name in forced)
+            decisions.append(decision)
+            actions[name] = decision.action
             continue
         decision = rebuilder.decide(spec, known, force=name in forced)
+        if decision.action is Action.FRESH:
+            restoring = [d for d in graph.deps[name] if actions.get(d) is not Action.FRESH]
+            behind = rebuilder.built_from_others(spec, restoring) if restoring else []
+            if behind:
+                # Its outs stay as they are (the restore makes them right again), so its
+                # own downstream is judged against them.
+                decision = Decision(name, Action.RUN, None, tuple(behind), decision.components)
+                known[name] = rebuilder.lock.entries[name].outs
         decisions.append(decision)
+        actions[name] = decision.action
         if decision.action is Action.FRESH:
             known[name] = rebuilder.lock.entries[name].outs
         elif decision.action is Action.RESTORE and decision.key is not None:
@@ -366,7 +382,16 @@ class Scheduler:
             result = self.executor.run(job, self.events.target_output)
         if not result.ok:
             return self._failed(spec, decision, mask(result.error), t0)
-        return self._commit(spec, decision, upstream, wall, t0, None)
+        undeclared = self.rebuilder.undeclared_reads(
+            spec, decision, result.read, result.written
+        )
+        if undeclared and spec.strict_inputs:
+            error = (
+                f"read {', '.join(undeclared)}, which it does not declare (strict_inputs); "
+                "add it to deps, or to outs if the target writes it"
+            )
+            return self._failed(spec, decision, error, t0)
+        return self._commit(spec, decision, upstream, wall, t0, None, undeclared)
 
     def _commit(
         self,
@@ -376,11 +401,24 @@ class Scheduler:
         wall: float,
         t0: float,
         promotion: dict[str, Any] | None,
+        undeclared: Mapping[str, str] | None = None,
     ) -> _Done:
         """Commit a finished run (or promotion): checks and gates first (see Rebuilder)."""
         ran_on = self.executor.executor_record(spec.name) if promotion is None else None
+        paths = sorted(undeclared or ())
+        for path in paths[:_SHOWN_READS]:
+            self.events.warning(
+                f"{spec.name} read {path}, which it does not declare: its key does not cover it"
+            )
+        if len(paths) > _SHOWN_READS:
+            self.events.warning(
+                f"{spec.name} read {len(paths) - _SHOWN_READS} more undeclared file(s); "
+                f"mlbuild show {spec.name} lists them all"
+            )
         try:
-            commit = self.rebuilder.commit(spec, decision, upstream, wall, promotion, ran_on)
+            commit = self.rebuilder.commit(
+                spec, decision, upstream, wall, promotion, ran_on, undeclared
+            )
         except CheckFailed as exc:
             return self._rejected(spec, decision, exc, t0)
         except (OSError, MlbuildError) as exc:

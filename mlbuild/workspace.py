@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from .signing import SigningKey
     from .transfer import Transfer, TransferStats
 
-__all__ = ["Explanation", "StatusEntry", "Workspace"]
+__all__ = ["Explanation", "RollbackResult", "StatusEntry", "Workspace"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,9 @@ class StatusEntry:
     target: str
     status: TargetStatus
     reasons: tuple[Reason, ...]
+    # What its last build read without declaring it (reads.py): fresh or not, its key
+    # does not cover these files.
+    undeclared: tuple[str, ...] = ()
 
     @property
     def first_reason(self) -> str:
@@ -76,6 +79,21 @@ class Explanation:
     decision: Decision
     upstream: tuple[Explanation, ...] = ()
     code_diffs: dict[str, str] = field(default_factory=dict)
+    undeclared: tuple[str, ...] = ()  # as in StatusEntry
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """What `Workspace.rollback` did."""
+
+    target: str
+    to: str  # the manifest rolled back to
+    manifest: str | None  # the rollback manifest written; None: ``to`` was current already
+    stale: tuple[str, ...]  # the targets built from the outs it replaced: stale now
+
+    @property
+    def already_current(self) -> bool:
+        return self.manifest is None
 
 
 class Workspace:
@@ -144,6 +162,12 @@ class Workspace:
             self.state_dir,
         )
         return rebuilder.code_files(self.pipeline.targets[target])
+
+    def undeclared_reads(self, target: str) -> list[str]:
+        """The workspace files ``target``'s last recorded build read without declaring
+        them (mlbuild/reads.py): its key does not cover them."""
+        entry = LockFile(self.lock_path).entries.get(target)
+        return sorted(entry.undeclared or ()) if entry is not None else []
 
     @staticmethod
     def _forced(selected: Sequence[str], order: Sequence[str], options: BuildOptions) -> set[str]:
@@ -432,9 +456,9 @@ class Workspace:
             raise UsageError(f"manifest {found[0]} is unreadable")
         return found[0], doc
 
-    def rollback(self, target: str, to: str | None = None) -> tuple[str, str]:
+    def rollback(self, target: str, to: str | None = None) -> RollbackResult:
         """Restore an earlier build of ``target`` from the cache (the previous distinct
-        build by default); returns (new rollback manifest id, the id rolled back to)."""
+        build by default). A build that is already the current one writes nothing."""
         name = self.graph.select([target])[0]
         spec = self.pipeline.targets[name]
         store = self.manifest_store
@@ -457,9 +481,22 @@ class Workspace:
             rebuilder = self._rebuilder(BuildOptions())
             rebuilder.signer = self.signing_key()
             new = rebuilder.rollback(spec, mid, doc)
+            if new is None:
+                return RollbackResult(name, mid, None, ())
             rebuilder.lock.save()
             rebuilder.memo.save()
-        return new, mid
+            lock = rebuilder.lock
+        outs = {rec.path: rec.xxh for rec in lock.entries[name].outs}
+        stale = tuple(
+            child
+            for child in self.graph.dependents[name]
+            if (entry := lock.entries.get(child)) is not None
+            and any(
+                path in outs and digest != outs[path]
+                for path, digest in (entry.components.get("deps") or {}).items()
+            )
+        )
+        return RollbackResult(name, mid, new, stale)
 
     def card(self, target: str) -> str:
         """A Markdown model card for ``target``, from its provenance and a fresh audit."""
@@ -663,6 +700,7 @@ class Workspace:
     def status(self, targets: Iterable[str] | None = None) -> list[StatusEntry]:
         entries: list[StatusEntry] = []
         decisions = self.plan(targets)
+        lock = LockFile(self.lock_path).entries
         for d in decisions:
             if d.action is Action.FRESH:
                 status = TargetStatus.FRESH
@@ -672,7 +710,9 @@ class Workspace:
                 status = TargetStatus.NEVER_BUILT
             else:
                 status = TargetStatus.STALE
-            entries.append(StatusEntry(d.target, status, d.reasons))
+            entry = lock.get(d.target)
+            undeclared = tuple(sorted(entry.undeclared or ())) if entry is not None else ()
+            entries.append(StatusEntry(d.target, status, d.reasons, undeclared))
         return entries
 
     def explain(self, target: str) -> Explanation:
@@ -693,6 +733,7 @@ class Workspace:
             ups = tuple(
                 node(u) for u in self.graph.deps[n] if decisions[u].action is not Action.FRESH
             )
-            return Explanation(d, ups, diffs)
+            reads = tuple(sorted(entry.undeclared or ())) if entry is not None else ()
+            return Explanation(d, ups, diffs, reads)
 
         return node(name)

@@ -10,6 +10,7 @@ loky pool, imported only when the first callable runs.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
+from .. import reads
 from ..jobs import (
     Job,
     JobResult,
@@ -61,6 +63,14 @@ class LocalExecutor:
         os.makedirs(os.path.dirname(job.log_path), exist_ok=True)
         with open(job.log_path, "wb"):
             pass  # a fresh log per build of the target
+        # Every Python the job starts records the workspace files it opens (reads.py).
+        with reads.recording() as log_dir:
+            env = {**job.env, **reads.hook_env(log_dir, job.root, job.env)}
+            result = self._attempts(dataclasses.replace(job, env=env), on_output)
+            read, written = reads.collect(log_dir, job.root)
+        return dataclasses.replace(result, read=read, written=written)
+
+    def _attempts(self, job: Job, on_output: Callable[[str, str], None]) -> JobResult:
         result = JobResult(ok=False, exit_code=None, error="not run")
         for attempt in range(job.retries + 1):
             if self._procs.stopping:

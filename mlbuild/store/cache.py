@@ -20,7 +20,8 @@ import functools
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
 
 from ..digest import FileDigest, TreeEntry, canonical_json, hash_bytes, hash_file, tree_object
 from ..errors import MlbuildError
@@ -246,15 +247,22 @@ class Cache:
         return None if entry is None else entry.outs
 
     def put_run(
-        self, key: str, target: str, outs: list[OutRecord], manifest: str | None = None
+        self,
+        key: str,
+        target: str,
+        outs: list[OutRecord],
+        manifest: str | None = None,
+        undeclared: Mapping[str, str] | None = None,
     ) -> None:
-        body = {
+        body: dict[str, Any] = {
             "version": CACHE_VERSION,
             "key": key,
             "target": target,
             "outs": [o.to_json() for o in outs],
             "manifest": manifest,
         }
+        if undeclared:
+            body["undeclared"] = dict(undeclared)
         atomic_write(self.run_path(key), canonical_json(body).encode())
 
 

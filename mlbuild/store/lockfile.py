@@ -10,7 +10,9 @@ the same sources give byte-identical files and git diffs stay readable::
           "key": "xxh3-128:…",
           "components": {… every input of the build key …},
           "outs": [{"path", "type", "xxh", "sha256", "size", "executable"}, …],
-          "metrics": {"accuracy": 0.97}       # only for targets with metrics
+          "metrics": {"accuracy": 0.97},      # only for targets with metrics
+          "undeclared": {"<path>": "xxh3-128:…"}  # only when its Python read files it
+                                              # does not declare (mlbuild/reads.py)
         }
       }
     }
@@ -32,7 +34,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from .atomic import atomic_write
-from .records import OutRecord, RecordError, check_unique, check_xxh
+from .records import OutRecord, RecordError, check_relpath, check_unique, check_xxh
 
 LOCK_VERSION = 1
 
@@ -43,6 +45,9 @@ class LockEntry:
     components: dict[str, Any]
     outs: tuple[OutRecord, ...]
     metrics: dict[str, Any] | None = None
+    # Workspace files its Python read without declaring them (reads.py), with the digest
+    # they had: a change to one makes the target stale although its key is unchanged.
+    undeclared: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -52,6 +57,8 @@ class LockEntry:
         }
         if self.metrics is not None:
             data["metrics"] = self.metrics
+        if self.undeclared:
+            data["undeclared"] = dict(sorted(self.undeclared.items()))
         return data
 
 
@@ -96,11 +103,21 @@ class LockFile:
                     raise ValueError(f"{where}: metrics is not an object")
                 records = tuple(OutRecord.from_json(o, where) for o in outs)
                 check_unique(records, where)
+                undeclared = entry.get("undeclared", {})
+                if not isinstance(undeclared, dict):
+                    raise ValueError(f"{where}: undeclared is not an object")
                 entries[name] = LockEntry(
                     key=check_xxh(entry.get("key"), f"{where}: key"),
                     components=components,
                     outs=records,
                     metrics=metrics,
+                    undeclared={
+                        check_relpath(path, f"{where}: undeclared"): check_xxh(
+                            digest, f"{where}: undeclared[{path!r}]"
+                        )
+                        for path, digest in undeclared.items()
+                    }
+                    or None,
                 )
         except RecordError as exc:
             raise ConfigError(

@@ -27,7 +27,7 @@ import json
 import posixpath
 import re
 from collections.abc import Collection
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..digest import TreeEntry, hash_bytes
@@ -85,6 +85,9 @@ class RunEntry:
 
     outs: list[OutRecord]
     manifest: str | None
+    # Files the build's Python read without declaring them, with their digests then
+    # (mlbuild/reads.py): the entry is reused only while they are unchanged.
+    undeclared: dict[str, str] = field(default_factory=dict)
 
 
 def _fail(where: str, what: str) -> RecordError:
@@ -207,7 +210,14 @@ def parse_run(
     manifest = data.get("manifest")
     if manifest is not None:
         check_sha256(manifest, f"{where}: manifest id")
-    return RunEntry(outs=records, manifest=manifest)
+    undeclared = data.get("undeclared", {})
+    if not isinstance(undeclared, dict):
+        raise _fail(where, "undeclared is not an object")
+    reads = {
+        check_relpath(path, f"{where}: undeclared"): check_xxh(digest, f"{where}: undeclared")
+        for path, digest in undeclared.items()
+    }
+    return RunEntry(outs=records, manifest=manifest, undeclared=reads)
 
 
 def parse_tree(raw: bytes, digest: str, where: str) -> list[TreeEntry]:

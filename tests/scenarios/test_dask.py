@@ -40,9 +40,12 @@ FILES = {
         "import sys\n"
         "open(sys.argv[2], 'w').write(''.join(f'{i}\\n' for i in range(int(sys.argv[1]))))\n"
     ),
+    # notes.txt is read but not declared (absent where the remote mode stages inputs)
+    "notes.txt": "n\n",
     "train.py": (
-        "import json\n"
+        "import json, os\n"
         "def fit(deps, outs, params, algo):\n"
+        "    os.path.exists('notes.txt') and open('notes.txt').read()\n"
         "    n = len(open(deps[0]).read().splitlines())\n"
         "    open(outs[0], 'w').write(f'{algo} {n}\\n')\n"
         "    json.dump({'score': n * (2 if algo == 'big' else 1)}, open(outs[1], 'w'))\n"
@@ -131,6 +134,10 @@ def test_the_pipeline_builds_on_the_cluster_like_it_does_locally(
         assert doc["executor"]["type"] == "dask"
         assert doc["executor"]["scheduler"] == cluster
         assert doc["executor"]["worker"] in workers
+    # A callable on a worker records its reads as it does locally (issue 10, part 2).
+    assert "model:small read notes.txt, which it does not declare" in run.out
+    for entries in (p.lock_entries(), local.lock_entries()):
+        assert list(entries["model:big"]["undeclared"]) == ["notes.txt"]
     _, prod = p.manifest("model:prod")
     assert prod["executor"]["type"] == "local"  # a promotion copies on the client
     assert p.build("--dask-address", cluster).ran == []

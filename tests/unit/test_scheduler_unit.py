@@ -52,9 +52,15 @@ class FakeRebuilder:
         started: float,
         promotion: Any = None,
         ran_on: Any = None,
+        undeclared: Any = None,
     ) -> CommitResult:
         outs = tuple(OutRecord(o, "file", "xxh3-128:" + "1" * 32, None, 1) for o in spec.outs)
         return CommitResult(outs, recorded=True)
+
+    def undeclared_reads(
+        self, spec: Any, decision: Decision, read: Any, written: Any
+    ) -> dict[str, str]:
+        return {}
 
 
 class FakeExecutor:
