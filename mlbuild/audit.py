@@ -32,7 +32,14 @@ check                 violation when
                       not trusted, of an audited manifest or of any manifest its deps
                       link to; with ``--require-signatures``, an unsigned manifest, except
                       a restore vouched for by its signed build (`_unvouched`)
+``reproduction``      the latest `mlbuild reproduce` of the audited build (for a restore:
+                      of the build it restores) found an out that differs beyond the
+                      tolerances it was given, or failed to re-run; or that record (or
+                      its index) is unusable. No reproduction at all is not a violation
 ====================  ==================================================================
+
+Every reproduction verdict of an audited build is in the report (`AuditReport.reproductions`,
+``reproductions`` in JSON), passed or not; the card shows it.
 
 Outs are re-read and hashed with sha256 for real (the stat memo is not trusted here: an
 auditor's question is exactly whether someone changed a file behind mlbuild's back).
@@ -54,10 +61,19 @@ from .digest import (
     hash_file,
     hash_tree,
     link_digest,
+    same_value,
     walk_tree,
 )
 from .errors import MlbuildError
-from .manifest import ManifestError, ManifestStore, restore_disagreements, restore_view
+from .manifest import (
+    REPRODUCTION,
+    ManifestError,
+    ManifestStore,
+    Verdict,
+    reproduction_line,
+    restore_disagreements,
+    restore_view,
+)
 from .pipeline import Pipeline
 from .signing import TrustedKeys
 from .store import Cache, LockFile
@@ -91,6 +107,8 @@ class AuditReport:
     manifests: dict[str, str | None] = field(default_factory=dict)  # target → audited id
     signatures_required: bool = False
     findings: list[Finding] = field(default_factory=list)
+    # target → the latest reproduction of its audited build (`_judge_reproduction`)
+    reproductions: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -101,6 +119,11 @@ class AuditReport:
             "ok": self.ok,
             "targets": [{"target": t, "manifest": self.manifests.get(t)} for t in self.targets],
             "findings": [f.to_json() for f in self.findings],
+            "reproductions": [
+                {"target": t, **self.reproductions[t]}
+                for t in self.targets
+                if t in self.reproductions
+            ],
         }
 
 
@@ -167,9 +190,81 @@ def audit(
                 if problem is not None:
                     subject = os.path.relpath(store.sig_path(found), pipeline.root)
                     report.findings.append(Finding(name, "signature", subject, *problem))
+            _judge_reproduction(name, found, doc, store, report, trusted if judged else None)
     if judged:
         _judge_links(store, audited, {m for m in report.manifests.values() if m}, trusted, report)
     return report
+
+
+def _judge_reproduction(
+    name: str,
+    mid: str,
+    doc: dict[str, Any],
+    store: ManifestStore,
+    report: AuditReport,
+    trusted: TrustedKeys | None,
+) -> None:
+    """Report the latest reproduction of the audited build ``mid`` (a restore's: of the
+    build it restores): in ``report.reproductions``, and as a ``reproduction`` violation
+    when it differs or failed. See docs/audit.md for why that is a violation, not a
+    warning. Records are read newest first; an unusable one met before the verdict is a
+    violation too (it may be the latest verdict). Its signature is judged as any audited
+    manifest's (``trusted`` None: signatures are not judged)."""
+    builds = {mid}
+    if doc.get("status") in ("restored", "rollback"):
+        try:
+            source = store.source_build(doc)
+        except ManifestError:
+            source = None  # the restored-from check names it
+        if source is not None:
+            builds.add(source[0])
+
+    def unusable(exc: ManifestError) -> None:
+        report.findings.append(Finding(name, "reproduction", exc.subject, exc.expected, exc.found))
+
+    try:
+        ids, problems = store.reproductions(name)
+    except ManifestError as exc:
+        unusable(exc)
+        return
+    for problem in problems:
+        unusable(problem)
+    for rid in reversed(ids):
+        try:
+            record = store.load(rid)
+        except ManifestError as exc:
+            unusable(exc)
+            continue
+        if record.get("status") != REPRODUCTION or record.get("target") != name:
+            subject = store.shown(store.path(rid))
+            found = f"a {record.get('status')} manifest of {record.get('target')}"
+            report.findings.append(
+                Finding(name, "reproduction", subject, f"a reproduction of {name}", found)
+            )
+            continue
+        if record["reproduces"] not in builds:
+            continue  # of another build of the target
+        verdict = Verdict(record["verdict"])
+        line = reproduction_line(record)
+        report.reproductions[name] = {
+            "manifest": rid,
+            "reproduces": record["reproduces"],
+            "verdict": verdict.value,
+            "finished": record["finished"],
+            "differing": list(record["differing"]),
+            "tolerances": dict(record["tolerances"]),
+            "summary": line,
+        }
+        subject = store.shown(store.path(rid))
+        if not verdict.reproducible:
+            expected = "reproducible (bit-identical, or within the tolerances given)"
+            report.findings.append(Finding(name, "reproduction", subject, expected, line))
+        if trusted is not None:
+            bad = _signature_problem(store, rid, record, trusted, report.signatures_required)
+            if bad is not None:
+                shown = store.shown(store.sig_path(rid))
+                report.findings.append(Finding(name, "signature", shown, *bad))
+        return
 
 
 def _judge_links(
@@ -330,7 +425,7 @@ def _audit_target(
             f"its components hash to {build_key(components)}",
         )
     for part in ("deps", "params"):
-        if components.get(part) != entry.components.get(part):
+        if not same_value(components.get(part), entry.components.get(part)):
             violation(
                 "lock",
                 rel(lock.path),
@@ -351,9 +446,9 @@ def _audit_target(
             recorded = {
                 k: v for k, v in (components.get("env") or {}).items() if not isinstance(v, dict)
             }
-            if plain == recorded:
+            if same_value(plain, recorded):
                 continue
-        elif doc.get(shown) == components.get(part):
+        elif same_value(doc.get(shown), components.get(part)):
             continue
         violation(
             "consistency",
@@ -439,7 +534,7 @@ def _audit_target(
             "gate": [g.to_json() for g in spec.gates] or None,
         }
         for part, wanted in declared.items():
-            if wanted is not None and components.get(part) != wanted:
+            if wanted is not None and not same_value(components.get(part), wanted):
                 violation(
                     "check" if part == "checks" else "gate",
                     name,

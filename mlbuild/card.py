@@ -2,7 +2,8 @@
 
 Everything in the card comes from manifests (the target's and its recorded upstream) and
 from an audit run when the card is made, so the card can be regenerated and checked: it
-names the manifest id it was generated from.
+names the manifest id it was generated from. The audit also brings the latest
+reproduction of the build (`mlbuild reproduce`), which the card states as it was recorded.
 """
 
 from __future__ import annotations
@@ -27,6 +28,23 @@ def _walk(node: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _value(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
+def _reproducibility(target: str, report: AuditReport) -> str:
+    """The latest reproduction of the audited build, or that there is none."""
+    found = report.reproductions.get(target)
+    if found is None:
+        return (
+            "No reproduction of this build is recorded (`mlbuild reproduce "
+            f"{target}` re-runs it and compares its outs)."
+        )
+    tolerances = ", ".join(f"`{k}` ±{v:g}" for k, v in sorted(found["tolerances"].items()))
+    return (
+        f"`mlbuild reproduce` re-ran build `{found['reproduces']}` on {found['finished']} "
+        f"(reproduction `{found['manifest']}`"
+        + (f"; tolerances {tolerances}" if tolerances else "")
+        + f"): {found['summary']}."
+    )
 
 
 def model_card(
@@ -133,6 +151,7 @@ def model_card(
         + (" (uncommitted changes)" if git.get("dirty") else ""),
     ]
     lines += [f"- `{k}` {v}" for k, v in sorted(env.get("packages", {}).items())]
+    lines += ["", "## Reproducibility", "", _reproducibility(doc["target"], report)]
     lines += ["", "## Verification", ""]
     if report.ok:
         lines.append(

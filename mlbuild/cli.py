@@ -135,6 +135,7 @@ def cli(directory: str | None, file_: str | None, debug: bool) -> None:
     mlbuild [OPTIONS] [TARGETS]...   build targets (default: `default:` or all)
     mlbuild status                   what is fresh, stale, restorable
     mlbuild explain TARGET           why a target would rebuild
+    mlbuild reproduce TARGET         re-run its recorded build; are the outs the same?
 
     Exit codes: 0 ok, 1 build failed (or -q: stale), 2 bad usage/config, 3 check or gate
     failed, 4 no target matched, 5 workspace locked, 6 verification failed, 130 interrupted.
@@ -562,6 +563,71 @@ def audit(
         click.echo(f"{suffix}audit: {len(report.targets)} target(s): {verdict}")
     if not report.ok:
         sys.exit(6)
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--manifest", "ref", metavar="ID", help="Re-run this earlier build (id or prefix).")
+@click.option(
+    "--tolerance",
+    "tolerances",
+    multiple=True,
+    metavar="METRIC=DELTA",
+    help="A metric may move by at most DELTA (repeatable).",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default=None,
+    help="Where the job runs (default: executor: in mlbuild.yaml, else local).",
+)
+@click.option("--dask-address", metavar="ADDR", help="The Dask scheduler (tcp://HOST:8786).")
+@click.option(
+    "--dask-mode",
+    type=click.Choice(["shared", "remote"]),
+    default=None,
+    help="Workers share the workspace, or get data through the remote cache.",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Stream command output live.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+def reproduce(
+    target: str,
+    ref: str | None,
+    tolerances: tuple[str, ...],
+    executor: str | None,
+    dask_address: str | None,
+    dask_mode: str | None,
+    verbose: bool,
+    as_json: bool,
+) -> None:
+    """Re-run TARGET's recorded build in a scratch copy of its inputs and compare every out:
+    exit 0 if reproducible, 6 if an out differs, 1 if the re-run failed."""
+    from .options import BuildOptions
+    from .reproduce import parse_tolerances
+    from .reproduce import reproduce as run_reproduction
+
+    options = BuildOptions(
+        verbose=verbose,
+        executor="dask" if dask_address and executor is None else executor,
+        dask_address=dask_address,
+        dask_mode=dask_mode,
+    )
+    result = run_reproduction(
+        _workspace(),
+        target,
+        manifest=ref,
+        tolerances=parse_tolerances(tolerances),
+        options=options,
+        on_output=lambda t, line: click.echo(f"[{t}] {line}", err=as_json),
+        warn=lambda text: click.echo(f"mlbuild: warning: {text}", err=True),
+    )
+    if as_json:
+        _emit_json(result.to_json())
+    else:
+        for line in result.lines():
+            click.echo(line)
+    if result.exit_code:
+        sys.exit(result.exit_code)
 
 
 @cli.command()

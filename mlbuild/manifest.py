@@ -6,7 +6,7 @@ change, so a reader must handle every version it ever wrote)::
     {
       "schema": "mlbuild.manifest/v1",
       "target": "model:lr",
-      "status": "built" | "restored",
+      "status": "built" | "restored" | "rollback",
       "key": "xxh3-128:…",  "components": {… the build key's inputs …},
       "started": "2026-11-27T00:25:00.123456Z", "finished": "…", "seconds": 1.234,
       "user": "alice", "host": "build-01", "mlbuild": "0.1.0",
@@ -25,6 +25,30 @@ change, so a reader must handle every version it ever wrote)::
                 | {"type": "dask", "scheduler": "tcp://…", "worker": "tcp://…"},
       "exit_code": 0, "log": "sha256:…" | null,
       "restored_from": "sha256:…"            # restores only
+      "undeclared_reads": [{"path", "xxh3"}]  # files its Python read undeclared (reads.py)
+    }
+
+A reproduction (`mlbuild reproduce`, reproduce.py) is a record of its own kind, never a
+build: it names the build it re-ran and what came out, and holds no key, deps or outs that
+a reader could take for a build's::
+
+    {
+      "schema": "mlbuild.manifest/v1", "target": "model:lr", "status": "reproduction",
+      "reproduces": "sha256:…",             # the build manifest whose recipe was re-run
+      "started", "finished", "seconds", "user", "host", "mlbuild",   # as in a build
+      "environment": {…}, "executor": {…}, # the reproducing machine and where the job ran
+      "tolerances": {"accuracy": 0.005},    # --tolerance, per metric
+      "verdict": "identical" | "within-tolerance" | "differs" | "failed",
+      "results": [{"path", "type", "recorded": "sha256:…", "reproduced": "sha256:…" | null,
+                   "identical", "within_tolerance", "summary",
+                   "metrics"?: [{"metric", "recorded", "reproduced", "delta"?, "tolerance"?,
+                                 "within"}],
+                   "table"?: {"rows": [old, new], "columns_changed", "columns_added",
+                              "columns_removed"}}],
+      "differing": ["path", …],             # the results that are not identical
+      "error": "…" | null,                  # what failed (verdict "failed")
+      "exit_code": 0 | N | null,            # the re-run's; null: it never ended (lost)
+      "log": "sha256:…" | null
     }
 
 The id is ``sha256:`` of the canonical JSON (digest.canonical_json) of the whole record; the
@@ -36,6 +60,8 @@ Store layout under ``.mlbuild/manifests/``::
 
     ab/cdef….json           the manifest with id sha256:abcdef…, written once, atomically
     index/<target>.jsonl     one id per line, oldest first: the target's build history
+    reproductions/<target>.jsonl   likewise, its reproductions (never in the build history,
+                             so no reproduction can become a target's current manifest)
 
 Manifests are append-only: nothing but an explicit ``gc`` removes one.
 
@@ -85,12 +111,14 @@ __all__ = [
     "PROFILE_SCHEMA",
     "RESTORE_OWN_FIELDS",
     "ManifestError",
+    "Verdict",
     "ManifestStore",
     "Quality",
     "check_manifest_id",
     "environment",
     "manifest_id",
     "parse_manifest",
+    "reproduction_line",
     "restore_disagreements",
     "restore_view",
     "timestamp",
@@ -101,12 +129,26 @@ PROFILE_SCHEMA = "mlbuild.profile/v1"
 _MANIFEST_ID = re.compile(r"sha256:[0-9a-f]{64}")
 _KEY_ID = re.compile(r"[0-9a-f]{64}")
 _STATUSES = ("built", "restored", "rollback")
+REPRODUCTION = "reproduction"  # the status of a reproduction record (see the module doc)
 #: How many restores of restores (``rollback --to`` a restore) are followed to the build.
 _MAX_RESTORE_CHAIN = 32
 _MOVE_ASIDE = (
     "mlbuild never rewrites a manifest: move the file out of .mlbuild/manifests/, then "
     "rebuild its target: `mlbuild -B TARGET`"
 )
+
+
+class Verdict(str, Enum):
+    """What a reproduction found (``verdict`` of a reproduction record)."""
+
+    IDENTICAL = "identical"  # every out bit-identical to the recorded one
+    WITHIN_TOLERANCE = "within-tolerance"  # only metrics files differ, within --tolerance
+    DIFFERS = "differs"  # an out differs beyond any tolerance, or is missing
+    FAILED = "failed"  # the re-run failed: nothing to compare
+
+    @property
+    def reproducible(self) -> bool:
+        return self in (Verdict.IDENTICAL, Verdict.WITHIN_TOLERANCE)
 
 
 class ManifestError(VerificationError):
@@ -198,11 +240,20 @@ def _check_fields(doc: dict[str, Any]) -> None:
     Required: what every v1 writer wrote; ``gates``, ``promotion``, ``profile``,
     ``executor``, ``exit_code``, ``log`` and ``restored_from`` are checked when present.
     Dep and out paths must be relative and normalized (the audit opens them); code paths
-    are only shown, and a script run as ``python ../x.py`` is recorded as it was named."""
+    are only shown, and a script run as ``python ../x.py`` is recorded as it was named.
+    A reproduction has a shape of its own (`_check_reproduction`)."""
+    if doc.get("status") == REPRODUCTION:
+        _check_reproduction(doc)
+        return
     for name in ("target", "started", "finished", "user", "host", "mlbuild"):
         _need(isinstance(doc.get(name), str), name, doc.get(name), "a string")
     _need(bool(doc["target"]), "target", doc["target"], "a target name")
-    _need(doc.get("status") in _STATUSES, "status", doc.get("status"), "built/restored/rollback")
+    _need(
+        doc.get("status") in _STATUSES,
+        "status",
+        doc.get("status"),
+        "built/restored/rollback/reproduction",
+    )
     _record(check_xxh, doc.get("key"), "key")
     for name in ("components", "params", "env", "environment"):
         _need(isinstance(doc.get(name), dict), name, doc.get(name), "an object")
@@ -299,6 +350,117 @@ def _check_fields(doc: dict[str, Any]) -> None:
             restored_from,
             "a manifest id",
         )
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(_MANIFEST_ID.fullmatch(value))
+
+
+def _check_reproduction(doc: dict[str, Any]) -> None:
+    """Raise _Bad naming the first field of a reproduction record that is not of its shape,
+    or a verdict its results contradict (a record that says "identical" over a differing
+    out is refused, not shown)."""
+    for name in ("target", "started", "finished", "user", "host", "mlbuild"):
+        _need(isinstance(doc.get(name), str), name, doc.get(name), "a string")
+    _need(bool(doc["target"]), "target", doc["target"], "a target name")
+    _need(_is_id(doc.get("reproduces")), "reproduces", doc.get("reproduces"), "a manifest id")
+    _need(_is_number(doc.get("seconds")), "seconds", doc.get("seconds"), "a number")
+    for name in ("environment", "executor", "tolerances"):
+        _need(isinstance(doc.get(name), dict), name, doc.get(name), "an object")
+    env = doc["environment"]
+    for name in ("python", "platform"):
+        _need(_opt_str(env.get(name)), f"environment.{name}", env.get(name), "a string")
+    _need(
+        isinstance(env.get("packages", {}), dict),
+        "environment.packages",
+        env.get("packages"),
+        "an object",
+    )
+    _need(isinstance(env.get("git", {}), dict), "environment.git", env.get("git"), "an object")
+    for metric, tolerance in doc["tolerances"].items():
+        _need(
+            _is_number(tolerance) and tolerance >= 0,
+            f"tolerances[{metric!r}]",
+            tolerance,
+            "a number >= 0",
+        )
+    verdicts = [v.value for v in Verdict]
+    _need(doc.get("verdict") in verdicts, "verdict", doc.get("verdict"), "/".join(verdicts))
+    verdict = Verdict(doc["verdict"])
+    results: Any = doc.get("results")
+    _need(isinstance(results, list), "results", results, "a list")
+    for i, res in enumerate(results):
+        where = f"results[{i}]"
+        _need(isinstance(res, dict), where, res, "an object")
+        _record(check_relpath, res.get("path"), f"{where}.path")
+        _need(res.get("type") in ("file", "dir"), f"{where}.type", res.get("type"), "file/dir")
+        _record(check_sha256, res.get("recorded"), f"{where}.recorded")
+        if res.get("reproduced") is not None:
+            _record(check_sha256, res["reproduced"], f"{where}.reproduced")
+        for flag in ("identical", "within_tolerance"):
+            _need(isinstance(res.get(flag), bool), f"{where}.{flag}", res.get(flag), "a boolean")
+        _need(isinstance(res.get("summary"), str), f"{where}.summary", res.get("summary"), "text")
+        _need(
+            res["identical"] == (res.get("reproduced") == res["recorded"]),
+            f"{where}.identical",
+            res["identical"],
+            "what its digests say",
+        )
+        _dicts(res, "metrics", required=False)
+        table = res.get("table", {})
+        _need(isinstance(table, dict), f"{where}.table", table, "an object")
+    differing: Any = doc.get("differing")
+    _need(isinstance(differing, list), "differing", differing, "a list")
+    shown = [r["path"] for r in results if not r["identical"]]
+    _need(differing == shown, "differing", differing, f"the differing results {shown}")
+    beyond = [r["path"] for r in results if not r["identical"] and not r["within_tolerance"]]
+    expected = (
+        Verdict.FAILED
+        if verdict is Verdict.FAILED
+        else Verdict.DIFFERS
+        if beyond
+        else Verdict.WITHIN_TOLERANCE
+        if differing
+        else Verdict.IDENTICAL
+    )
+    _need(verdict is expected, "verdict", verdict.value, f"{expected.value!r} (its results)")
+    error = doc.get("error")
+    _need(
+        (error is None) != (verdict is Verdict.FAILED) and _opt_str(error),
+        "error",
+        error,
+        "the failure's message (and only for a failed reproduction)",
+    )
+    exit_code = doc.get("exit_code")
+    _need(
+        exit_code is None or (isinstance(exit_code, int) and not isinstance(exit_code, bool)),
+        "exit_code",
+        exit_code,
+        "null or an integer",
+    )
+    if doc.get("log") is not None:
+        _record(check_sha256, doc["log"], "log")
+
+
+def reproduction_line(doc: dict[str, Any]) -> str:
+    """One line for a (parsed) reproduction record: its verdict and what differs, as
+    `mlbuild reproduce`, `card` and `audit` say it."""
+    results = doc.get("results") or []
+    same = sum(1 for r in results if r.get("identical"))
+    verdict = Verdict(doc["verdict"])
+    if verdict is Verdict.FAILED:
+        return f"reproduction failed: {doc.get('error')}"
+    if verdict is Verdict.IDENTICAL:
+        return f"reproducible: {same} out(s) bit-identical"
+    within = [r for r in results if not r.get("identical") and r.get("within_tolerance")]
+    listed = "; ".join(f"{r['path']} ({r['summary']})" for r in within)
+    if verdict is Verdict.WITHIN_TOLERANCE:
+        return f"reproducible within tolerance: {listed}; {same} out(s) bit-identical"
+    beyond = [r for r in results if not r.get("identical") and not r.get("within_tolerance")]
+    text = "not reproducible: " + "; ".join(f"{r['path']} ({r['summary']})" for r in beyond)
+    if within:
+        text += f"; within tolerance: {', '.join(r['path'] for r in within)}"
+    return text + f"; {same} of {len(results)} out(s) bit-identical"
 
 
 def parse_manifest(raw: bytes, mid: str, subject: str) -> dict[str, Any]:
@@ -447,10 +609,10 @@ class ManifestStore:
         hexd = check_manifest_id(mid).split(":", 1)[1]
         return os.path.join(self.dir, hexd[:2], hexd[2:] + ".json")
 
-    def _index(self, target: str) -> str:
-        return os.path.join(
-            self.dir, "index", target.replace(":", "__").replace("/", "_") + ".jsonl"
-        )
+    def _index(self, target: str, kind: str = "index") -> str:
+        """The history index of ``target``'s builds and restores (``kind`` "index"), or of
+        its reproductions ("reproductions"): apart, so none becomes a current build."""
+        return os.path.join(self.dir, kind, target.replace(":", "__").replace("/", "_") + ".jsonl")
 
     def sig_path(self, mid: str) -> str:
         return self.path(mid)[: -len(".json")] + ".sig.json"
@@ -467,7 +629,8 @@ class ManifestStore:
                 atomic_write(self.sig_path(mid), body.encode(), mode=0o444)
             text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
             atomic_write(path, text.encode(), mode=0o444)
-        index = self._index(manifest["target"])
+        reproduction = manifest.get("status") == REPRODUCTION
+        index = self._index(manifest["target"], "reproductions" if reproduction else "index")
         os.makedirs(os.path.dirname(index), exist_ok=True)
         # One short line per O_APPEND write: concurrent appends never interleave.
         fd = os.open(index, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -477,7 +640,8 @@ class ManifestStore:
         finally:
             os.close(fd)
         fsync_dir(os.path.dirname(index))
-        self._latest[manifest["target"]] = mid
+        if not reproduction:
+            self._latest[manifest["target"]] = mid
         return mid
 
     def get(self, mid: str) -> dict[str, Any] | None:
@@ -556,9 +720,11 @@ class ManifestStore:
             raise bad(f"signature file has signature {_show(sig)}, not base64 text")
         return {"keyid": keyid, "sig": sig}
 
-    def _read_index(self, target: str) -> tuple[list[str], list[ManifestError]]:
+    def _read_index(
+        self, target: str, kind: str = "index"
+    ) -> tuple[list[str], list[ManifestError]]:
         """(ids oldest first, problems): a line that is not an id is a problem, skipped."""
-        path = self._index(target)
+        path = self._index(target, kind)
         try:
             with open(path, "rb") as f:
                 raw = f.read()
@@ -603,6 +769,11 @@ class ManifestStore:
         """Lines of ``target``'s history index that are not manifest ids, each named (to
         report or warn about, not raised)."""
         return self._read_index(target)[1]
+
+    def reproductions(self, target: str) -> tuple[list[str], list[ManifestError]]:
+        """Ids of ``target``'s reproduction records, oldest first, and the lines of their
+        index that are not ids (skipped, for the audit to name)."""
+        return self._read_index(target, "reproductions")
 
     def current(self, target: str) -> str | None:
         if target in self._latest:

@@ -466,6 +466,11 @@ class Workspace:
             mid, doc = self.resolve_manifest(to)
             if doc.get("target") != name:
                 raise UsageError(f"manifest {mid} is of {doc.get('target')}, not {name}")
+            if doc.get("status") == "reproduction":  # a check of a build, not one (reproduce.py)
+                raise UsageError(
+                    f"manifest {mid} is a reproduction, not a build of {name}",
+                    hint=f"roll back to the build it reproduced: --to {doc.get('reproduces')}",
+                )
         else:
             current = LockFile(self.lock_path).entries.get(name)
             candidates = [
