@@ -910,18 +910,31 @@ def metrics() -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 def metrics_show(targets: tuple[str, ...], as_json: bool) -> None:
     """TARGETS × metrics of their current builds (all targets with metrics by default)."""
-    table = _workspace().metrics(targets)
+    ws = _workspace()
+    table = ws.metrics(targets)
+    # Metrics of a target that is not fresh describe a build its inputs have moved on from
+    # (after a rollback upstream, say): said, never shown as if current.
+    stale = sorted(
+        e.target for e in ws.status(list(table)) if e.target in table and e.status.value != "fresh"
+    )
     if as_json:
-        _emit_json({"metrics": table})
+        _emit_json({"metrics": table, "stale": stale})
         return
     if not table:
         click.echo("no metrics recorded: declare metrics: [FILE] on a target and build it")
         return
     names = sorted({m for values in table.values() for m in values})
     rows = [["target", *names]]
-    rows += [[t, *(_fmt(table[t].get(m)) for m in names)] for t in table]
+    for t in table:
+        label = f"{t} (stale)" if t in stale else t
+        rows.append([label, *(_fmt(table[t].get(m)) for m in names)])
     for line in _columns(rows):
         click.echo(line)
+    if stale:
+        click.echo(
+            f"stale: {', '.join(stale)}: metrics of a build whose inputs have changed since; "
+            "`mlbuild status` says why"
+        )
 
 
 @metrics.command(name="diff")

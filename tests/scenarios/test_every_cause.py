@@ -139,6 +139,8 @@ def test_rollback_makes_downstream_stale_and_rolling_to_the_current_build_writes
         "upstream model is stale: eval was built from another model.txt"
     ]
     assert p.lock_entries()["eval"]["metrics"] == {"lr": 0.2}
+    shown = p.mlbuild("metrics", "show")
+    assert "eval (stale)" in shown.out and "stale: eval: metrics of a build" in shown.out
     # Pinned (the params back at that build's): the next build brings eval up to date.
     p.write("params.yaml", "lr: 0.1\n")
     run = p.build()

@@ -63,7 +63,7 @@ def test_metrics_show_is_a_table_of_targets_by_flattened_metrics(workspace: Work
     assert lines[1].split() == ["model:a", "0.7", "0.3"]
     assert lines[2].split() == ["model:b", "0.45", "0.55"]
     data = json.loads(p.mlbuild("metrics", "show", "model:b", "--json").out)
-    assert data == {"metrics": {"model:b": {"acc": 0.45, "eval.loss": 0.55}}}
+    assert data == {"metrics": {"model:b": {"acc": 0.45, "eval.loss": 0.55}}, "stale": []}
 
 
 def test_metrics_diff_compares_with_the_previous_build_without_git(
