@@ -34,7 +34,7 @@ if mode == "read_csv":
     rows = len(frame)
 elif mode == "checks":
     from mlbuild.checks import inspect_outs
-    from mlbuild.mlspec import parse_checks
+    from mlbuild.config import parse_checks
     rel = "data.csv"
     checks = parse_checks([
         {"check": "columns", "columns": {"a": "float", "b": "float", "n": "int", "city": "str"}},

@@ -54,6 +54,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .config import Pipeline
 from .digest import (
     FileDigest,
     build_key,
@@ -74,7 +75,6 @@ from .manifest import (
     restore_disagreements,
     restore_view,
 )
-from .pipeline import Pipeline
 from .signing import TrustedKeys
 from .store import Cache, LockFile
 

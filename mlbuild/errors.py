@@ -10,15 +10,17 @@
     ├── BuildFailed              1           a user command failed / missed an out
     ├── CheckFailed              3           built, but a data check or gate failed
     ├── VerificationError        6           audit or verification found a violation
-    └── Interrupted              130         Ctrl-C
+    └── Interrupted              130         Ctrl-C (SIGTERM 143, SIGHUP 129: 128 + N)
 
-Any other exception is "mlbuild broke": the CLI prints a traceback and asks for a bug
-report. "Your command failed" (BuildFailed) is kept apart from "your mlbuild.yaml is
-wrong" (ConfigError) so that CI can tell them apart by exit code alone.
+Any other exception is "mlbuild broke" (exit 70): the CLI prints a traceback and asks for
+a bug report. `ExitCode` names every number. "Your command failed" (BuildFailed) is kept
+apart from "your mlbuild.yaml is wrong" (ConfigError) so that CI can tell them apart by
+exit code alone.
 """
 
 from __future__ import annotations
 
+import enum
 import errno
 from dataclasses import dataclass
 
@@ -26,6 +28,7 @@ __all__ = [
     "BuildFailed",
     "CheckFailed",
     "ConfigError",
+    "ExitCode",
     "Interrupted",
     "LockHeldError",
     "MlbuildError",
@@ -34,6 +37,28 @@ __all__ = [
     "UsageError",
     "VerificationError",
 ]
+
+
+class ExitCode(enum.IntEnum):
+    """Every exit code of the `mlbuild` command, in one place (the table above; ``mlbuild
+    --help`` lists them too). CI tells outcomes apart by these numbers alone, so they never
+    change."""
+
+    OK = 0
+    BUILD_FAILED = 1  # a command failed; also `-q` (stale) and `pull` (not in any cache)
+    USAGE = 2  # bad usage or config (click's own usage errors too)
+    CHECK_FAILED = 3
+    NO_TARGET = 4
+    LOCKED = 5
+    VERIFICATION = 6
+    BUG = 70  # mlbuild broke (EX_SOFTWARE): a traceback and a request for a bug report
+    INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT
+
+    @staticmethod
+    def for_signal(signum: int) -> int:
+        """128 + the signal number (SIGTERM 143, SIGHUP 129), as a shell reports a process
+        killed by it: an int, since only SIGINT's has a name here."""
+        return 128 + signum
 
 
 @dataclass(frozen=True)
@@ -51,7 +76,7 @@ class SourcePos:
 class MlbuildError(Exception):
     """Base of every error mlbuild reports to a user as one line plus an optional hint."""
 
-    exit_code = 1
+    exit_code: ExitCode = ExitCode.BUILD_FAILED
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -65,7 +90,7 @@ class MlbuildError(Exception):
 class ConfigError(MlbuildError):
     """mlbuild.yaml or a params file is wrong; found before anything runs."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
     def __init__(
         self, message: str, *, pos: SourcePos | None = None, hint: str | None = None
@@ -81,25 +106,25 @@ class ConfigError(MlbuildError):
 class UsageError(MlbuildError):
     """The command line asks for something that cannot be done."""
 
-    exit_code = 2
+    exit_code = ExitCode.USAGE
 
 
 class NoTargetError(MlbuildError):
     """A target pattern on the command line matched no target."""
 
-    exit_code = 4
+    exit_code = ExitCode.NO_TARGET
 
 
 class LockHeldError(MlbuildError):
     """Another mlbuild process holds the workspace lock (and --no-wait was given)."""
 
-    exit_code = 5
+    exit_code = ExitCode.LOCKED
 
 
 class BuildFailed(MlbuildError):
     """At least one target's command failed or did not write a declared out."""
 
-    exit_code = 1
+    exit_code = ExitCode.BUILD_FAILED
 
 
 class CheckFailed(MlbuildError):
@@ -107,7 +132,7 @@ class CheckFailed(MlbuildError):
 
     ``findings`` are the verdicts as recorded in manifests (kept beside the rejected outs)."""
 
-    exit_code = 3
+    exit_code = ExitCode.CHECK_FAILED
 
     def __init__(
         self,
@@ -123,13 +148,13 @@ class CheckFailed(MlbuildError):
 class VerificationError(MlbuildError):
     """An audit or a cache verification found a violation."""
 
-    exit_code = 6
+    exit_code = ExitCode.VERIFICATION
 
 
 class Interrupted(MlbuildError):
     """The user pressed Ctrl-C; running jobs were stopped."""
 
-    exit_code = 130
+    exit_code = ExitCode.INTERRUPTED
 
 
 class EnvironmentFault(MlbuildError):
@@ -137,7 +162,7 @@ class EnvironmentFault(MlbuildError):
     nested too deeply): not a bug in mlbuild, not a mistake in mlbuild.yaml. Everything
     mlbuild writes is atomic, so what finished before the fault stays recorded."""
 
-    exit_code = 1
+    exit_code = ExitCode.BUILD_FAILED
 
 
 _FAULT_HINTS = {

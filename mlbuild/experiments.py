@@ -16,11 +16,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .config import Pipeline
 from .digest import same_value
 from .errors import UsageError
 from .graph import BuildGraph
 from .manifest import ManifestStore
-from .pipeline import Pipeline
 from .store import LockEntry, LockFile
 
 __all__ = [
@@ -165,8 +165,8 @@ def params_diff(
             if _same(a, b):
                 continue
             per_key.setdefault(key, set()).add(name)
-            # A matrix over a params list reads one value of it per target (pipeline.py,
-            # matrix_reads): the values of a reader that changed speak for the key.
+            # A matrix over a params list reads one value of it per target (config/matrix.py,
+            # Matrix.reads): the values of a reader that changed speak for the key.
             if a is not _ABSENT:
                 changed_old.setdefault(key, a)
             if b is not _ABSENT:

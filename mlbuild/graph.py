@@ -13,8 +13,8 @@ import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from .config import Pipeline
 from .errors import ConfigError, NoTargetError
-from .pipeline import Pipeline
 
 __all__ = ["BuildGraph"]
 

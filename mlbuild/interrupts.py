@@ -16,6 +16,8 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
+from .errors import ExitCode
+
 __all__ = ["Terminated", "exit_code", "message", "stop_on_signals"]
 
 _HANDLED = (signal.SIGTERM, signal.SIGHUP)
@@ -66,13 +68,13 @@ def exit_code(exc: BaseException) -> int:
     a KeyboardInterrupt into ``Abort``); 130 for Ctrl-C."""
     for cause in (exc, exc.__cause__, exc.__context__):
         if isinstance(cause, Terminated):
-            return 128 + cause.signum
-    return 128 + signal.SIGINT
+            return ExitCode.for_signal(cause.signum)
+    return ExitCode.INTERRUPTED
 
 
 def message(exc: BaseException) -> str:
     """The CLI's last line: ``interrupted``, naming the signal unless it was Ctrl-C."""
     code = exit_code(exc)
-    if code == 128 + signal.SIGINT:
+    if code == ExitCode.INTERRUPTED:
         return "interrupted"
     return f"interrupted by {signal.Signals(code - 128).name}"

@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .config import GateSpec, PromoteSpec
 from .errors import BuildFailed, CheckFailed
-from .mlspec import GateSpec, PromoteSpec
 
 __all__ = [
     "GateResult",
@@ -81,7 +81,7 @@ def read_metrics(root: str, paths: Sequence[str]) -> tuple[Metrics, list[str]]:
 
 def _parse(rel: str, text: str) -> Any:
     """The value of a metrics file. A command wrote it, so it is read like any untrusted
-    YAML (see pipeline.yaml_graph_problem): composed first, and refused before any value is
+    YAML (see config.yaml.yaml_graph_problem): composed first, and refused before any value is
     built when its aliases would expand past the cap (a bomb), nest too deep or loop."""
     if rel.lower().endswith(".json"):
         try:
@@ -90,7 +90,7 @@ def _parse(rel: str, text: str) -> Any:
             raise BuildFailed(f"metrics file {rel} is not valid JSON ({exc})") from None
     import yaml
 
-    from .pipeline import yaml_graph_problem
+    from .config.yaml import yaml_graph_problem
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:

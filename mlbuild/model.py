@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from .errors import ExitCode
+
 __all__ = [
     "Action",
     "BuildResult",
@@ -217,15 +219,17 @@ class BuildResult:
         )
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         """0 ok; 3 when every failure is a data check or gate (built, but rejected); else 1;
         130 interrupted (see errors.py)."""
         if self.interrupted:
-            return 130
+            return ExitCode.INTERRUPTED
         if self.ok:
-            return 0
+            return ExitCode.OK
         failed = [t for t in self.targets if t.outcome is Outcome.FAILED]
-        return 3 if failed and all(t.checks_failed for t in failed) else 1
+        if failed and all(t.checks_failed for t in failed):
+            return ExitCode.CHECK_FAILED
+        return ExitCode.BUILD_FAILED
 
     def by_name(self) -> dict[str, TargetResult]:
         return {t.target: t for t in self.targets}

@@ -32,14 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 from . import reads
 from .codedeps import CodeScanner, entry_points
+from .config import DepKind, Pipeline, TargetSpec, check_inside, is_tabular
 from .digest import FileDigest, LinkOutside, build_key, hash_file, hash_tree, same_value
 from .errors import BuildFailed, CheckFailed, MlbuildError, UsageError
 from .manifest import Identity, ManifestError, ManifestStore, Quality, build_manifest, environment
 from .metrics import evaluate_gates, pick_winner, read_metrics
-from .mlspec import is_tabular
 from .model import Action, Decision, Reason, ReasonKind
 from .options import BuildOptions
-from .pipeline import DepKind, Pipeline, TargetSpec, check_inside
 from .store import Cache, LockEntry, LockFile, OutRecord, RecordError, RunEntry, StateMemo
 from .store.cache import remove_tree
 from .store.layout import target_file_name

@@ -47,8 +47,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from .config import is_tabular
 from .digest import LinkOutside, canonical_json, hash_file, hash_tree, link_digest, walk_tree
-from .errors import MlbuildError, UsageError
+from .errors import ExitCode, MlbuildError, UsageError
 from .executors import Executor
 from .interrupts import stop_on_signals
 from .jobs import Job, JobResult, Masker, tail_lines
@@ -62,7 +63,6 @@ from .manifest import (
     reproduction_line,
     timestamp,
 )
-from .mlspec import is_tabular
 from .options import BuildOptions
 from .store import LockFile, OutRecord, RecordError, StateMemo, WorkspaceLock
 from .store.cache import remove_tree
@@ -70,7 +70,7 @@ from .store.layout import target_file_name
 from .store.records import check_relpath
 
 if TYPE_CHECKING:
-    from .pipeline import TargetSpec
+    from .config import TargetSpec
     from .signing import SigningKey
     from .workspace import Workspace
 
@@ -79,10 +79,10 @@ __all__ = ["OutResult", "Reproduction", "parse_tolerances", "reproduce"]
 #: Exit code of each verdict: 6 is the audit's (a differing out is a verified fact), 1 is
 #: "your command failed" as for a build.
 EXIT_CODES = {
-    Verdict.IDENTICAL: 0,
-    Verdict.WITHIN_TOLERANCE: 0,
-    Verdict.DIFFERS: 6,
-    Verdict.FAILED: 1,
+    Verdict.IDENTICAL: ExitCode.OK,
+    Verdict.WITHIN_TOLERANCE: ExitCode.OK,
+    Verdict.DIFFERS: ExitCode.VERIFICATION,
+    Verdict.FAILED: ExitCode.BUILD_FAILED,
 }
 _SCRATCH_PREFIX = "reproduce-"
 _SHOWN = 5  # names listed per kind of difference before "+N more"
@@ -159,7 +159,7 @@ class Reproduction:
         return Verdict(self.record["verdict"])
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         return EXIT_CODES[self.verdict]
 
     @property

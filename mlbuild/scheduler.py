@@ -22,6 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from .config import Pipeline, TargetSpec
 from .errors import CheckFailed, MlbuildError, UsageError
 from .events import BuildEvents
 from .executors import Executor
@@ -31,7 +32,6 @@ from .interrupts import Terminated, stop_on_signals
 from .jobs import Job, Masker, tail_lines
 from .model import Action, BuildResult, Decision, Outcome, TargetResult
 from .options import BuildOptions
-from .pipeline import Pipeline, TargetSpec
 from .rebuilder import Rebuilder
 from .store import OutRecord
 

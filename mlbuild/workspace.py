@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from .config import CONFIG_NAME, STATE_DIR, Pipeline, find_config, load_pipeline
 from .errors import UsageError
 from .events import BuildEvents, NullEvents
 from .graph import BuildGraph
@@ -42,13 +43,13 @@ from .model import (
     TargetStatus,
 )
 from .options import BuildOptions
-from .pipeline import CONFIG_NAME, STATE_DIR, Pipeline, find_config, load_pipeline
 from .rebuilder import Rebuilder
 from .scheduler import Scheduler, plan
 from .store import Cache, LockFile, StateMemo, WorkspaceLock
 
 if TYPE_CHECKING:
     from .audit import AuditReport
+    from .executors import Executor
     from .experiments import ParamChange
     from .maintenance import GcReport, VerifyReport
     from .metrics import MetricChange
@@ -651,7 +652,7 @@ class Workspace:
         return params_diff(self.pipeline, self.graph, recorded)
 
     def report_data(self) -> dict[str, Any]:
-        """Everything `mlbuild report` shows, as plain data (htmlreport.render_html's input):
+        """Everything `mlbuild report` shows, as plain data (render.html.render_html's input):
         each target's status and current build with its metrics, checks, gates, promotion
         and data profile, and the sweeps grouped by the matrix target they came from."""
         from .manifest import timestamp

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..mlspec import CheckSpec, is_tabular
+from ..config import CheckSpec, is_tabular
 from ..suggest import suggest
 from .profile import (
     ColumnStats,

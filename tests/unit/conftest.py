@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlbuild.pipeline import Pipeline, load_pipeline
+from mlbuild.config import Pipeline, load_pipeline
 
 WriteConfig = Callable[[str], Path]
 LoadConfig = Callable[[str], Pipeline]

@@ -17,7 +17,7 @@ from mlbuild.checks.profile import (
     numeric_counts,
     psi,
 )
-from mlbuild.mlspec import parse_checks
+from mlbuild.config import parse_checks
 
 # 23 rows: nulls, a duplicate id across a chunk boundary, an int column that turns float
 # late, a value out of range, a value not allowed.

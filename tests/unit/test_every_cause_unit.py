@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from mlbuild.config import Pipeline
 from mlbuild.digest import same_value
 from mlbuild.experiments import params_diff
 from mlbuild.graph import BuildGraph
 from mlbuild.model import Action, Reason, ReasonKind
 from mlbuild.options import BuildOptions
-from mlbuild.pipeline import Pipeline
 from mlbuild.rebuilder import diff_components
 from mlbuild.store import LockEntry
 from mlbuild.workspace import Workspace

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from mlbuild.config import Pipeline, load_pipeline
 from mlbuild.errors import ConfigError, NoTargetError
 from mlbuild.graph import BuildGraph
-from mlbuild.pipeline import Pipeline, load_pipeline
 
 Load = Callable[[str], Pipeline]
 

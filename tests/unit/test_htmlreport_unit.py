@@ -1,4 +1,4 @@
-"""The HTML report page (mlbuild.htmlreport): what a reader of the page relies on.
+"""The HTML report page (mlbuild.render.html): what a reader of the page relies on.
 
 The page is parsed back with the standard library's HTMLParser into a tiny tree, so the
 assertions are about elements and their text (the browser's view), not about substrings of
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from mlbuild.htmlreport import MAX_DAG_TARGETS, render_html
+from mlbuild.render.html import MAX_DAG_TARGETS, render_html
 
 VOID = {"meta", "br", "hr", "img", "input", "link", "col", "wbr", "source", "area", "base"}
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "firefox")

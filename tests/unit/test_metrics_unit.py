@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from mlbuild.config import GateSpec, PromoteSpec
 from mlbuild.errors import BuildFailed, CheckFailed
 from mlbuild.metrics import diff_metrics, evaluate_gates, flatten, pick_winner, read_metrics
-from mlbuild.mlspec import GateSpec, PromoteSpec
 
 # --------------------------------------------------------------------------- flatten
 
@@ -136,7 +136,7 @@ def test_gate_max_drop_compares_with_the_previous_metrics() -> None:
 
 
 def test_gate_max_rise_guards_a_metric_where_lower_is_better() -> None:
-    from mlbuild.mlspec import SpecError, parse_gates
+    from mlbuild.config import SpecError, parse_gates
 
     [gate] = parse_gates([{"metric": "loss", "max_rise": 0.02, "vs": "previous"}])
     assert gate.to_json() == {"metric": "loss", "max_rise": 0.02, "vs": "previous"}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from mlbuild.config import Pipeline
 from mlbuild.errors import ConfigError
-from mlbuild.pipeline import Pipeline
 
 Load = Callable[[str], Pipeline]
 
@@ -738,14 +738,14 @@ def test_negative_resource_request_is_an_error(load: Load) -> None:
 
 
 def test_missing_config_file_is_a_config_error(tmp_path: Path) -> None:
-    from mlbuild.pipeline import load_pipeline
+    from mlbuild.config import load_pipeline
 
     with pytest.raises(ConfigError):
         load_pipeline(str(tmp_path / "mlbuild.yaml"))
 
 
 def test_find_config_without_any_mlbuild_yaml_is_a_config_error(tmp_path: Path) -> None:
-    from mlbuild.pipeline import find_config
+    from mlbuild.config import find_config
 
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)
@@ -755,7 +755,7 @@ def test_find_config_without_any_mlbuild_yaml_is_a_config_error(tmp_path: Path) 
 
 
 def test_find_config_walks_up_to_the_nearest_workspace(tmp_path: Path) -> None:
-    from mlbuild.pipeline import find_config
+    from mlbuild.config import find_config
 
     (tmp_path / "mlbuild.yaml").write_text("version: 1\ntargets: {}\n")
     deep = tmp_path / "a" / "b"
@@ -842,7 +842,7 @@ def test_a_nul_byte_in_an_out_is_a_config_error(load: Load) -> None:
 def test_non_utf8_config_names_the_line_and_column_of_the_bad_byte(
     write_config: Callable[[str], Path],
 ) -> None:
-    from mlbuild.pipeline import load_pipeline
+    from mlbuild.config import load_pipeline
 
     path = write_config("targets:\n  a: {cmd: echo}\n")
     path.write_bytes(b"targets:\n  a: {cmd: echo \xc3\xa9\xff}\n")  # "é", then a bad byte
@@ -895,7 +895,7 @@ def test_a_params_file_that_is_a_directory_is_a_config_error(ws: Path, load: Loa
 
 
 def test_a_mlbuild_yaml_that_is_a_directory_is_a_config_error(tmp_path: Path) -> None:
-    from mlbuild.pipeline import find_config
+    from mlbuild.config import find_config
 
     (tmp_path / "mlbuild.yaml").mkdir()
     with pytest.raises(ConfigError, match="is not a file"):

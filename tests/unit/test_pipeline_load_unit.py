@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mlbuild.config import DepKind, DepSpec, Pipeline
 from mlbuild.errors import ConfigError, SourcePos
-from mlbuild.pipeline import DepKind, DepSpec, Pipeline
 
 Load = Callable[[str], Pipeline]
 
@@ -173,7 +173,7 @@ def test_a_value_is_refused_or_cannot_run_in_every_shell_context(
 ) -> None:
     import yaml
 
-    from mlbuild.pipeline import load_pipeline
+    from mlbuild.config import load_pipeline
 
     targets = {
         f"t{i}": {"cmd": template.replace("${V}", f"${{params.v{i}}}")}
@@ -216,7 +216,8 @@ def test_random_commands_either_refuse_a_value_or_keep_it_from_running(ws: Path)
     # with values that break out of a wrong context; none may create PWNED.
     import random
 
-    from mlbuild.pipeline import _Scope, interpolate
+    from mlbuild.config.interpolate import Scope as _Scope
+    from mlbuild.config.interpolate import interpolate
 
     rng = random.Random(9)
     where = SourcePos("mlbuild.yaml", 1, 1)
@@ -638,7 +639,7 @@ def test_target_without_outs_is_allowed(load: Load) -> None:
 def test_comments_and_reformatting_do_not_change_the_loaded_target(
     write_config: Callable[[str], Path],
 ) -> None:
-    from mlbuild.pipeline import load_pipeline
+    from mlbuild.config import load_pipeline
 
     a = load_pipeline(
         str(

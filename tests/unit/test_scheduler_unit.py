@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+from mlbuild.config import Pipeline, load_pipeline
 from mlbuild.events import NullEvents
 from mlbuild.graph import BuildGraph
 from mlbuild.jobs import Job, JobResult
 from mlbuild.model import Action, Decision, Outcome
 from mlbuild.options import BuildOptions
-from mlbuild.pipeline import Pipeline, load_pipeline
 from mlbuild.rebuilder import CommitResult
 from mlbuild.scheduler import Scheduler
 from mlbuild.store import LockFile, OutRecord

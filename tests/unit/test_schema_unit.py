@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from mlbuild.schema import SCHEMA, STARTER
+from mlbuild.config import SCHEMA, STARTER
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted([REPO / "mlbuild.yaml", *REPO.glob("tests/projects/*/mlbuild.yaml")])
@@ -69,7 +69,27 @@ def test_schema_rejects_what_the_loader_rejects_for_strict_inputs_and_matrix(
 
 
 def test_schema_knows_every_key_the_loader_knows() -> None:
-    from mlbuild.pipeline import TARGET_KEYS, TOP_KEYS
+    from mlbuild.config import TARGET_KEYS, TOP_KEYS
 
     assert set(SCHEMA["properties"]) == set(TOP_KEYS)
     assert set(SCHEMA["$defs"]["target"]["properties"]) == set(TARGET_KEYS)
+
+
+def test_schema_knows_every_nested_key_the_loader_knows() -> None:
+    from mlbuild.config.schema import (
+        CHECK_COMMON_KEYS,
+        CHECK_KINDS,
+        EXECUTOR_KEYS,
+        GATE_KEYS,
+        PROMOTE_KEYS,
+        SIGNING_KEYS,
+    )
+
+    defs, top, target = SCHEMA["$defs"], SCHEMA["properties"], SCHEMA["$defs"]["target"]
+    taken = {key for required, optional in CHECK_KINDS.values() for key in required + optional}
+    assert set(defs["check"]["properties"]) == taken | set(CHECK_COMMON_KEYS)
+    assert defs["check"]["properties"]["check"]["enum"] == list(CHECK_KINDS)
+    assert set(defs["gate"]["properties"]) == set(GATE_KEYS)
+    assert set(target["properties"]["promote"]["properties"]) == set(PROMOTE_KEYS)
+    assert set(top["executor"]["properties"]) == set(EXECUTOR_KEYS)
+    assert set(top["signing"]["properties"]) == set(SIGNING_KEYS)

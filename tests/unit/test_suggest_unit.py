@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlbuild.pipeline import TARGET_KEYS, TOP_KEYS
+from mlbuild.config import TARGET_KEYS, TOP_KEYS
 from mlbuild.suggest import did_you_mean, edit_distance, suggest
 
 COMMANDS = ("build", "explain", "list", "params", "show", "status", "validate", "why")

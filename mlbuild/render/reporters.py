@@ -6,6 +6,8 @@
 * `PlainReporter` (not a terminal, e.g. CI): timestamped lines, no animation.
 * `JsonReporter` (``--json``): one JSON object per line per event.
 
+`reporter` picks one of them for a command; `TransferProgress` is push's progress bar.
+
 All three show a failed command's last lines of output and the path of its full log.
 """
 
@@ -15,11 +17,21 @@ import json
 import sys
 import threading
 import time
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from .model import BuildResult, Decision, Outcome, TargetResult
+from ..model import BuildResult, Decision, Outcome, TargetResult
 
-__all__ = ["JsonReporter", "PlainReporter", "RichReporter", "lineage_tree", "summary_line"]
+if TYPE_CHECKING:
+    from ..events import BuildEvents
+
+__all__ = [
+    "JsonReporter",
+    "PlainReporter",
+    "RichReporter",
+    "TransferProgress",
+    "reporter",
+    "summary_line",
+]
 
 _VERB = {
     Outcome.RAN: "built",
@@ -54,6 +66,17 @@ def _failure_text(result: TargetResult) -> list[str]:
     if result.log_path:
         lines.append(f"full log: {result.log_path}")
     return lines
+
+
+def reporter(*, as_json: bool, live: bool, silent: bool = False) -> BuildEvents:
+    """The reporter of a build or pull: JSON Lines with ``--json``, else a live display when
+    ``live`` (stdout is a terminal and the command's output is not streamed), else plain
+    lines. Each class is built only here, so rich is imported only for a terminal."""
+    if as_json:
+        return JsonReporter()
+    if live:
+        return RichReporter(silent=silent)
+    return PlainReporter(silent=silent)
 
 
 class PlainReporter:
@@ -258,39 +281,6 @@ class RichReporter:
             f"{result.seconds:.2f}s",
         )
         self.console.print(table)
-
-
-def lineage_tree(tree: dict[str, Any]) -> None:
-    """`mlbuild lineage` on a terminal: a rich Tree of the recorded upstream."""
-    from rich.console import Console
-    from rich.tree import Tree
-
-    def label(node: dict[str, Any]) -> str:
-        if node.get("missing"):
-            return f"[bold red]MISSING[/] manifest {node['manifest']}"
-        seen = " [dim](see above)[/]" if node.get("seen") else ""
-        return (
-            f"[bold]{node['target']}[/] [cyan]{node['manifest'][:19]}…[/] "
-            f"{node['status']} by {node['who']} at {node['when']}{seen}"
-        )
-
-    def add(parent: Any, node: dict[str, Any]) -> None:
-        branch = parent.add(label(node))
-        fill(branch, node)
-
-    from .audit import lineage_leaves
-
-    colors = {"out": "green", "source": "yellow", "code": "magenta"}
-
-    def fill(branch: Any, node: dict[str, Any]) -> None:
-        for kind, path, digest in lineage_leaves(node):
-            branch.add(f"[{colors[kind]}]{kind}[/] {path} [dim]{digest}[/]")
-        for up in node.get("upstream", []):
-            add(branch, up)
-
-    root = Tree(label(tree))
-    fill(root, tree)
-    Console().print(root)
 
 
 class TransferProgress:

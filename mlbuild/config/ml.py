@@ -1,54 +1,52 @@
 """The ML parts of a target's declaration: data checks, gates and promotion, validated.
 
-Pure functions over the YAML values; each problem raises `SpecError` with the path below
-the target (``("checks", 2, "column")``) so the loader can point at the line. The loader
-(pipeline.py) owns positions; the checks themselves run in ``mlbuild.checks``.
+The parsers are pure functions over the YAML values; each problem raises `SpecError` with
+the path below the target (``("checks", 2, "column")``), and `load_ml` turns it into a
+ConfigError at that line. The checks themselves run in ``mlbuild.checks``.
 
-Tabular outs are recognized by extension (``TABULAR_EXTENSIONS``): a check on any other out
-is a config error, found before anything runs.
+A check on an out that is not tabular (`specs.TABULAR_EXTENSIONS`) is a config error, found
+before anything runs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
-from .suggest import did_you_mean
+from ..errors import ConfigError
+from ..suggest import did_you_mean
+from .access import Reader
+from .paths import module_exists
+from .schema import CHECK_COMMON_KEYS, CHECK_KINDS, GATE_BOUNDS, GATE_KEYS, PROMOTE_KEYS
+from .specs import (
+    TABULAR_EXTENSIONS,
+    CheckSpec,
+    DepKind,
+    DepSpec,
+    GateSpec,
+    PromoteSpec,
+    TargetSpec,
+    is_tabular,
+)
 
 __all__ = [
-    "CHECK_KINDS",
     "DTYPES",
-    "TABULAR_EXTENSIONS",
-    "CheckSpec",
-    "GateSpec",
-    "PromoteSpec",
     "SpecError",
-    "is_tabular",
+    "check_module",
+    "load_ml",
     "parse_checks",
     "parse_gates",
     "parse_promote",
 ]
 
-TABULAR_EXTENSIONS = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson")
 #: Dtype names a ``columns`` check accepts, and what each admits (see docs/checks.md).
 DTYPES = ("int", "float", "str", "bool", "datetime", "any")
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-
-#: Keys each check kind takes besides ``check``, ``severity`` and ``out``: required, optional.
-CHECK_KINDS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "columns": (("columns",), ("strict",)),
-    "not_null": (("columns",), ()),
-    "unique": (("columns",), ()),
-    "range": (("column",), ("min", "max")),
-    "allowed": (("column", "values"), ()),
-    "rows": ((), ("min", "max")),
-    "drift": ((), ("columns", "max_psi", "max_ks", "bins")),
-    "python": (("python",), ("args",)),
-}
-_COMMON = ("check", "severity", "out")
+_COMMON = CHECK_COMMON_KEYS
+_BOUNDS = GATE_BOUNDS
 
 
 class SpecError(Exception):
@@ -63,84 +61,6 @@ class SpecError(Exception):
         self.hint = hint
         self.at_key = at_key  # point at the key itself (an unknown key), not its value
 
-
-def is_tabular(path: str) -> bool:
-    return path.lower().endswith(TABULAR_EXTENSIONS)
-
-
-@dataclass(frozen=True)
-class CheckSpec:
-    """One data check on one or more tabular outs of a target."""
-
-    check: str
-    severity: str  # "error" fails the target (exit 3); "warn" records and prints
-    outs: tuple[str, ...]  # the tabular outs it reads
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """As it joins the build key and the manifest (sorted, plain data)."""
-        return {
-            "check": self.check,
-            "severity": self.severity,
-            "outs": list(self.outs),
-            **{k: self.options[k] for k in sorted(self.options)},
-        }
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        """The columns this check reads (empty: all of them)."""
-        if "column" in self.options:
-            return (self.options["column"],)
-        cols = self.options.get("columns")
-        if isinstance(cols, Mapping):
-            return tuple(cols)
-        return tuple(cols or ())
-
-
-@dataclass(frozen=True)
-class GateSpec:
-    """One condition a target's metrics must meet before its outs replace the previous."""
-
-    metric: str
-    min: float | None = None
-    max: float | None = None
-    max_drop: float | None = None  # vs the previous build: old - new must be <= max_drop
-    max_rise: float | None = None  # vs the previous build: new - old must be <= max_rise
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"metric": self.metric}
-        for name in _BOUNDS:
-            value = getattr(self, name)
-            if value is not None:
-                data[name] = value
-        if self.max_drop is not None or self.max_rise is not None:
-            data["vs"] = "previous"
-        return data
-
-    def describe(self) -> str:
-        if self.min is not None:
-            return f"{self.metric} >= {self.min:g}"
-        if self.max is not None:
-            return f"{self.metric} <= {self.max:g}"
-        if self.max_rise is not None:
-            return f"{self.metric} rises by at most {self.max_rise:g} vs the previous build"
-        return f"{self.metric} drops by at most {self.max_drop:g} vs the previous build"
-
-
-_BOUNDS = ("min", "max", "max_drop", "max_rise")  # a gate has exactly one
-
-
-@dataclass(frozen=True)
-class PromoteSpec:
-    """``promote:``: pick the best of ``candidates`` by a metric and copy its outs."""
-
-    pattern: str
-    by: str
-    mode: str  # "max" or "min"
-    candidates: tuple[str, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"from": self.pattern, "by": self.by, "mode": self.mode}
 
 
 # --------------------------------------------------------------------------- parsing
@@ -305,11 +225,11 @@ def parse_gates(raw: Any) -> tuple[GateSpec, ...]:
         if not isinstance(item, dict) or not isinstance(item.get("metric"), str):
             raise SpecError("each gate must be a mapping with a 'metric' name", path)
         for key in item:
-            if key not in ("metric", *_BOUNDS, "vs"):
+            if key not in GATE_KEYS:
                 raise SpecError(
                     f"unknown key {key!r} in a gate",
                     path + (key,),
-                    _did_you_mean(key, ("metric", *_BOUNDS, "vs")),
+                    _did_you_mean(key, GATE_KEYS),
                     at_key=True,
                 )
         bounds = [k for k in _BOUNDS if k in item]
@@ -345,11 +265,11 @@ def parse_promote(raw: Any, name: str, names: Sequence[str]) -> PromoteSpec:
     if not isinstance(raw, dict):
         raise SpecError("promote must be a mapping {from: PATTERN, by: METRIC, mode: max|min}", ())
     for key in raw:
-        if key not in ("from", "by", "mode"):
+        if key not in PROMOTE_KEYS:
             raise SpecError(
                 f"unknown key {key!r} in promote",
                 (key,),
-                _did_you_mean(key, ("from", "by", "mode")),
+                _did_you_mean(key, PROMOTE_KEYS),
                 at_key=True,
             )
     pattern, by, mode = raw.get("from"), raw.get("by"), raw.get("mode", "max")
@@ -365,3 +285,125 @@ def parse_promote(raw: Any, name: str, names: Sequence[str]) -> PromoteSpec:
             f"promote.from {pattern!r} matches no target", ("from",), _did_you_mean(pattern, names)
         )
     return PromoteSpec(pattern, by, mode, candidates)
+
+
+# --------------------------------------------------------------------------- in a target
+
+
+def load_ml(
+    reader: Reader,
+    root: str,
+    spec: TargetSpec,
+    path: tuple[Any, ...],
+    body: dict[str, Any],
+    names: list[str],
+    outs_of: dict[str, list[str]],
+    metrics_of: dict[str, list[str]],
+) -> TargetSpec:
+    """``spec`` with its metrics, checks, gates and promotion; a promoted target also
+    depends on every candidate."""
+    metrics = tuple(metrics_of[spec.name])
+    checks, gates, promote = _parse_ml(reader, spec, path, body, names)
+    for i, check in enumerate(checks):
+        if check.check == "python":
+            check_module(reader, root, check.options["python"], path + ("checks", i, "python"))
+    deps, dep_paths = list(spec.deps), list(spec.dep_paths)
+    if promote is not None:
+        for cand in _candidates(reader, spec, path, promote, metrics, outs_of, metrics_of):
+            deps.append(DepSpec(DepKind.TARGET, cand))
+            dep_paths.extend(outs_of[cand])
+    if gates and not metrics and promote is None:
+        raise reader.fail(
+            f"target {spec.name!r} has a gate but no metrics to check it against",
+            path + ("gate",),
+            hint="add `metrics: [FILE]`, or make it a promote: target",
+        )
+    return dataclasses.replace(
+        spec,
+        deps=tuple(deps),
+        dep_paths=tuple(dep_paths),
+        metrics=metrics,
+        checks=checks,
+        gates=gates,
+        promote=promote,
+        template=str(path[1]) if spec.matrix else "",
+    )
+
+
+def _parse_ml(
+    reader: Reader,
+    spec: TargetSpec,
+    path: tuple[Any, ...],
+    body: dict[str, Any],
+    names: list[str],
+) -> tuple[tuple[CheckSpec, ...], tuple[GateSpec, ...], PromoteSpec | None]:
+    """checks, gate and promote of one target; a SpecError becomes a ConfigError at its
+    line."""
+    try:
+        checks = parse_checks(body.get("checks"), spec.outs)
+        gates = parse_gates(body.get("gate"))
+        promote = None
+        if "promote" in body:
+            try:
+                promote = parse_promote(body["promote"], spec.name, names)
+            except SpecError as exc:
+                raise SpecError(
+                    exc.message, ("promote", *exc.path), exc.hint, at_key=exc.at_key
+                ) from None
+    except SpecError as exc:
+        where = path + exc.path
+        pos = reader.doc.key_at(where) if exc.at_key else reader.doc.at(where)
+        raise ConfigError(exc.message, pos=pos, hint=exc.hint) from None
+    return checks, gates, promote
+
+
+def _candidates(
+    reader: Reader,
+    spec: TargetSpec,
+    path: tuple[Any, ...],
+    promote: PromoteSpec,
+    metrics: tuple[str, ...],
+    outs_of: dict[str, list[str]],
+    metrics_of: dict[str, list[str]],
+) -> list[str]:
+    """The candidates a promoted target is not yet a dependent of, once each is checked to
+    mirror it (as many outs and metrics files) and the target is checked to run nothing."""
+    if spec.cmd is not None or spec.python is not None:
+        raise reader.fail(
+            f"target {spec.name!r} has 'promote' and a command: a promoted target "
+            "copies its winner's outs and runs nothing",
+            path + ("promote",),
+        )
+    plain = [o for o in spec.outs if o not in metrics]
+    added: list[str] = []
+    for cand in promote.candidates:
+        if not metrics_of[cand]:
+            raise reader.fail(
+                f"promote candidate {cand!r} declares no metrics to rank it by",
+                path + ("promote", "from"),
+            )
+        cand_plain = [o for o in outs_of[cand] if o not in metrics_of[cand]]
+        if len(cand_plain) != len(plain) or (metrics and len(metrics_of[cand]) != len(metrics)):
+            raise reader.fail(
+                f"{spec.name!r} has {len(plain)} out(s) and {len(metrics)} metrics "
+                f"file(s), but candidate {cand!r} has {len(cand_plain)} and "
+                f"{len(metrics_of[cand])}: a promoted target mirrors its candidates",
+                path + ("outs",),
+            )
+        if cand not in spec.dep_targets:
+            added.append(cand)
+    return added
+
+
+def check_module(reader: Reader, root: str, callable_spec: str, path: tuple[Any, ...]) -> None:
+    """A ``module:function``'s module must exist in the workspace or be installed, so
+    that a typo is a config error before anything runs, not a failure after the
+    command. Nothing is imported: a file lookup, or find_spec of the top package."""
+    module = callable_spec.split(":", 1)[0]
+    if not module_exists(root, module):
+        rel = module.replace(".", "/")
+        raise reader.fail(
+            f"module {module!r} of {callable_spec!r} is neither in the workspace "
+            f"({rel}.py) nor installed",
+            path,
+        )

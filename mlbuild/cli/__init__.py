@@ -1,0 +1,22 @@
+"""The `mlbuild` command (click), one module per group of subcommands::
+
+    main.py         the group, global options (-C, -f, --debug), argv routing, `main`:
+                    the only error boundary (errors → one line + `ExitCode`)
+    context.py      `Invocation` (click's context object) and output helpers
+    build.py        build (-n, -q), status, explain / why
+    inspect.py      list, show, graph, validate
+    provenance.py   audit, reproduce, lineage, manifest show|export, history, rollback,
+                    card, diff
+    experiments.py  metrics show|diff, params diff, report
+    cache.py        push, pull, cache verify, gc
+    project.py      init, schema, key generate
+
+Each command module registers its commands on `main.cli` when imported; this package
+imports them all, so ``mlbuild.cli:main`` (the console script) and ``python -m mlbuild``
+see every command. Renderers live in mlbuild/render/.
+"""
+
+from . import build, cache, experiments, inspect, project, provenance  # noqa: F401 (registers)
+from .main import cli, main
+
+__all__ = ["cli", "main"]

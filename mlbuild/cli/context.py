@@ -1,0 +1,91 @@
+"""What every command shares: the group options (click's context object) and the small
+helpers for output.
+
+`Invocation` is created by `main` and handed to click as ``obj``; the group callback fills
+it from ``-C``, ``-f`` and ``--debug`` and each command receives it through
+`pass_invocation`. `main` keeps a reference, so the error boundary knows ``--debug`` after
+click has unwound. No module-level state: one process may run several invocations.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+__all__ = [
+    "Invocation",
+    "echo_lines",
+    "emit_json",
+    "parse_jobs",
+    "pass_invocation",
+    "write_output",
+]
+
+
+@dataclass
+class Invocation:
+    """The options given before the subcommand."""
+
+    directory: str | None = None  # -C: as make -C, everything else is relative to it
+    file: str | None = None  # -f: the config file, relative to the directory
+    debug: bool = False  # --debug: a traceback with every error
+
+    def base_dir(self) -> str:
+        """The -C directory, checked."""
+        base = self.directory or "."
+        if not os.path.isdir(base):
+            raise UsageError(f"-C {base}: no such directory")
+        return base
+
+    def workspace(self) -> Workspace:
+        """The workspace these options name (its config is loaded lazily)."""
+        from ..workspace import Workspace
+
+        base = self.base_dir()
+        if self.file:
+            return Workspace(config=os.path.join(base, self.file))
+        return Workspace(base)
+
+
+pass_invocation = click.make_pass_decorator(Invocation, ensure=True)
+
+
+def echo_lines(lines: Iterable[str]) -> None:
+    for line in lines:
+        click.echo(line)
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+def write_output(text: str, output: str | None) -> None:
+    """``-o FILE`` writes there; without it, stdout."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        os.makedirs(os.path.dirname(output) or ".", exist_ok=True)
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def parse_jobs(text: str | None) -> int | None:
+    """``-j N`` / ``-j auto`` (None: the executor picks)."""
+    if text is None or text == "auto":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"bad --jobs value {text!r}", hint="use a positive integer or 'auto'")
+    return int(text)

@@ -1,0 +1,129 @@
+"""Why targets are stale: `mlbuild -n`, `-q --json`, `status` and `explain` (`why`).
+
+Every reason is a `Reason` (model.py) and is worded by `Reason.describe`; this module only
+lays reasons out: one line per stale target for a dry run, a table row per target for
+`status`, a cause tree for `explain`, with the same facts in ``--json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..model import Action, Decision, ReasonKind
+
+if TYPE_CHECKING:
+    from ..model import Reason
+    from ..workspace import Explanation, StatusEntry
+
+__all__ = [
+    "explanation_json",
+    "explanation_lines",
+    "plan_json",
+    "plan_lines",
+    "status_json",
+    "status_lines",
+    "undeclared_text",
+]
+
+_LABEL = {
+    Action.FRESH: "is fresh",
+    Action.RESTORE: "would be restored from the cache",
+    Action.RUN: "would run",
+}
+
+
+def undeclared_text(paths: Sequence[str]) -> str:
+    """What a target's key does not cover (its last build's undeclared reads), or ""."""
+    if not paths:
+        return ""
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return f"read {shown}, which it does not declare: its key does not cover it"
+
+
+def plan_json(decisions: Sequence[Decision]) -> dict[str, Any]:
+    return {
+        "stale": any(d.action is not Action.FRESH for d in decisions),
+        "targets": [
+            {
+                "target": d.target,
+                "action": d.action.value,
+                "key": d.key,
+                "reasons": [r.to_json() for r in d.reasons],
+            }
+            for d in decisions
+        ],
+    }
+
+
+def plan_lines(decisions: Sequence[Decision]) -> list[str]:
+    """`mlbuild -n`: what would run or be restored, and why; or that nothing would."""
+    lines = []
+    for d in decisions:
+        if d.action is Action.FRESH:
+            continue
+        verb = "would restore" if d.action is Action.RESTORE else "would run"
+        why = "; ".join(r.describe() for r in d.reasons)
+        lines.append(f"{verb:13} {d.target}  ({why})")
+    return lines or ["mlbuild: nothing to do, everything is fresh"]
+
+
+def status_json(entries: Sequence[StatusEntry]) -> dict[str, Any]:
+    return {
+        "targets": [
+            {
+                "target": e.target,
+                "status": e.status.value,
+                "reasons": [r.to_json() for r in e.reasons],
+                "undeclared_reads": list(e.undeclared),
+            }
+            for e in entries
+        ]
+    }
+
+
+def status_lines(entries: Sequence[StatusEntry]) -> list[str]:
+    """One aligned row per target: name, status, every reason (and undeclared reads)."""
+    width = max((len(e.target) for e in entries), default=0)
+    lines = []
+    for e in entries:
+        texts = [r.describe() for r in e.reasons] + [undeclared_text(e.undeclared)]
+        reason = "; ".join(t for t in texts if t)
+        lines.append(f"{e.target:<{width}}  {e.status.value:<11}  {reason}".rstrip())
+    return lines
+
+
+def _code_diff(node: Explanation, reason: Reason) -> dict[str, str]:
+    """The diff of a changed code file, under its `code` reason only: a script that is
+    also a declared dep has a `dep` reason too, and its diff is shown once."""
+    diff = node.code_diffs.get(reason.subject)
+    return {"diff": diff} if diff and reason.kind is ReasonKind.CODE else {}
+
+
+def explanation_json(node: Explanation) -> dict[str, Any]:
+    d = node.decision
+    return {
+        "target": d.target,
+        "action": d.action.value,
+        "key": d.key,
+        "reasons": [{**r.to_json(), **_code_diff(node, r)} for r in d.reasons],
+        "undeclared_reads": list(node.undeclared),
+        "upstream": [explanation_json(u) for u in node.upstream],
+    }
+
+
+def explanation_lines(node: Explanation, indent: str = "") -> list[str]:
+    """The cause tree: the target's verdict, its reasons (code diffs under them), then
+    each stale upstream target indented below."""
+    d = node.decision
+    lines = [f"{indent}{d.target} {_LABEL[d.action]}"]
+    for r in d.reasons:
+        lines.append(f"{indent}  - {r.describe()}")
+        diff = _code_diff(node, r).get("diff")
+        if diff:
+            lines.extend(f"{indent}      {line}" for line in diff.splitlines())
+    if node.undeclared:
+        lines.append(f"{indent}  ! its last build {undeclared_text(node.undeclared)}")
+    for up in node.upstream:
+        lines.extend(explanation_lines(up, indent + "  "))
+    return lines
