@@ -197,8 +197,12 @@ class Workspace:
         jobs: int | None = None,
         options: BuildOptions | None = None,
         events: BuildEvents | None = None,
+        executor: Executor | None = None,
     ) -> BuildResult:
-        """Bring the targets (and their upstream) up to date; see `BuildResult`."""
+        """Bring the targets (and their upstream) up to date; see `BuildResult`.
+
+        ``executor`` runs the jobs instead of the one the options and mlbuild.yaml choose
+        (executors/inline.py: callables in this process, for tests and debugging)."""
         options = options or BuildOptions()
         if jobs is not None:
             options = replace(options, jobs=jobs)
@@ -235,7 +239,7 @@ class Workspace:
             transfer = self.transfer(options) if needs_remote else None
             rebuilder.transfer = transfer
             scheduler = Scheduler(
-                self.pipeline, self.graph, rebuilder, options, events or NullEvents()
+                self.pipeline, self.graph, rebuilder, options, events or NullEvents(), executor
             )
             try:
                 result = scheduler.run(order, self._forced(selected, order, options))

@@ -1,20 +1,35 @@
 """Shared fixtures: copy a tiny real project from tests/projects/ and drive the real CLI.
 
-Every scenario runs ``python -m mlbuild`` as a subprocess in a fresh copy of its project,
-so the tests exercise exactly what a user types, with real files, processes and exit codes.
+Every scenario runs the real CLI, ``mlbuild.cli.main``, in a fresh copy of its project,
+with real files, processes and exit codes. Starting ``python -m mlbuild`` costs ~0.3 s a
+call, so by default `Project.mlbuild` calls ``main`` IN this process, as the subprocess
+would see it: cwd, os.environ, stdout/stderr (as bytes, decoded as ``text=True`` does)
+and the exit code, with the process state a call can leave behind (cwd, environ,
+sys.path, the user's modules imported by a check, the GC thresholds ``main`` sets)
+restored afterwards. The commands a build runs are real subprocesses either way.
+
+Where the process boundary is the point (signals, kill -9, Ctrl-C, concurrent builds on
+one lock, Dask workers, a moto server), a test or a file says so with
+``@pytest.mark.cli_subprocess`` (the ``dask`` and ``s3`` markers imply it), and its
+`Project` starts ``python -m mlbuild``. ``MLBUILD_TEST_CLI=subprocess`` runs every test
+that way (to check that the in-process switch changes no outcome). `Project.popen` is
+always a subprocess.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -50,12 +65,22 @@ class Run:
 
 
 class Project:
-    """A copy of tests/projects/<name> in a temporary directory."""
+    """A copy of tests/projects/<name> in a temporary directory.
 
-    def __init__(self, root: Path) -> None:
+    ``in_process`` (default: `Project.in_process_default`, which the autouse fixture
+    `_cli_mode` sets from the test's markers) says how `mlbuild` calls the CLI; see the
+    module docstring."""
+
+    in_process_default: ClassVar[bool] = True
+
+    def __init__(self, root: Path, *, in_process: bool | None = None) -> None:
         self.root = root
+        self.in_process = Project.in_process_default if in_process is None else in_process
 
     def mlbuild(self, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> Run:
+        if self.in_process:
+            # No timeout in-process: pytest-timeout (pyproject) bounds the whole test.
+            return run_cli_in_process(self.root, args, {**_clean_env(), **(env or {})})
         proc = subprocess.run(
             [sys.executable, "-m", "mlbuild", *args],
             cwd=self.root,
@@ -116,6 +141,82 @@ class Project:
         return {p: (self.root / p).read_bytes() for p in paths}
 
 
+_CLI_OWN = tuple(
+    os.path.join(os.path.realpath(p), "")
+    for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(__file__).parents[1])}
+)
+
+
+def run_cli_in_process(root: Path, args: tuple[str, ...] | list[str], env: dict[str, str]) -> Run:
+    """``python -m mlbuild ARGS`` in ``root`` with exactly ``env``, without a new process.
+
+    Only the entry point ``mlbuild.cli.main`` is used. Output is captured as bytes and
+    decoded as ``subprocess.run(text=True)`` does (universal newlines). Whatever process
+    state the call can change is put back: cwd, os.environ, sys.path, stdout/stderr, the
+    GC thresholds, and modules imported from the workspace (a ``python:`` check): the next
+    call, in another project with a module of the same name, must import its own."""
+    from mlbuild.cli import main
+
+    out, err = _Capture(), _Capture()
+    code = 0
+    with _process_state_restored(env):
+        os.chdir(root)
+        sys.dont_write_bytecode = True  # as PYTHONDONTWRITEBYTECODE=1 in _clean_env
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                main(list(args))
+        except SystemExit as exc:
+            if exc.code is None:
+                code = 0
+            elif isinstance(exc.code, int):
+                code = exc.code
+            else:  # sys.exit("message"): the interpreter prints it and exits 1
+                err.write(f"{exc.code}\n")
+                code = 1
+        finally:
+            out.flush()
+            err.flush()
+    return Run(code, out.text(), err.text())
+
+
+class _Capture(io.TextIOWrapper):
+    """A text stream over bytes (click writes bytes to ``.buffer`` at times), not a tty."""
+
+    def __init__(self) -> None:
+        super().__init__(io.BytesIO(), encoding="utf-8", errors="strict", newline="")
+
+    def text(self) -> str:
+        self.flush()
+        raw = self.buffer.getvalue()  # type: ignore[attr-defined]
+        data: str = raw.decode("utf-8")
+        return data.replace("\r\n", "\n").replace("\r", "\n")
+
+
+@contextlib.contextmanager
+def _process_state_restored(env: dict[str, str]) -> Iterator[None]:
+    saved_env = dict(os.environ)
+    saved_cwd = os.getcwd()
+    saved_path = list(sys.path)
+    saved_modules = set(sys.modules)
+    saved_gc = gc.get_threshold()
+    saved_bytecode = sys.dont_write_bytecode
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+        sys.path[:] = saved_path
+        gc.set_threshold(*saved_gc)
+        sys.dont_write_bytecode = saved_bytecode
+        for name in set(sys.modules) - saved_modules:
+            file = getattr(sys.modules[name], "__file__", None) or ""
+            if file and not os.path.realpath(file).startswith(_CLI_OWN):
+                del sys.modules[name]  # the workspace's own code: never reused
+
+
 def free_port() -> int:
     """A TCP port nothing listens on now, for a server a test starts (moto, Dask)."""
     import socket
@@ -130,6 +231,20 @@ def _clean_env() -> dict[str, str]:
     env.pop("MLBUILD_SIGNING_KEY", None)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
+
+
+_SUBPROCESS_MARKERS = ("cli_subprocess", "dask", "s3")
+
+
+@pytest.fixture(autouse=True)
+def _cli_mode(request: pytest.FixtureRequest) -> Iterator[None]:
+    """In-process CLI calls unless the test is marked as needing a process boundary."""
+    in_process = os.environ.get("MLBUILD_TEST_CLI", "inprocess") != "subprocess" and not any(
+        request.node.get_closest_marker(m) for m in _SUBPROCESS_MARKERS
+    )
+    Project.in_process_default = in_process
+    yield
+    Project.in_process_default = True
 
 
 @pytest.fixture

@@ -50,6 +50,8 @@ KNOBS: dict[str, tuple[str, ...]] = {
     "src/rows.txt": ("1\n2\n3\n4\n5\n6\n7\n", "10\n20\n30\n40\n"),
     "src/notes.txt": ("first notes\n", "second notes\nwith two lines\n"),
 }
+# A kill -9 of mlbuild is the point: every CLI call is a process (tests/conftest.py).
+pytestmark = pytest.mark.cli_subprocess
 SOURCES = ("mlbuild.yaml", "steps.py", *KNOBS)
 OUT_ROOTS = ("data", "out")  # every declared out lives under one of these
 # Temporary names a kill may leave behind (atomic writes, restores): allowed after a round,

@@ -22,6 +22,8 @@ from mlbuild.jobs import Masker, StreamMasker, process_start_time
 from tests.conftest import Project
 
 Workspace = Callable[..., Project]
+# Signals, kill -9 and Ctrl-C of mlbuild itself: every CLI call is a process (tests/conftest.py).
+pytestmark = pytest.mark.cli_subprocess
 CANARY = "canary-5d1e0b7a-signal-do-not-leak"
 
 CONFIG = """\

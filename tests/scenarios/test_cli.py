@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import Project
 
 Workspace = Callable[..., Project]
@@ -145,6 +147,7 @@ def test_verbose_streams_command_output(project: Callable[[str], Project]) -> No
     assert "[bad:exit] line 1 of the failing command" in run.out
 
 
+@pytest.mark.demo
 def test_demo_pipeline_builds_then_noop(tmp_path: Path) -> None:
     """The README's first command: the demo builds model:prod, and a rerun runs nothing."""
     root = tmp_path / "demo"

@@ -19,6 +19,8 @@ from tests.conftest import Project, free_port
 
 Workspace = Callable[..., Project]
 
+pytestmark = pytest.mark.dask  # the process boundary too (see tests/conftest.py)
+
 PIPELINE = """
 params: {rows: 50}
 targets:
@@ -259,6 +261,7 @@ def test_without_a_shared_filesystem_data_moves_through_the_remote_cache(
     assert "No such file" in failed.out + failed.err
 
 
+@pytest.mark.demo
 @pytest.mark.parametrize("mode", ["shared", "remote"])
 def test_the_demo_builds_on_the_cluster(tmp_path: Path, cluster: str, mode: str) -> None:
     """Issue 5's "done when": the README demo on a local Dask cluster, both modes."""

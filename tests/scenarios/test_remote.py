@@ -253,6 +253,7 @@ def _boto_args() -> dict[str, str]:
     }
 
 
+@pytest.mark.s3
 def test_two_clones_share_an_s3_remote(
     workspace: Workspace, tmp_path: Path, s3_endpoint: str
 ) -> None:

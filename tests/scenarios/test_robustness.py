@@ -56,6 +56,7 @@ def test_lock_file_is_byte_identical_across_two_clean_builds(
     assert "time" not in first.read("mlbuild.lock")
 
 
+@pytest.mark.cli_subprocess
 @pytest.mark.parametrize("target", ["slow:job", "slow:py"])
 def test_kill_9_mid_command_records_nothing_and_the_rebuild_is_correct(
     project: Callable[[str], Project], target: str
@@ -83,6 +84,7 @@ def test_kill_9_mid_command_records_nothing_and_the_rebuild_is_correct(
     assert p.build(target).ran == []
 
 
+@pytest.mark.cli_subprocess
 def test_second_invocation_waits_or_exits_5(project: Callable[[str], Project]) -> None:
     p = project("slow")
     first = p.popen("slow:job")
@@ -101,6 +103,7 @@ def test_second_invocation_waits_or_exits_5(project: Callable[[str], Project]) -
     assert p.read("out/result.txt") == "partial\ndone\n"
 
 
+@pytest.mark.cli_subprocess
 def test_ctrl_c_stops_running_commands_and_exits_130(project: Callable[[str], Project]) -> None:
     p = project("slow")
     proc = p.popen("slow:job")
