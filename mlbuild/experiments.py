@@ -20,7 +20,7 @@ from .config import Pipeline
 from .digest import same_value
 from .errors import UsageError
 from .graph import BuildGraph
-from .manifest import ManifestStore
+from .provenance.store import ManifestStore
 from .store import LockEntry, LockFile
 
 __all__ = [

@@ -17,11 +17,24 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .reads import start_in_process
 
-__all__ = ["Job", "JobResult", "Masker", "StreamMasker", "call_python", "pump", "tail_lines"]
+if TYPE_CHECKING:  # only attribute reads: a worker unpickling a Job never imports config
+    from .config import TargetSpec
+
+__all__ = [
+    "Job",
+    "JobResult",
+    "Masker",
+    "StreamMasker",
+    "build_job",
+    "call_python",
+    "pump",
+    "read_secrets",
+    "tail_lines",
+]
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,56 @@ class JobResult:
     # (mlbuild/reads.py), workspace-relative and sorted.
     read: tuple[str, ...] = ()
     written: tuple[str, ...] = ()
+
+
+def read_secrets(spec: TargetSpec, environ: Mapping[str, str]) -> dict[str, str]:
+    """The values of ``spec``'s secret env entries, read from ``environ`` (the process's,
+    at run time: a secret is never stored). One not set: BuildFailed naming the sources."""
+    missing = sorted(n for n, source in spec.secrets.items() if source not in environ)
+    if missing:
+        from .errors import BuildFailed
+
+        sources = ", ".join(f"${spec.secrets[n]}" for n in missing)
+        raise BuildFailed(
+            f"secret env {', '.join(missing)} is read from {sources}, which is not set"
+        )
+    return {name: environ[source] for name, source in spec.secrets.items()}
+
+
+def build_job(
+    spec: TargetSpec,
+    *,
+    root: str,
+    code: Sequence[str],
+    secrets: Mapping[str, str],
+    log_path: str,
+    running_dir: str,
+) -> Job:
+    """The Job of ``spec``: its declared env plus ``secrets`` (masked in its log) and the
+    MLBUILD_* variables; ``code``: its code files, shipped with its deps where the executor
+    has no shared filesystem."""
+    return Job(
+        target=spec.name,
+        root=root,
+        cmds=spec.cmd,
+        python=spec.python,
+        env={
+            **spec.env,
+            **secrets,
+            "MLBUILD_TARGET": spec.name,
+            "MLBUILD_OUTS": " ".join(spec.outs),
+        },
+        deps=spec.dep_paths,
+        outs=spec.outs,
+        params=dict(spec.params),
+        matrix=dict(spec.matrix),
+        log_path=log_path,
+        secret_env=tuple(sorted(secrets)),
+        running_dir=running_dir,
+        retries=spec.retries,
+        resources=dict(spec.resources),
+        inputs=tuple(sorted({*spec.dep_paths, *code})),
+    )
 
 
 def process_start_time(pid: int) -> str | None:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .digest import hash_file
-from .manifest import ManifestStore
+from .provenance.store import ManifestStore
 from .store import Cache, LockFile, OutRecord
 from .store.cache import remove_tree
 from .store.records import RecordError, parse_run, parse_tree

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from .errors import UsageError
 
-__all__ = ["BuildOptions", "parse_resources"]
+__all__ = ["BuildOptions", "default_jobs", "parse_resources"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,13 @@ class BuildOptions:
     dask_mode: str | None = None  # --dask-mode shared|remote (executors/dask.py)
 
     def effective_jobs(self, pipeline_jobs: int | None) -> int:
-        return self.jobs or pipeline_jobs or os.cpu_count() or 1
+        return default_jobs(self.jobs, pipeline_jobs)
+
+
+def default_jobs(jobs: int | None, pipeline_jobs: int | None, threads: int | None = None) -> int:
+    """-j, the one rule: the flag, else the file's ``executor.jobs``, else the executor's
+    worker threads (a Dask cluster's), else this machine's CPUs."""
+    return jobs or pipeline_jobs or threads or os.cpu_count() or 1
 
 
 def parse_resources(text: str) -> dict[str, int]:

@@ -23,7 +23,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from .digest import FileDigest, hash_file, hash_tree
-from .manifest import ManifestError, ManifestStore, parse_manifest
+from .provenance.parse import parse_manifest
+from .provenance.records import ManifestError
+from .provenance.store import ManifestStore
 from .store import Cache, OutRecord
 from .store.atomic import atomic_write
 from .store.records import RecordError, RunEntry, parse_run

@@ -31,7 +31,6 @@ from .config import CONFIG_NAME, STATE_DIR, Pipeline, find_config, load_pipeline
 from .errors import UsageError
 from .events import BuildEvents, NullEvents
 from .graph import BuildGraph
-from .manifest import ManifestStore
 from .model import (
     Action,
     BuildResult,
@@ -43,17 +42,20 @@ from .model import (
     TargetStatus,
 )
 from .options import BuildOptions
-from .rebuilder import Rebuilder
+from .provenance.store import ManifestStore
+from .rebuild import Notes, Rebuilder, code_diff
+from .runner import TargetRunner
 from .scheduler import Scheduler, plan
 from .store import Cache, LockFile, StateMemo, WorkspaceLock
+from .wiring import Wiring, wire
 
 if TYPE_CHECKING:
-    from .audit import AuditReport
     from .executors import Executor
     from .experiments import ParamChange
     from .maintenance import GcReport, VerifyReport
     from .metrics import MetricChange
-    from .signing import SigningKey
+    from .provenance.findings import AuditReport
+    from .provenance.signing import SigningKey
     from .transfer import Transfer, TransferStats
 
 __all__ = ["Explanation", "RollbackResult", "StatusEntry", "Workspace"]
@@ -139,30 +141,38 @@ class Workspace:
             return list(self.graph.order)
         return self.graph.select(patterns)
 
-    def _rebuilder(self, options: BuildOptions) -> Rebuilder:
-        return Rebuilder(
+    def _memo(self) -> StateMemo:
+        return StateMemo(self.root, os.path.join(self.state_dir, "state.json"))
+
+    def _rebuilder(
+        self,
+        options: BuildOptions,
+        *,
+        memo: StateMemo | None = None,
+        lock: LockFile | None = None,
+        signer: SigningKey | None = None,
+        transfer: Transfer | None = None,
+        notes: Notes | None = None,
+    ) -> Rebuilder:
+        return Rebuilder.create(
             self.pipeline,
-            StateMemo(self.root, os.path.join(self.state_dir, "state.json")),
+            memo if memo is not None else self._memo(),
             self.cache,
-            LockFile(self.lock_path),
+            lock if lock is not None else LockFile(self.lock_path),
             options,
             self.state_dir,
+            signer=signer,
+            transfer=transfer,
+            notes=notes,
         )
 
     def code_deps(self, target: str) -> list[str]:
         """The workspace files ``target``'s code deps resolve to now (``show``): the same
         scan a build does, with the state memo read but not written."""
-        memo = StateMemo(self.root, os.path.join(self.state_dir, "state.json"))
+        memo = self._memo()
         memo.path = None  # show changes nothing on disk
-        rebuilder = Rebuilder(
-            self.pipeline,
-            memo,
-            self.cache,
-            LockFile(self.lock_path),
-            BuildOptions(),
-            self.state_dir,
-        )
-        return rebuilder.code_files(self.pipeline.targets[target])
+        rebuilder = self._rebuilder(BuildOptions(), memo=memo)
+        return rebuilder.keys.code_files(self.pipeline.targets[target])
 
     def undeclared_reads(self, target: str) -> list[str]:
         """The workspace files ``target``'s last recorded build read without declaring
@@ -183,11 +193,15 @@ class Workspace:
         options = options or BuildOptions()
         selected = self.select(targets)
         order = self.graph.closure(selected)
-        rebuilder = self._rebuilder(options)
-        if options.pull:  # -n --pull: say what the remote would restore
-            rebuilder.transfer = self.transfer(options)
+        # -n --pull: say what the remote would restore
+        transfer = self.transfer(options) if options.pull else None
+        rebuilder = self._rebuilder(options, transfer=transfer)
         return plan(
-            self.graph, self.pipeline, rebuilder, order, self._forced(selected, order, options)
+            self.graph,
+            self.pipeline,
+            rebuilder.decider,
+            order,
+            self._forced(selected, order, options),
         )
 
     def build(
@@ -212,56 +226,78 @@ class Workspace:
         order = self.graph.closure(selected)
         signer = self.signing_key()  # a bad key fails here, before anything runs
         with WorkspaceLock(os.path.join(self.state_dir, "lock"), wait=options.wait):
-            rebuilder = self._rebuilder(options)
-            rebuilder.signer = signer
-            rebuilder.lock.prune(self.pipeline.targets)
-            on_dask = (options.executor or self.pipeline.executor) == "dask"
-            if options.dask_mode is not None and not on_dask:
-                raise UsageError(
-                    "--dask-mode goes with the dask executor",
-                    hint="add --executor dask --dask-address ADDR, or set executor: in "
-                    "mlbuild.yaml",
-                )
-            if (
-                on_dask
-                and all(
-                    d.action is Action.FRESH
-                    for d in plan(self.graph, self.pipeline, rebuilder, order, set())
-                )
-                and not (options.force or options.force_all)
-            ):
-                # Nothing to run: a no-op build never needs (or waits for) the cluster.
-                options = replace(options, executor="local")
-                on_dask = False
-                rebuilder.options = options
-            remote_mode = on_dask and (options.dask_mode or self.pipeline.executor_mode) == "remote"
-            needs_remote = options.pull or self._pushes(options) or remote_mode
-            transfer = self.transfer(options) if needs_remote else None
-            rebuilder.transfer = transfer
+            memo, lock, notes = self._memo(), LockFile(self.lock_path), Notes()
+            lock.prune(self.pipeline.targets)
+            wiring = self._wire(options, order, memo, lock, notes, executor)
+            options = wiring.options
+            rebuilder = self._rebuilder(
+                options, memo=memo, lock=lock, signer=signer, transfer=wiring.transfer, notes=notes
+            )
+            reporter = events or NullEvents()
+            running_dir = os.path.join(self.state_dir, "running")
+            runner = TargetRunner(
+                rebuilder, wiring.executor, reporter, run=options.run, running_dir=running_dir
+            )
             scheduler = Scheduler(
-                self.pipeline, self.graph, rebuilder, options, events or NullEvents(), executor
+                self.pipeline,
+                self.graph,
+                rebuilder.decider,
+                runner,
+                options,
+                reporter,
+                wiring.executor,
+                jobs=wiring.jobs,
+                running_dir=running_dir,
             )
             try:
                 result = scheduler.run(order, self._forced(selected, order, options))
             finally:
                 # Finished targets are recorded even when the build failed or was interrupted.
-                rebuilder.lock.save()
-                rebuilder.memo.save()
+                rebuilder.save()
                 for note in rebuilder.notes:
-                    (events or NullEvents()).warning(note)
-            if transfer is not None and self._pushes(options) and not result.interrupted:
-                done = [
-                    t.target
-                    for t in result.targets
-                    if t.outcome in (Outcome.RAN, Outcome.RESTORED, Outcome.FRESH)
-                ]
-                self._push(transfer, rebuilder.lock, done, options)
-                result = replace(result, pushed=transfer.pushed.describe())
+                    reporter.warning(note)
+            if wiring.transfer is not None and wiring.push and not result.interrupted:
+                result = self._push_built(wiring.transfer, lock, result, options)
             return result
 
-    def _pushes(self, options: BuildOptions) -> bool:
-        """--push, or remote_write: true for a build that runs things (not `mlbuild pull`)."""
-        return options.push or (self.pipeline.remote_write and options.run)
+    def _push_built(
+        self, transfer: Transfer, lock: LockFile, result: BuildResult, options: BuildOptions
+    ) -> BuildResult:
+        """--push / remote_write, at the end of a build: upload what it made current."""
+        done = [
+            t.target
+            for t in result.targets
+            if t.outcome in (Outcome.RAN, Outcome.RESTORED, Outcome.FRESH)
+        ]
+        self._push(transfer, lock, done, options)
+        return replace(result, pushed=transfer.pushed.describe())
+
+    def _wire(
+        self,
+        options: BuildOptions,
+        order: list[str],
+        memo: StateMemo,
+        lock: LockFile,
+        notes: Notes,
+        executor: Executor | None,
+    ) -> Wiring:
+        """The build's executor, -j and remote (wiring.py), under the workspace lock."""
+
+        def nothing_to_run() -> bool:
+            planner = self._rebuilder(options, memo=memo, lock=lock, notes=notes)
+            decisions = plan(self.graph, self.pipeline, planner.decider, order, set())
+            return all(d.action is Action.FRESH for d in decisions)
+
+        return wire(
+            self.pipeline,
+            options,
+            memo=memo,
+            cache=self.cache,
+            running_dir=os.path.join(self.state_dir, "running"),
+            nothing_to_run=nothing_to_run,
+            open_transfer=self.transfer,
+            executor=executor,
+        )
 
     def transfer(self, options: BuildOptions | None = None) -> Transfer:
         """Pull/push against the remote: --remote, else mlbuild.yaml's ``remote:``."""
@@ -366,7 +402,7 @@ class Workspace:
         from_env = os.environ.get("MLBUILD_SIGNING_KEY")
         if not from_env and self.pipeline.signing_key is None:
             return None
-        from .signing import load_private_key
+        from .provenance.signing import load_private_key
 
         if from_env:
             return load_private_key(from_env, origin="$MLBUILD_SIGNING_KEY")
@@ -386,8 +422,8 @@ class Workspace:
 
         Trusted keys: the file's `trusted_keys:` (workspace-relative) plus ``trusted_keys``
         (paths as given)."""
-        from .audit import audit
-        from .signing import TrustedKeys, load_public_key
+        from .provenance.audit import audit
+        from .provenance.signing import TrustedKeys, load_public_key
 
         paths = [os.path.join(self.root, p) for p in self.pipeline.trusted_keys]
         keys = dict(load_public_key(p) for p in [*paths, *trusted_keys])
@@ -410,7 +446,7 @@ class Workspace:
 
     def lineage(self, target: str) -> dict[str, Any]:
         """The recorded upstream tree of ``target``'s current manifest (see audit.lineage)."""
-        from .audit import lineage
+        from .provenance.lineage import lineage
 
         mid, _ = self.manifest(target)
         return lineage(self.manifest_store, mid)
@@ -419,7 +455,7 @@ class Workspace:
         """Every manifest of ``target``, newest first: ``(id, record, problem)``, the record
         None and the problem named for one whose file is gone or fails the strict parser
         (one bad record does not hide the rest of the history)."""
-        from .manifest import ManifestError
+        from .provenance.records import ManifestError
 
         name = self.graph.select([target])[0]
         store = self.manifest_store
@@ -488,13 +524,11 @@ class Workspace:
                 raise UsageError(f"{name} has no earlier build to roll back to")
             mid, doc = older[0]
         with WorkspaceLock(os.path.join(self.state_dir, "lock"), wait=True):
-            rebuilder = self._rebuilder(BuildOptions())
-            rebuilder.signer = self.signing_key()
-            new = rebuilder.rollback(spec, mid, doc)
+            rebuilder = self._rebuilder(BuildOptions(), signer=self.signing_key())
+            new = rebuilder.materializer.rollback(spec, mid, doc)
             if new is None:
                 return RollbackResult(name, mid, None, ())
-            rebuilder.lock.save()
-            rebuilder.memo.save()
+            rebuilder.save()
             lock = rebuilder.lock
         outs = {rec.path: rec.xxh for rec in lock.entries[name].outs}
         stale = tuple(
@@ -510,7 +544,7 @@ class Workspace:
 
     def card(self, target: str) -> str:
         """A Markdown model card for ``target``, from its provenance and a fresh audit."""
-        from .card import model_card
+        from .provenance.card import model_card
 
         mid, doc = self.manifest(target)
         name = doc["target"]
@@ -527,7 +561,7 @@ class Workspace:
 
         Never built: UsageError (exit 2). Its file missing, corrupt, edited or of another
         target: ManifestError (exit 6) naming the file, never "never built"."""
-        from .manifest import ManifestError
+        from .provenance.records import ManifestError
 
         name = self.graph.select([target])[0]
         store = self.manifest_store
@@ -659,7 +693,7 @@ class Workspace:
         """Everything `mlbuild report` shows, as plain data (render.html.render_html's input):
         each target's status and current build with its metrics, checks, gates, promotion
         and data profile, and the sweeps grouped by the matrix target they came from."""
-        from .manifest import timestamp
+        from .provenance.records import timestamp
 
         store = self.manifest_store
         statuses = {e.target: e for e in self.status(list(self.graph.order))}
@@ -730,7 +764,9 @@ class Workspace:
         name = self.graph.select([target])[0]  # a pattern explains its first match
         order = self.graph.closure([name])
         rebuilder = self._rebuilder(BuildOptions())
-        decisions = {d.target: d for d in plan(self.graph, self.pipeline, rebuilder, order, set())}
+        decisions = {
+            d.target: d for d in plan(self.graph, self.pipeline, rebuilder.decider, order, set())
+        }
         lock = rebuilder.lock
 
         def node(n: str) -> Explanation:
@@ -739,7 +775,7 @@ class Workspace:
             entry = lock.entries.get(n)
             for r in d.reasons:
                 if r.kind is ReasonKind.CODE and entry is not None and isinstance(r.old, str):
-                    diffs[r.subject] = rebuilder.code_diff(r.subject, r.old)
+                    diffs[r.subject] = code_diff(self.cache, self.pipeline.root, r.subject, r.old)
             ups = tuple(
                 node(u) for u in self.graph.deps[n] if decisions[u].action is not Action.FRESH
             )

@@ -27,7 +27,7 @@ from mlbuild.events import BuildEvents
 from mlbuild.executors.inline import InlineExecutor
 from mlbuild.model import BuildResult, Decision
 from mlbuild.options import BuildOptions
-from mlbuild.rebuilder import Rebuilder
+from mlbuild.rebuild import Rebuilder
 from mlbuild.scheduler import plan
 from mlbuild.store import LockEntry, LockFile, StateMemo
 from mlbuild.workspace import Workspace
@@ -108,7 +108,7 @@ def memory_rebuilder(
 ) -> Rebuilder:
     """A `Rebuilder` over ``ws``'s pipeline and real cache, with ``lock`` (default: the
     workspace's lock file, read into memory) and an in-memory memo."""
-    return Rebuilder(
+    return Rebuilder.create(
         ws.pipeline,
         memory_memo(ws),
         ws.cache,
@@ -124,5 +124,5 @@ def decide(
     """What a build of ``targets`` would do, target by target (`scheduler.plan`), without
     the workspace lock or writing anything."""
     order = ws.graph.closure(ws.select(None if targets is None else list(targets)))
-    decisions = plan(ws.graph, ws.pipeline, memory_rebuilder(ws, lock), order, set())
+    decisions = plan(ws.graph, ws.pipeline, memory_rebuilder(ws, lock).decider, order, set())
     return {d.target: d for d in decisions}

@@ -44,7 +44,7 @@ def key() -> None:
 @click.argument("path")
 def key_generate(path: str) -> None:
     """Write PATH.key (private, mode 0600) and PATH.pub (public)."""
-    from ..signing import generate_keypair
+    from ..provenance.signing import generate_keypair
 
     private, public, keyid = generate_keypair(path)
     click.echo(f"wrote {private} (keep it secret) and {public}; key id {keyid}")

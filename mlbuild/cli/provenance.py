@@ -1,5 +1,6 @@
 """Provenance: `audit`, `reproduce`, `lineage`, `manifest show|export`, `history`,
-`rollback`, `card` and `diff` (the records are manifest.py's; audit.py judges them)."""
+`rollback`, `card` and `diff` (the records are provenance/records.py's;
+provenance/audit.py judges them)."""
 
 from __future__ import annotations
 
@@ -90,8 +91,8 @@ def reproduce(
     """Re-run TARGET's recorded build in a scratch copy of its inputs and compare every out:
     exit 0 if reproducible, 6 if an out differs, 1 if the re-run failed."""
     from ..options import BuildOptions
-    from ..reproduce import parse_tolerances
-    from ..reproduce import reproduce as run_reproduction
+    from ..provenance.reproduce import parse_tolerances
+    from ..provenance.reproduce import reproduce as run_reproduction
 
     options = BuildOptions(
         verbose=verbose,
@@ -139,7 +140,7 @@ def lineage(invocation: Invocation, target: str, as_json: bool) -> None:
 @pass_invocation
 def history(invocation: Invocation, target: str, as_json: bool) -> None:
     """Past builds and restores of TARGET, newest first."""
-    from ..manifest import ManifestError
+    from ..provenance.records import ManifestError
     from ..render.manifest import history_line
 
     ws = invocation.workspace()
@@ -194,7 +195,7 @@ def rollback(invocation: Invocation, target: str, to: str | None) -> None:
 @pass_invocation
 def diff(invocation: Invocation, a: str, b: str, as_json: bool) -> None:
     """What differs between two builds (manifest ids or unique prefixes)."""
-    from ..manifest import diff_manifests
+    from ..provenance.views import diff_manifests
     from ..render.manifest import diff_lines
 
     ws = invocation.workspace()
@@ -249,7 +250,8 @@ def manifest_show(invocation: Invocation, target: str, as_json: bool) -> None:
 def manifest_export(invocation: Invocation, target: str, fmt: str, output: str | None) -> None:
     """Export TARGET's provenance: an in-toto Statement v1 (SLSA Provenance v1), in a signed
     DSSE envelope when a signing key is configured; or the raw manifest (json)."""
-    from ..manifest import ManifestError, dsse_envelope, in_toto_statement
+    from ..provenance.export import dsse_envelope, in_toto_statement
+    from ..provenance.records import ManifestError
 
     ws = invocation.workspace()
     try:

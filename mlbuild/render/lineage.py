@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..audit import lineage_leaves
+from ..provenance.lineage import lineage_leaves
 
 __all__ = ["lines", "print_tree"]
 

@@ -1,6 +1,6 @@
 """Provenance records as text: `manifest show`, `history` and `diff`.
 
-The records are manifest documents (manifest.py describes the format); a restore is shown
+The records are manifest documents (provenance/records.py describes the format); a restore is shown
 through `ManifestStore.view`, with the facts of the build it restores, by the caller.
 """
 

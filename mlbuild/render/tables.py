@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..audit import AuditReport
     from ..experiments import ParamChange
     from ..metrics import MetricChange
+    from ..provenance.findings import AuditReport
 
 __all__ = [
     "audit_lines",

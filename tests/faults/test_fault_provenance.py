@@ -25,7 +25,8 @@ from typing import Any
 
 import pytest
 
-from mlbuild.manifest import ManifestStore, manifest_id
+from mlbuild.provenance.records import manifest_id
+from mlbuild.provenance.store import ManifestStore
 from tests.conftest import Project, Run
 
 PIPELINE = """
@@ -534,7 +535,7 @@ def test_a_garbage_signature_file_is_a_named_violation(signed_base: Path, tmp_pa
     ],
 )
 def test_a_manifest_path_is_derived_only_from_a_well_formed_id(tmp_path: Path, mid: str) -> None:
-    from mlbuild.manifest import ManifestError
+    from mlbuild.provenance.records import ManifestError
 
     store = ManifestStore(str(tmp_path / ".mlbuild" / "manifests"))
     with pytest.raises(ManifestError, match="is not a manifest id"):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlbuild.manifest import ManifestStore
+from mlbuild.provenance.store import ManifestStore
 from tests.conftest import Project
 
 

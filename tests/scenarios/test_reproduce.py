@@ -70,7 +70,7 @@ def test_a_deterministic_build_reproduces_after_the_workspace_moved_on(
     workspace: Workspace, tmp_path: Path
 ) -> None:
     from mlbuild.digest import canonical_json
-    from mlbuild.signing import TrustedKeys, generate_keypair, load_public_key
+    from mlbuild.provenance.signing import TrustedKeys, generate_keypair, load_public_key
 
     p = workspace(PIPELINE, FILES)
     p.build("model:fit")

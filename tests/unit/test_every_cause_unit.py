@@ -15,7 +15,7 @@ from mlbuild.experiments import params_diff
 from mlbuild.graph import BuildGraph
 from mlbuild.model import Action, Reason, ReasonKind
 from mlbuild.options import BuildOptions
-from mlbuild.rebuilder import diff_components
+from mlbuild.rebuild import diff_components
 from mlbuild.store import LockEntry
 from mlbuild.workspace import Workspace
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlbuild.model import Reason, ReasonKind
-from mlbuild.rebuilder import diff_components
+from mlbuild.rebuild import diff_components
 
 
 def _components(**changes: Any) -> dict[str, Any]:

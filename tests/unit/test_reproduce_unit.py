@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 
 from mlbuild.errors import UsageError
-from mlbuild.manifest import ManifestError, ManifestStore, manifest_id, parse_manifest
-from mlbuild.reproduce import _metrics_diff, parse_tolerances
+from mlbuild.provenance.parse import parse_manifest
+from mlbuild.provenance.records import ManifestError, manifest_id
+from mlbuild.provenance.reproduce import parse_tolerances
+from mlbuild.provenance.reproduce_compare import _metrics_diff
+from mlbuild.provenance.store import ManifestStore
 
 BUILD = "sha256:" + "ab" * 32
 SHA_A = "sha256:" + "1" * 64

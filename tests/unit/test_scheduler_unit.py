@@ -1,7 +1,7 @@
 """The scheduler over in-memory fakes: what ran, in which order, with how much parallelism.
 
-The fakes stand in for the rebuilder (every target must RUN, commits are free) and the
-executor (jobs are Python functions), so these tests see scheduling alone.
+The fakes stand in for the rebuilder's steps (every target must RUN, commits are free) and
+the executor (jobs are Python functions), so these tests see scheduling alone.
 """
 
 from __future__ import annotations
@@ -20,17 +20,24 @@ from mlbuild.graph import BuildGraph
 from mlbuild.jobs import Job, JobResult
 from mlbuild.model import Action, Decision, Outcome
 from mlbuild.options import BuildOptions
-from mlbuild.rebuilder import CommitResult
+from mlbuild.rebuild import CommitResult
+from mlbuild.runner import TargetRunner
 from mlbuild.scheduler import Scheduler
 from mlbuild.store import LockFile, OutRecord
 
 
 class FakeRebuilder:
-    """Every target must run; committing records a fake out digest."""
+    """Every target must run; committing records a fake out digest. One object stands in
+    for every step (decider, materializer, committer, validator, context)."""
 
     def __init__(self, state_dir: str) -> None:
         self.state_dir = state_dir
+        self.root = state_dir
         self.lock = LockFile(str(Path(state_dir) / "unused.lock"))
+        self.ctx = self.decider = self.materializer = self.committer = self.validator = self
+
+    def current_outs(self, name: str) -> tuple[OutRecord, ...]:
+        return self.lock.entries[name].outs
 
     def decide(self, spec: Any, upstream: Mapping[str, Any], *, force: bool) -> Decision:
         return Decision(spec.name, Action.RUN, "xxh3-128:" + "0" * 32)
@@ -105,13 +112,26 @@ def _schedule(
     pipeline = _pipeline(tmp_path, body)
     graph = BuildGraph.from_pipeline(pipeline)
     executor = FakeExecutor(behaviour)
+    fake = FakeRebuilder(str(tmp_path))
+    options = BuildOptions(**opts)
+    running_dir = str(tmp_path / "running")
+    runner = TargetRunner(
+        fake,  # type: ignore[arg-type]
+        executor,
+        NullEvents(),
+        run=options.run,
+        running_dir=running_dir,
+    )
     scheduler = Scheduler(
         pipeline,
         graph,
-        FakeRebuilder(str(tmp_path)),  # type: ignore[arg-type]
-        BuildOptions(**opts),
+        fake,  # type: ignore[arg-type]
+        runner,
+        options,
         NullEvents(),
         executor,
+        jobs=options.effective_jobs(pipeline.jobs),
+        running_dir=running_dir,
     )
     result = scheduler.run(list(graph.order), set())
     return executor, {t.target: t.outcome for t in result.targets}

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from mlbuild.digest import hash_file, walk_tree
-from mlbuild.manifest import Identity, ManifestStore, build_manifest
+from mlbuild.provenance.records import Identity, build_manifest
+from mlbuild.provenance.store import ManifestStore
 from mlbuild.store import Cache, OutRecord
 from mlbuild.store.remote import Remote, RemoteError
 from mlbuild.transfer import Transfer

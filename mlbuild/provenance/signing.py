@@ -24,7 +24,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError, UsageError
+from ..errors import ConfigError, UsageError
 
 __all__ = [
     "SigningKey",

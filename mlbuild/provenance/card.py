@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .audit import AuditReport
+from .findings import AuditReport
 
 __all__ = ["model_card"]
 
@@ -58,8 +58,20 @@ def model_card(
 
     ``doc`` is the record as it may be shown (`ManifestStore.view`): for a restore, the
     facts of the build it restores with the restore's own who and when."""
-    env = doc.get("environment", {})
-    git = env.get("git", {})
+    nodes = _walk(tree)
+    lines = _header(mid, doc, description)
+    lines += _artifacts(doc)
+    lines += _lineage(nodes)
+    lines += _parameters(nodes)
+    lines += _metrics(doc)
+    lines += _checks(nodes)
+    lines += _environment(doc)
+    lines += ["", "## Reproducibility", "", _reproducibility(doc["target"], report)]
+    lines += _verification(report)
+    return "\n".join(lines) + "\n"
+
+
+def _header(mid: str, doc: dict[str, Any], description: str) -> list[str]:
     lines = [f"# Model card: {doc['target']}", ""]
     if description:
         lines += [description, ""]
@@ -73,7 +85,12 @@ def model_card(
             f"The outs were {doc.get('status')} from build `{doc['restored_from']}`: "
             "everything below but who restored them and when comes from that build's record.",
         ]
-    lines += [
+    return lines
+
+
+def _artifacts(doc: dict[str, Any]) -> list[str]:
+    """The outs, then how they were made."""
+    lines = [
         "",
         "## Artifacts",
         "",
@@ -86,9 +103,13 @@ def model_card(
         lines += ["```sh", *doc["command"], "```"]
     if doc.get("python"):
         lines += [f"Python callable `{doc['python']}`."]
-    lines += ["", "## Data lineage", "", "| target | manifest | status | built by | finished |"]
+    return lines
+
+
+def _lineage(nodes: list[dict[str, Any]]) -> list[str]:
+    """Every upstream record, then the source data and code files they read."""
+    lines = ["", "## Data lineage", "", "| target | manifest | status | built by | finished |"]
     lines += ["|---|---|---|---|---|"]
-    nodes = _walk(tree)
     for node in nodes:
         if node.get("missing"):
             state = "(corrupt)" if node.get("corrupt") else "(missing)"
@@ -104,14 +125,22 @@ def model_card(
     lines += [f"- `{p}` `{d}`" for p, d in sources] or ["- none"]
     lines += ["", "Code:", ""]
     lines += [f"- `{p}` `{d}`" for p, d in code] or ["- none (a shell command only)"]
-    lines += ["", "## Parameters", "", "| target | param | value |", "|---|---|---|"]
+    return lines
+
+
+def _parameters(nodes: list[dict[str, Any]]) -> list[str]:
+    lines = ["", "## Parameters", "", "| target | param | value |", "|---|---|---|"]
     rows = [
         f"| `{node['target']}` | `{k}` | `{_value(v)}` |"
         for node in nodes
         for k, v in sorted(node.get("params", {}).items())
     ]
-    lines += rows or ["| - | - | - |"]
-    lines += ["", "## Metrics", ""]
+    return lines + (rows or ["| - | - | - |"])
+
+
+def _metrics(doc: dict[str, Any]) -> list[str]:
+    """Metrics, the promotion (if any) and the gates."""
+    lines = ["", "## Metrics", ""]
     metrics = doc.get("metrics") or {}
     lines += [f"- `{k}` = {_value(v)}" for k, v in sorted(metrics.items())] or ["- none recorded"]
     promotion = doc.get("promotion")
@@ -130,7 +159,11 @@ def model_card(
         f"- {'passed' if g.get('passed') else 'FAILED'}: {g.get('message')}"
         for g in doc.get("gates") or []
     ] or ["- none declared"]
-    lines += ["", "## Data checks", "", "| target | out | check | result | detail |"]
+    return lines
+
+
+def _checks(nodes: list[dict[str, Any]]) -> list[str]:
+    lines = ["", "## Data checks", "", "| target | out | check | result | detail |"]
     lines += ["|---|---|---|---|---|"]
     rows = [
         f"| `{node['target']}` | `{c.get('out')}` | {c.get('check')}"
@@ -141,8 +174,13 @@ def model_card(
         for node in nodes
         for c in node.get("checks", [])
     ]
-    lines += rows or ["| - | - | - | - | none recorded |"]
-    lines += [
+    return lines + (rows or ["| - | - | - | - | none recorded |"])
+
+
+def _environment(doc: dict[str, Any]) -> list[str]:
+    env = doc.get("environment", {})
+    git = env.get("git", {})
+    lines = [
         "",
         "## Environment",
         "",
@@ -150,9 +188,11 @@ def model_card(
         f"- git commit `{git.get('commit') or 'none'}`"
         + (" (uncommitted changes)" if git.get("dirty") else ""),
     ]
-    lines += [f"- `{k}` {v}" for k, v in sorted(env.get("packages", {}).items())]
-    lines += ["", "## Reproducibility", "", _reproducibility(doc["target"], report)]
-    lines += ["", "## Verification", ""]
+    return lines + [f"- `{k}` {v}" for k, v in sorted(env.get("packages", {}).items())]
+
+
+def _verification(report: AuditReport) -> list[str]:
+    lines = ["", "## Verification", ""]
     if report.ok:
         lines.append(
             f"`mlbuild audit` passed for this target and its {len(report.targets) - 1} "
@@ -166,4 +206,4 @@ def model_card(
             f"- {f.target}: {f.check} `{f.subject}`: expected {f.expected}, found {f.found}"
             for f in report.findings
         ]
-    return "\n".join(lines) + "\n"
+    return lines

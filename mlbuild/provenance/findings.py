@@ -1,0 +1,69 @@
+"""What an audit reports: its findings (violations) and the reproductions it found.
+
+Apart from audit.py so that readers of a report (the card, the renderers) need not import
+the audit's rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypedDict
+
+__all__ = ["AuditReport", "Finding", "ReproductionSummary"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One violation: which target, which check, the file or manifest, expected vs found."""
+
+    target: str
+    check: str
+    subject: str
+    expected: str
+    found: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "target": self.target,
+            "check": self.check,
+            "subject": self.subject,
+            "expected": self.expected,
+            "found": self.found,
+        }
+
+
+class ReproductionSummary(TypedDict):
+    """The latest reproduction of an audited build, as the report (and the card) shows it."""
+
+    manifest: str  # the reproduction record's id
+    reproduces: str  # the build it re-ran
+    verdict: str  # a records.Verdict value
+    finished: str
+    differing: list[str]
+    tolerances: dict[str, float]
+    summary: str  # records.reproduction_line
+
+
+@dataclass
+class AuditReport:
+    targets: list[str]
+    manifests: dict[str, str | None] = field(default_factory=dict)  # target → audited id
+    signatures_required: bool = False
+    findings: list[Finding] = field(default_factory=list)
+    # target → the latest reproduction of its audited build (`audit._judge_reproduction`)
+    reproductions: dict[str, ReproductionSummary] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "targets": [{"target": t, "manifest": self.manifests.get(t)} for t in self.targets],
+            "findings": [f.to_json() for f in self.findings],
+            "reproductions": [
+                {"target": t, **self.reproductions[t]}
+                for t in self.targets
+                if t in self.reproductions
+            ],
+        }

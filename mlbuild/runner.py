@@ -1,0 +1,212 @@
+"""One target's turn, in a scheduler worker thread: restore it, or prepare, run (or
+promote) and commit it, and say how it ended as a `Done`.
+
+The scheduler decides and launches (scheduler.py); this is what a launched target does,
+over the rebuilder's steps (rebuild/) and the executor. Its Job is built by
+`jobs.build_job`, its secrets read by `jobs.read_secrets`, at run time.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .config import TargetSpec
+from .errors import BuildFailed, CheckFailed, MlbuildError
+from .events import BuildEvents
+from .executors import Executor
+from .jobs import Masker, build_job, read_secrets, tail_lines
+from .model import Action, Decision, Outcome, TargetResult
+from .rebuild import Rebuilder
+from .store import OutRecord
+
+__all__ = ["Done", "TargetRunner"]
+
+_SHOWN_READS = 5  # undeclared reads named one per line; the rest are counted
+
+
+@dataclass(frozen=True)
+class Done:
+    """How a target ended; ``outs`` None: it failed (or was skipped), dependents wait."""
+
+    result: TargetResult
+    outs: tuple[OutRecord, ...] | None
+
+
+class TargetRunner:
+    def __init__(
+        self,
+        rebuilder: Rebuilder,
+        executor: Executor,
+        events: BuildEvents,
+        *,
+        run: bool,
+        running_dir: str,
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
+        self.rb = rebuilder
+        self.executor = executor
+        self.events = events
+        self.run = run  # False (`mlbuild pull`): a failed restore is skipped, never run
+        self.running_dir = running_dir
+        self.environ = environ  # where secrets are read, when a job is about to run
+
+    def execute(
+        self, spec: TargetSpec, decision: Decision, upstream: Mapping[str, tuple[OutRecord, ...]]
+    ) -> Done:
+        """Restore, or run the job and commit its outs."""
+        t0 = time.monotonic()
+        wall = time.time()
+        if decision.action is Action.RESTORE:
+            try:
+                recs = self.rb.materializer.restore(spec, decision, wall)
+                elapsed = time.monotonic() - t0
+                return Done(
+                    TargetResult(spec.name, Outcome.RESTORED, elapsed, decision.reasons), recs
+                )
+            except (OSError, MlbuildError) as exc:
+                if not self.run:  # `mlbuild pull` runs nothing
+                    error = f"restore failed ({exc})"
+                    return Done(TargetResult(spec.name, Outcome.SKIPPED, error=error), None)
+                self.events.warning(f"{spec.name}: restore failed ({exc}); running it instead")
+        try:
+            secrets = read_secrets(spec, self.environ)
+        except BuildFailed as exc:
+            return Done(
+                TargetResult(spec.name, Outcome.FAILED, 0.0, decision.reasons, exc.message), None
+            )
+        promotion = None
+        try:
+            self.rb.materializer.prepare(spec)
+            if spec.promote is not None:
+                promotion = self.rb.materializer.promote(spec)  # copies the winner's outs
+        except CheckFailed as exc:
+            return self._rejected(spec, decision, exc, t0)
+        except (OSError, MlbuildError) as exc:
+            return Done(
+                TargetResult(spec.name, Outcome.FAILED, 0.0, decision.reasons, error=str(exc)), None
+            )
+        if promotion is not None:
+            self.events.target_output(
+                spec.name, f"promoted {promotion['winner']} by {promotion['by']}"
+            )
+            return self._commit(spec, decision, upstream, wall, t0, promotion)
+        return self._run_job(spec, decision, upstream, secrets, wall, t0)
+
+    def _run_job(
+        self,
+        spec: TargetSpec,
+        decision: Decision,
+        upstream: Mapping[str, tuple[OutRecord, ...]],
+        secrets: Mapping[str, str],
+        wall: float,
+        t0: float,
+    ) -> Done:
+        job = build_job(
+            spec,
+            root=self.rb.ctx.root,
+            code=list(decision.components.get("code", {})),
+            secrets=secrets,
+            log_path=self.rb.ctx.log_path(spec.name),
+            running_dir=self.running_dir,
+        )
+        mask = Masker(list(secrets.values()))
+        if mask:
+            # The executor masks the log as the bytes arrive (jobs.StreamMasker); the lines
+            # shown (-v) are masked here too, whatever executor produced them.
+            result = self.executor.run(
+                job, lambda t, line: self.events.target_output(t, mask(line))
+            )
+        else:
+            result = self.executor.run(job, self.events.target_output)
+        if not result.ok:
+            return self._failed(spec, decision, mask(result.error), t0)
+        undeclared = self.rb.committer.undeclared_reads(spec, decision, result.read, result.written)
+        if undeclared and spec.strict_inputs:
+            error = (
+                f"read {', '.join(undeclared)}, which it does not declare (strict_inputs); "
+                "add it to deps, or to outs if the target writes it"
+            )
+            return self._failed(spec, decision, error, t0)
+        return self._commit(spec, decision, upstream, wall, t0, None, undeclared)
+
+    def _commit(
+        self,
+        spec: TargetSpec,
+        decision: Decision,
+        upstream: Mapping[str, tuple[OutRecord, ...]],
+        wall: float,
+        t0: float,
+        promotion: dict[str, Any] | None,
+        undeclared: Mapping[str, str] | None = None,
+    ) -> Done:
+        """Commit a finished run (or promotion): checks and gates first (rebuild/validate)."""
+        ran_on = self.executor.executor_record(spec.name) if promotion is None else None
+        paths = sorted(undeclared or ())
+        for path in paths[:_SHOWN_READS]:
+            self.events.warning(
+                f"{spec.name} read {path}, which it does not declare: its key does not cover it"
+            )
+        if len(paths) > _SHOWN_READS:
+            self.events.warning(
+                f"{spec.name} read {len(paths) - _SHOWN_READS} more undeclared file(s); "
+                f"mlbuild show {spec.name} lists them all"
+            )
+        try:
+            commit = self.rb.committer.commit(
+                spec, decision, upstream, wall, promotion, ran_on, undeclared
+            )
+        except CheckFailed as exc:
+            return self._rejected(spec, decision, exc, t0)
+        except (OSError, MlbuildError) as exc:
+            return self._failed(
+                spec, decision, exc.message if isinstance(exc, MlbuildError) else str(exc), t0
+            )
+        for warning in commit.warnings:
+            self.events.warning(warning)
+        return Done(
+            TargetResult(
+                spec.name,
+                Outcome.RAN,
+                time.monotonic() - t0,
+                decision.reasons,
+                log_path=self.rb.ctx.log_path(spec.name),
+                recorded=commit.recorded,
+            ),
+            commit.outs,
+        )
+
+    def _failed(self, spec: TargetSpec, decision: Decision, error: str, t0: float) -> Done:
+        """A failed command: its partial outs go to .mlbuild/failed/ for debugging."""
+        self.rb.materializer.keep_failed(spec)
+        log = self.rb.ctx.log_path(spec.name)
+        failed = TargetResult(
+            spec.name,
+            Outcome.FAILED,
+            time.monotonic() - t0,
+            decision.reasons,
+            error,
+            log,
+            tail_lines(log),
+        )
+        return Done(failed, None)
+
+    def _rejected(self, spec: TargetSpec, decision: Decision, exc: CheckFailed, t0: float) -> Done:
+        """A check or gate said no: the new outs are kept for inspection, the previous ones
+        and the lock entry stay as they were (exit 3)."""
+        where = self.rb.validator.reject(spec, exc.findings)
+        rel = os.path.relpath(where, self.rb.ctx.root)
+        return Done(
+            TargetResult(
+                spec.name,
+                Outcome.FAILED,
+                time.monotonic() - t0,
+                decision.reasons,
+                f"{exc.message} (rejected outs kept in {rel}/)",
+                checks_failed=True,
+            ),
+            None,
+        )
