@@ -14,7 +14,7 @@ from ..model import Action, Decision, ReasonKind
 
 if TYPE_CHECKING:
     from ..model import Reason
-    from ..workspace import Explanation, StatusEntry
+    from ..queries import Explanation, StatusEntry
 
 __all__ = [
     "explanation_json",
