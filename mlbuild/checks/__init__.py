@@ -227,7 +227,7 @@ def _dtype_ok(want: str, s: ColumnStats, not_dates: int) -> bool:
     return s.dtype == want or s.count == 0
 
 
-def _judge(
+def _judge(  # long: one short branch per check kind, sharing `result`; read top to bottom
     root: str,
     rel: str,
     index: int,

@@ -46,7 +46,7 @@ def read_chunks(
         yield chunk
 
 
-def _chunks(
+def _chunks(  # long: one reader per table format, each a few lines; kept side by side
     root: str,
     rel: str,
     chunk_rows: int,

@@ -85,7 +85,7 @@ def run_on_worker(job: Job, cancel: str) -> tuple[JobResult, str]:
     return result, str(get_worker().address)
 
 
-def run_staged(
+def run_staged(  # long: one worker task, fetch -> run -> store in order; kept whole
     job: Job, inputs: list[tuple[str, str, bool]], url: str, options: dict[str, Any], cancel: str
 ) -> tuple[JobResult, str, list[dict[str, Any]], bytes]:
     """The task of the remote mode (see the module doc): returns the result, the worker's
