@@ -1,16 +1,14 @@
-"""Building on a real Dask cluster (`dask scheduler` + two `dask worker` processes started
-here), shared-filesystem mode: same outs as a local build, workers in the manifests, and a
-worker killed mid-job is survived."""
+"""Building on a real Dask cluster (`dask scheduler` + three `dask worker` processes, started
+once per session by tests/scenarios/conftest.py), shared-filesystem mode: same outs as a
+local build, workers in the manifests, and a worker killed mid-job is survived."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -54,64 +52,8 @@ FILES = {
     ),
 }
 OUTS = ["data/raw.txt", "models/small.txt", "models/big.txt", "models/prod.txt"]
-BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[str]:
-    """`dask scheduler` and three single-threaded `dask worker`s, one declaring the
-    resource gpu=1; yields the address."""
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    procs = [
-        subprocess.Popen(
-            [
-                str(BIN / "dask"),
-                "scheduler",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--no-dashboard",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    ]
-    try:
-        for name, extra in (("w1", []), ("w2", []), ("gpu", ["--resources", "gpu=1"])):
-            procs.append(
-                subprocess.Popen(
-                    [
-                        str(BIN / "dask"),
-                        "worker",
-                        address,
-                        "--nthreads",
-                        "1",
-                        "--nworkers",
-                        "1",
-                        "--no-dashboard",
-                        "--name",
-                        name,
-                        *extra,
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-        from distributed import Client
-
-        with Client(address, timeout="30s") as client:
-            client.wait_for_workers(3, timeout=60)
-        yield address
-    finally:
-        for proc in reversed(procs):
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+# `cluster`: the session's `dask scheduler` + three `dask worker`s, one declaring gpu=1
+# (tests/scenarios/conftest.py).
 
 
 def _workers(address: str) -> set[str]:

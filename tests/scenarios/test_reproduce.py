@@ -205,22 +205,13 @@ DASK_FILES = {
 
 
 @pytest.mark.dask
-def test_a_callable_reproduces_on_a_dask_cluster(workspace: Workspace) -> None:
-    from distributed import LocalCluster
-
+def test_a_callable_reproduces_on_a_dask_cluster(workspace: Workspace, cluster: str) -> None:
+    """``cluster``: the session's `dask scheduler` + workers (tests/scenarios/conftest.py)."""
     p = workspace(DASK_PIPELINE, DASK_FILES)
     p.build()
-    with LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=False,
-        protocol="tcp://",
-        host="127.0.0.1",
-        dashboard_address=":0",
-    ) as cluster:
-        run = p.mlbuild("reproduce", "model:small", "--dask-address", cluster.scheduler_address)
+    run = p.mlbuild("reproduce", "model:small", "--dask-address", cluster)
     assert run.code == 0, run.err
     assert "model:small: reproducible: 1 out(s) bit-identical" in run.out
     [(_, record)] = _records(p, "model:small")
     assert record["executor"]["type"] == "dask"
-    assert record["executor"]["scheduler"] == cluster.scheduler_address
+    assert record["executor"]["scheduler"] == cluster

@@ -47,7 +47,7 @@ def test_resource_pool_is_never_oversubscribed(project: Callable[[str], Project]
 
 
 def test_lock_file_is_byte_identical_across_two_clean_builds(
-    project: Callable[[str], Project],
+    project: Callable[..., Project],  # project(name, dest)
 ) -> None:
     first, second = project("basic", "one"), project("basic", "two")
     first.build("-j", "1")

@@ -27,7 +27,7 @@ CSV = "id,age,score,city,flag\n" + "".join(
     for i in range(23)
 ).replace("\n22,42,", "\n22,142,")
 
-CHECKS = [
+CHECKS: list[dict[str, Any]] = [
     {"check": "unique", "columns": ["id"]},
     {"check": "not_null", "columns": ["age", "city"]},
     {"check": "range", "column": "age", "min": 0, "max": 100},
@@ -138,7 +138,10 @@ def test_unique_sees_duplicates_across_chunks_of_a_column_that_turns_to_text(
 
 def test_empty_tables_keep_their_columns(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("a,b\n")
-    checks = [{"check": "columns", "columns": ["a", "b"]}, {"check": "rows", "max": 0}]
+    checks: list[dict[str, Any]] = [
+        {"check": "columns", "columns": ["a", "b"]},
+        {"check": "rows", "max": 0},
+    ]
     results, profile = _inspect(tmp_path, "t.csv", 5, checks)
     assert [r["passed"] for r in results] == [True, True]
     assert profile["rows"] == 0

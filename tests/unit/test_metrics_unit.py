@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -180,7 +181,11 @@ def _promote(mode: str, *candidates: str, by: str = "acc") -> PromoteSpec:
 
 
 def test_pick_winner_by_max_and_by_min() -> None:
-    scores = {"model:a": {"acc": 0.8}, "model:b": {"acc": 0.95}, "model:c": {"acc": -1}}
+    scores: dict[str, dict[str, Any]] = {
+        "model:a": {"acc": 0.8},
+        "model:b": {"acc": 0.95},
+        "model:c": {"acc": -1},
+    }
     assert pick_winner("p", _promote("max", "model:a", "model:b", "model:c"), scores) == (
         "model:b",
         {"model:a": 0.8, "model:b": 0.95, "model:c": -1.0},
@@ -206,7 +211,7 @@ def test_pick_winner_breaks_ties_by_candidate_order() -> None:
 
 
 def test_pick_winner_passes_over_missing_nan_and_text_scores() -> None:
-    scores = {
+    scores: dict[str, dict[str, Any]] = {
         "nan": {"acc": math.nan},
         "none": {"acc": None},
         "text": {"acc": "0.99"},
@@ -221,7 +226,7 @@ def test_pick_winner_passes_over_missing_nan_and_text_scores() -> None:
 
 
 def test_pick_winner_without_any_numeric_score_is_a_check_failure() -> None:
-    scores = {"model:a": {"acc": None}, "model:b": {"loss": 1.0}}
+    scores: dict[str, dict[str, Any]] = {"model:a": {"acc": None}, "model:b": {"loss": 1.0}}
     with pytest.raises(CheckFailed) as info:
         pick_winner("model:prod", _promote("max", "model:a", "model:b"), scores)
     assert info.value.exit_code == 3
@@ -230,7 +235,9 @@ def test_pick_winner_without_any_numeric_score_is_a_check_failure() -> None:
         "(model:a: null (NaN, infinite or empty), model:b: missing)"
     )
     [finding] = info.value.findings
-    assert finding["promotion"]["scores"] == {"model:a": None, "model:b": None}
+    promotion = finding["promotion"]
+    assert isinstance(promotion, dict)
+    assert promotion["scores"] == {"model:a": None, "model:b": None}
 
 
 # --------------------------------------------------------------------------- diff_metrics

@@ -61,7 +61,7 @@ class HashCounter:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[str] = []
-        real = state_mod.hash_file
+        real = hash_file  # what mlbuild.store.state imports and calls
 
         def counting(path: Any, *, want_sha256: bool) -> FileDigest:
             self.calls.append(str(path))

@@ -154,7 +154,12 @@ def test_a_second_push_of_a_shared_object_waits_for_the_first_upload(tmp_path: P
     first.start()
     assert started.wait(10)
     returned = threading.Event()
-    second = threading.Thread(target=lambda: (transfer.push_file(str(path), xxh), returned.set()))
+
+    def push_then_flag() -> None:
+        transfer.push_file(str(path), xxh)
+        returned.set()
+
+    second = threading.Thread(target=push_then_flag)
     second.start()
     assert not returned.wait(0.3)  # still uploading: the second caller must not go on
     release.set()
