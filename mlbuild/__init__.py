@@ -24,7 +24,7 @@ from .errors import (
     VerificationError,
 )
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one spelling: pyproject.toml reads it (setuptools dynamic)
 
 __all__ = [
     "BuildFailed",

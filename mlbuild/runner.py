@@ -3,7 +3,7 @@ promote) and commit it, and say how it ended as a `Done`.
 
 The scheduler decides and launches (scheduler.py); this is what a launched target does,
 over the rebuilder's steps (rebuild/) and the executor. Its Job is built by
-`jobs.build_job`, its secrets read by `jobs.read_secrets`, at run time.
+`jobs.spec.build_job`, its secrets read by `jobs.spec.read_secrets`, at run time.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from .config import TargetSpec
 from .errors import BuildFailed, CheckFailed, MlbuildError
 from .events import BuildEvents
 from .executors import Executor
-from .jobs import Masker, build_job, read_secrets, tail_lines
+from .jobs.logs import tail_lines
+from .jobs.masking import Masker
+from .jobs.spec import build_job, read_secrets
 from .model import Action, Decision, Outcome, TargetResult
 from .rebuild import Rebuilder
 from .store import OutRecord
@@ -115,7 +117,7 @@ class TargetRunner:
         )
         mask = Masker(list(secrets.values()))
         if mask:
-            # The executor masks the log as the bytes arrive (jobs.StreamMasker); the lines
+            # The executor masks the log as the bytes arrive (jobs.masking.StreamMasker); the lines
             # shown (-v) are masked here too, whatever executor produced them.
             result = self.executor.run(
                 job, lambda t, line: self.events.target_output(t, mask(line))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .jobs import Job
+from .jobs.spec import Job
 from .store import Cache, OutRecord, StateMemo
 from .store.records import check_declared
 from .transfer import Transfer

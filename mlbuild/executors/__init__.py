@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..jobs import Job, JobResult
+from ..jobs.spec import Job, JobResult
 from .local import LocalExecutor
 
 __all__ = ["Executor", "LocalExecutor"]

@@ -43,7 +43,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..errors import MlbuildError, UsageError
-from ..jobs import Job, JobResult
+from ..jobs.spec import Job, JobResult
 
 __all__ = ["DaskExecutor", "Staging", "run_on_worker", "run_staged"]
 

@@ -8,7 +8,7 @@ the CLI always runs `LocalExecutor` (or Dask).
 
 Shell commands run exactly as under `LocalExecutor` (their own process group, registered
 for `reap_orphans`, stopped by `kill_all`). A callable runs in the scheduler's worker
-thread through `jobs.call_python`, which points fds 1 and 2 at the log and sets the job's
+thread through `jobs.call.call_python`, which points fds 1 and 2 at the log and sets the job's
 cwd and env for the process, so callables run one at a time (the lock below) while shell
 jobs still run in parallel. What differs from a loky worker, by design:
 
@@ -31,7 +31,8 @@ import tempfile
 import threading
 from collections.abc import Callable
 
-from ..jobs import Job, JobResult, call_python
+from ..jobs.call import call_python
+from ..jobs.spec import Job, JobResult
 from .local import LocalExecutor, _follow
 
 __all__ = ["InlineExecutor"]

@@ -21,15 +21,10 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
 from .. import reads
-from ..jobs import (
-    Job,
-    JobResult,
-    StreamMasker,
-    call_python,
-    process_start_time,
-    pump,
-    register_running,
-)
+from ..jobs.call import call_python
+from ..jobs.masking import StreamMasker, pump
+from ..jobs.registry import process_start_time, register_running
+from ..jobs.spec import Job, JobResult
 
 __all__ = ["LocalExecutor"]
 
@@ -97,7 +92,7 @@ class LocalExecutor:
             if self._procs.stopping:
                 return JobResult(ok=False, exit_code=None, error="interrupted")
             # With a secret or -v, the output comes through a pipe that this thread copies
-            # to the log, masked (see jobs.pump); otherwise straight into the log file.
+            # to the log, masked (see jobs.masking.pump); otherwise straight into the log file.
             piped = self.stream or bool(masker)
             with open(job.log_path, "ab") as log:
                 argv = ["/bin/sh", "-c", cmd]

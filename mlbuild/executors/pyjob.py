@@ -3,8 +3,8 @@ interpreter (the Job on stdin, the pickled JobResult on stdout).
 
 How a Dask worker runs a ``python:`` target (see executors/local.py): a worker may not
 start a process pool, and the callable must not share the worker's process (it redirects
-file descriptors and changes directory). A separate module, not ``mlbuild.jobs`` itself,
-so that the result pickles as ``mlbuild.jobs.JobResult``, not ``__main__.JobResult``.
+file descriptors and changes directory). A separate module, not ``mlbuild.jobs.call`` itself,
+so that the result pickles as ``mlbuild.jobs.spec.JobResult``, not ``__main__.JobResult``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import pickle
 import sys
 
-from ..jobs import call_python
+from ..jobs.call import call_python
 
 
 def main() -> None:

@@ -52,7 +52,9 @@ from typing import TYPE_CHECKING, Any
 from ..digest import hash_file
 from ..errors import ExitCode, UsageError
 from ..interrupts import stop_on_signals
-from ..jobs import JobResult, Masker, tail_lines
+from ..jobs.logs import tail_lines
+from ..jobs.masking import Masker
+from ..jobs.spec import JobResult
 from ..options import BuildOptions
 from ..store import WorkspaceLock
 from ..store.cache import remove_tree

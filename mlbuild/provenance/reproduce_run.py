@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from ..executors import Executor
-from ..jobs import Job, JobResult
+from ..jobs.spec import Job, JobResult
 from ..options import BuildOptions
 from ..store import StateMemo
 

@@ -1,7 +1,7 @@
 """Persistent state: the stat/digest memo, the cache, the lock file, the workspace lock.
 
-Every write goes through `atomic_write` (temp file + fsync + rename), so a kill -9 at any
-moment leaves either the old or the new version of a file, never a torn one.
+Every write goes through `atomic.replacing`/`atomic_write` (temp file + fsync + rename), so a
+kill -9 at any moment leaves either the old or the new version of a file, never a torn one.
 """
 
 from __future__ import annotations

@@ -1,29 +1,80 @@
-"""Atomic file writes: temp file in the same directory, fsync, rename, fsync the directory."""
+"""Atomic file writes: temp file in the same directory, fsync, rename, fsync the directory.
+
+One helper family for every "write beside, then rename in" in mlbuild:
+
+- `replacing(path)`: a context manager yielding a temporary path beside ``path``; the
+  caller fills it, and on a clean exit it is fsynced, given its mode and renamed over
+  ``path`` (then the directory is fsynced); on any error it is removed and ``path`` is
+  untouched. Its parameters keep the variants that differ on purpose.
+- `atomic_write(path, data)`: the same for a bytes body (state memo, lock file, run-cache
+  entries, manifests, signatures, tree objects, the parse cache).
+- `fsync_file`, `fsync_dir`: the two durability steps, for writers that cannot use a local
+  temp name (the remote upload goes through fsspec).
+
+Temporary names are what `maintenance.remove_leftovers` (gc) recognises: ``.tmp-*`` under
+``.mlbuild/``, ``.tmp-*.part`` beside the lock file and ``.mlbuild-restore-*`` beside
+declared outs. Keep them in step when changing a prefix or suffix here.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 
 
-def atomic_write(path: str, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix."""
+@contextlib.contextmanager
+def replacing(
+    path: str,
+    *,
+    mode: int = 0o644,
+    prefix: str = ".tmp-",
+    suffix: str = "",
+    durable: bool = True,
+    clear: Callable[[str], None] | None = None,
+) -> Iterator[str]:
+    """Yield a temporary file path beside ``path`` (created empty, closed) for the caller
+    to fill; on a clean exit it is fsynced (``durable``), chmod'ed to ``mode`` and renamed
+    over ``path``, then the directory is fsynced (``durable``). On any error the temporary
+    file is removed and the error propagates, so ``path`` holds the old or the new bytes.
+
+    ``durable=False`` is for a workspace out restored from the cache: the cache object is
+    the durable copy and a torn restore is redone, so it skips both fsyncs (as it always
+    has). ``clear(path)`` runs just before the rename, for a target that may be a
+    directory (a restore over a directory out) which os.replace cannot overwrite.
+    """
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
+        if durable:
+            fsync_file(tmp)  # the bytes are on disk before the name points at them
         os.chmod(tmp, mode)
+        if clear is not None:
+            clear(path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(directory)
+    if durable:
+        fsync_dir(directory)
+
+
+def atomic_write(path: str, data: bytes, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` so readers see the old or the new file, never a mix.
+    The temporary file is ``.tmp-*.part`` (the name gc removes beside the lock file)."""
+    with replacing(path, mode=mode, suffix=".part") as tmp, open(tmp, "wb") as f:
+        f.write(data)
+
+
+def fsync_file(path: str) -> None:
+    """Flush ``path``'s bytes to disk (before it is renamed into place)."""
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
 
 
 def fsync_dir(directory: str) -> None:

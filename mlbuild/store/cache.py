@@ -25,7 +25,7 @@ from typing import Any
 
 from ..digest import FileDigest, TreeEntry, canonical_json, hash_bytes, hash_file, tree_object
 from ..errors import MlbuildError
-from .atomic import atomic_write, fsync_dir
+from .atomic import atomic_write, replacing
 from .records import (
     RUN_VERSION,
     OutRecord,
@@ -89,21 +89,9 @@ class Cache:
         """Put an object in place: ``fill(tmp)`` writes (and may verify, raising) a
         temporary file beside it, which is then fsynced, made read-only and renamed into
         place; on any error nothing is left behind."""
-        dest = self.object_path(digest)
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".tmp-")
-        os.close(fd)
-        try:
+        # Read-only (0444): objects are shared by every build and never edited in place.
+        with replacing(self.object_path(digest), mode=0o444) as tmp:
             fill(tmp)
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o444)
-            os.replace(tmp, dest)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        fsync_dir(os.path.dirname(dest))
 
     def store_tree(self, full: str, entries: list[tuple[str, FileDigest, str]]) -> str:
         """Store every entry of a directory and its tree object; returns the tree digest.
@@ -157,19 +145,20 @@ class Cache:
         parent = os.path.dirname(dest)
         os.makedirs(parent, exist_ok=True)
         if rec.type == "file":
-            fd, tmp = tempfile.mkstemp(dir=parent, prefix=".mlbuild-restore-")
-            os.close(fd)
-            try:
+            # Not durable: the cache object is the durable copy, a torn restore is redone.
+            # `_remove` first: the out may be a directory now, which os.replace can't overwrite.
+            with replacing(
+                dest,
+                mode=0o755 if rec.executable else 0o644,
+                prefix=".mlbuild-restore-",
+                durable=False,
+                clear=_remove,
+            ) as tmp:
                 clone_file(self.object_path(rec.xxh), tmp)
                 self._check_copy(tmp, rec.xxh)
-                os.chmod(tmp, 0o755 if rec.executable else 0o644)
-                _remove(dest)
-                os.replace(tmp, dest)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(tmp)
-                raise
             return
+        # A directory out: the same temp-beside-and-rename, with a temporary directory
+        # (replacing() is for files; a failed tree needs remove_tree, not unlink).
         tmpdir = tempfile.mkdtemp(dir=parent, prefix=".mlbuild-restore-")
         try:
             for rel, xxh, mode in self.read_tree(rec.xxh):  # paths checked there

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import MlbuildError
-from .atomic import fsync_dir
+from .atomic import fsync_dir, fsync_file
 from .records import digest_hex
 
 __all__ = ["RefusedRecord", "Remote", "RemoteError", "object_rel"]
@@ -113,12 +113,13 @@ class Remote:
         dest = self.path(rel)
         try:
             if self.rename_into_place:  # a filesystem: temp name, fsync, rename
+                # Not store.atomic.replacing(): the copy and the rename go through fsspec,
+                # and the name is ``<dest>.tmp-<uuid>`` (what gc ages out on the remote).
                 parent = dest.rsplit("/", 1)[0]
                 self.fs.makedirs(parent, exist_ok=True)
                 tmp = f"{dest}.tmp-{uuid.uuid4().hex}"
                 self.fs.put_file(local, tmp)
-                with open(tmp, "rb") as f:
-                    os.fsync(f.fileno())
+                fsync_file(tmp)
                 self.fs.mv(tmp, dest)
                 fsync_dir(parent)
             else:  # an object store: a PUT is atomic, and there are no directories
