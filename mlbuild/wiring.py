@@ -23,7 +23,7 @@ from .store import Cache, StateMemo
 if TYPE_CHECKING:
     from .transfer import Transfer
 
-__all__ = ["Wiring", "pushes", "wire"]
+__all__ = ["Wiring", "cluster_executor", "pushes", "wire"]
 
 
 @dataclass(frozen=True)
@@ -68,21 +68,27 @@ def wire(
     push = pushes(pipeline, options)
     transfer = open_transfer(options) if options.pull or push or remote_mode else None
     if executor is None:
-        executor = _cluster(pipeline, options, memo, cache, transfer)
+        executor = cluster_executor(
+            pipeline, options, memo, cache, lambda: transfer, root=pipeline.root
+        )
     jobs = default_jobs(options.jobs, pipeline.jobs, getattr(executor, "threads", None))
     if executor is None:
         executor = LocalExecutor(jobs, stream=options.verbose, running_dir=running_dir)
     return Wiring(options, executor, jobs, transfer, push)
 
 
-def _cluster(
+def cluster_executor(
     pipeline: Pipeline,
     options: BuildOptions,
     memo: StateMemo,
     cache: Cache,
-    transfer: Transfer | None,
+    transfer: Callable[[], Transfer | None],
+    *,
+    root: str,
 ) -> Executor | None:
-    """The Dask executor when the options and the file choose it (None: local)."""
+    """The Dask executor when the options and the file choose it (None: local). Its
+    remote mode stages the job's inputs from ``root`` (the workspace, or a reproduction's
+    scratch copy) through ``transfer()``, asked only then, after the address check."""
     kind = options.executor or pipeline.executor
     if kind == "local":
         return None
@@ -100,11 +106,12 @@ def _cluster(
     if (options.dask_mode or pipeline.executor_mode) == "remote":
         from .staging import RemoteStaging
 
-        if transfer is None:
+        remote = transfer()
+        if remote is None:
             raise UsageError(
                 "the dask executor's remote mode moves data through the remote "
                 "cache, and no remote is configured",
                 hint="add remote: URL to mlbuild.yaml or pass --remote URL",
             )
-        staging = RemoteStaging(pipeline.root, memo, cache, transfer)
+        staging = RemoteStaging(root, memo, cache, remote)
     return DaskExecutor(address, staging=staging)

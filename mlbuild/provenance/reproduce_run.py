@@ -99,34 +99,25 @@ def package_notes(build: dict[str, Any]) -> list[str]:
     ]
 
 def executor_for(ws: Workspace, options: BuildOptions, work: str, running_dir: str) -> Executor:
-    """The executor a build would use (options, else mlbuild.yaml): local, or Dask
-    (shared: workers see the scratch directory, which is inside the workspace;
-    remote: inputs and outs travel through the remote cache)."""
-    pipeline = ws.pipeline
-    kind = options.executor or pipeline.executor
-    if kind == "local":
-        from ..executors.local import LocalExecutor
+    """The executor a build would use (options, else mlbuild.yaml; wiring.cluster_executor
+    makes the same checks): local, or Dask (shared: workers see the scratch directory,
+    which is inside the workspace; remote: inputs and outs travel through the remote
+    cache, staged from the scratch directory)."""
+    from ..wiring import cluster_executor
 
-        return LocalExecutor(1, stream=options.verbose, running_dir=running_dir)
-    if kind != "dask":
-        raise UsageError(f"unknown executor {kind!r}", hint="use local or dask")
-    from ..executors.dask import DaskExecutor
+    cluster = cluster_executor(
+        ws.pipeline,
+        options,
+        StateMemo(work, None),
+        ws.cache,
+        lambda: ws.transfer(options),
+        root=work,
+    )
+    if cluster is not None:
+        return cluster
+    from ..executors.local import LocalExecutor
 
-    address = options.dask_address or pipeline.executor_address
-    if address is None:
-        raise UsageError(
-            "the dask executor needs a scheduler address",
-            hint="pass --dask-address tcp://HOST:8786 or set executor.address",
-        )
-    staging = None
-    if (options.dask_mode or pipeline.executor_mode) == "remote":
-        from ..staging import RemoteStaging
-
-        staging = RemoteStaging(
-            work, StateMemo(work, None), ws.cache, ws.transfer(options)
-        )
-    return DaskExecutor(address, staging=staging)
-
+    return LocalExecutor(1, stream=options.verbose, running_dir=running_dir)
 
 
 def run_job(executor: Executor, job: Job, on_output: Callable[[str, str], None]) -> JobResult:
