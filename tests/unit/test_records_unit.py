@@ -47,6 +47,10 @@ def test_a_well_formed_entry_with_exactly_the_declared_outs_is_accepted() -> Non
         _entry(outs=[OUT, OUT]),
         _entry(outs=[OUT, {**OUT, "path": "train.py"}]),
         _entry(manifest="sha256:../x"),
+        _entry(undeclared=["extra.csv"]),
+        _entry(undeclared={"../extra.csv": "xxh3-128:" + "c" * 32}),
+        _entry(undeclared={"/etc/passwd": "xxh3-128:" + "c" * 32}),
+        _entry(undeclared={"extra.csv": "xxh3-128:short"}),
     ],
 )
 def test_a_malformed_entry_is_refused_whole_naming_where_it_came_from(raw: bytes) -> None:
@@ -152,3 +156,63 @@ def test_a_dask_workers_result_lands_only_the_jobs_declared_outs(tmp_path: objec
         with pytest.raises(RecordError, match="Dask worker"):
             staging.land(outs, ("data/raw.csv",))
     assert fetched == []
+
+
+def test_an_entry_keeps_the_undeclared_reads_it_recorded() -> None:
+    reads = {"data/extra.csv": "xxh3-128:" + "c" * 32}
+    entry = parse_run(_entry(undeclared=reads), KEY, "here", ["data/raw.csv"])
+    assert entry.undeclared == reads
+
+
+@pytest.mark.parametrize(
+    "undeclared",
+    [
+        ["extra.csv"],
+        {"../extra.csv": "xxh3-128:" + "c" * 32},
+        {"/etc/passwd": "xxh3-128:" + "c" * 32},
+        {"extra.csv": "sha256:" + "c" * 64},
+    ],
+)
+def test_a_lock_file_with_a_malformed_undeclared_read_is_corrupt(undeclared: object) -> None:
+    from mlbuild.errors import ConfigError
+    from mlbuild.store.lockfile import LockFile
+
+    entry = {"key": KEY, "components": {}, "outs": [OUT], "undeclared": undeclared}
+    raw = json.dumps({"version": 1, "targets": {"t": entry}}).encode()
+    with pytest.raises(ConfigError, match="^mlbuild.lock is corrupt"):
+        LockFile.parse("mlbuild.lock", raw)
+
+
+@pytest.mark.parametrize(
+    "reads",
+    [
+        "extra.csv",
+        [{"path": "../extra.csv", "xxh3": "xxh3-128:" + "c" * 32}],
+        [{"path": "extra.csv", "xxh3": "xxh3-128:../../x"}],
+        ["extra.csv"],
+    ],
+)
+def test_a_manifest_with_a_malformed_undeclared_read_is_refused(reads: object) -> None:
+    from mlbuild.provenance.parse import parse_manifest
+    from mlbuild.provenance.records import Identity, ManifestError, build_manifest, manifest_id
+
+    identity = Identity("u", "h", "3.11", "linux", {"commit": None, "dirty": False})
+    doc = build_manifest(
+        target="t",
+        status="built",
+        key=KEY,
+        components={"cmd": None, "deps": {}, "params": {}, "code": {}, "env": {}},
+        started=0.0,
+        finished=1.0,
+        identity=identity,
+        deps=[],
+        outs=[],
+        log_digest=None,
+        env={},
+        undeclared={"extra.csv": "xxh3-128:" + "c" * 32},
+    )
+    mid = manifest_id(doc)
+    assert parse_manifest(canonical_json(doc).encode(), mid, "t")["undeclared_reads"]
+    doc["undeclared_reads"] = reads
+    with pytest.raises(ManifestError, match="undeclared_reads"):
+        parse_manifest(canonical_json(doc).encode(), manifest_id(doc), "t")
