@@ -44,8 +44,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .model import BuildResult, Outcome
     from .options import BuildOptions
+    from .results import BuildResult, Outcome
     from .workspace import Workspace
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .model import BuildResult, Decision, TargetResult
+from .results import BuildResult, Decision, TargetResult
 
 __all__ = ["BuildEvents", "NullEvents"]
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
-from .model import Action, Decision, Reason, ReasonKind, TargetStatus
 from .options import BuildOptions
 from .rebuild import code_diff
+from .results import Action, Decision, Reason, ReasonKind, TargetStatus
 from .scheduler import plan
 from .store import LockFile
 

@@ -21,8 +21,8 @@ from .executors import Executor
 from .jobs.logs import tail_lines
 from .jobs.masking import Masker
 from .jobs.spec import build_job, read_secrets
-from .model import Action, Decision, Outcome, TargetResult
 from .rebuild import Rebuilder
+from .results import Action, Decision, Outcome, TargetResult
 from .store import OutRecord
 
 __all__ = ["Done", "TargetRunner"]

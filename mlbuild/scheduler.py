@@ -26,9 +26,9 @@ from .executors import Executor
 from .executors.local import reap_orphans
 from .graph import BuildGraph
 from .interrupts import Terminated, stop_on_signals
-from .model import Action, BuildResult, Decision, Outcome, TargetResult
 from .options import BuildOptions
 from .rebuild import Decide
+from .results import Action, BuildResult, Decision, Outcome, TargetResult
 from .runner import Done, TargetRunner
 from .store import OutRecord
 

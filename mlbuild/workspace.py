@@ -33,17 +33,17 @@ from .config import CONFIG_NAME, STATE_DIR, Pipeline, find_config, load_pipeline
 from .errors import UsageError
 from .events import BuildEvents, NullEvents
 from .graph import BuildGraph
-from .model import (
+from .options import BuildOptions
+from .provenance.store import ManifestStore
+from .queries import ExperimentQueries, Explanation, StatusEntry
+from .rebuild import Notes, Rebuilder
+from .results import (
     Action,
     BuildResult,
     Decision,
     Outcome,
     TargetResult,
 )
-from .options import BuildOptions
-from .provenance.store import ManifestStore
-from .queries import ExperimentQueries, Explanation, StatusEntry
-from .rebuild import Notes, Rebuilder
 from .runner import TargetRunner
 from .scheduler import Scheduler, plan
 from .store import Cache, LockFile, StateMemo, WorkspaceLock

@@ -25,9 +25,9 @@ from typing import Any
 
 from mlbuild.events import BuildEvents
 from mlbuild.executors.inline import InlineExecutor
-from mlbuild.model import BuildResult, Decision
 from mlbuild.options import BuildOptions
 from mlbuild.rebuild import Rebuilder
+from mlbuild.results import BuildResult, Decision
 from mlbuild.scheduler import plan
 from mlbuild.store import LockEntry, LockFile, StateMemo
 from mlbuild.workspace import Workspace

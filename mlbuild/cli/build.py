@@ -13,8 +13,8 @@ from .context import Invocation, echo_lines, emit_json, parse_jobs, pass_invocat
 from .main import cli
 
 if TYPE_CHECKING:
-    from ..model import BuildResult
     from ..options import BuildOptions
+    from ..results import BuildResult
     from ..workspace import Workspace
 
 
@@ -115,7 +115,7 @@ def build(
 def _finish(result: BuildResult, *, as_json: bool, silent: bool) -> None:
     """After the reporter's summary: what was pushed, and the exit code of a build that
     did not succeed (with one line naming the failed targets, unless --json)."""
-    from ..model import Outcome
+    from ..results import Outcome
 
     if result.pushed and not (as_json or silent):
         click.echo(f"mlbuild: pushed {result.pushed}", err=True)
@@ -142,8 +142,8 @@ def _plan(
 ) -> None:
     """``-n`` prints what would happen; ``-q`` prints nothing and exits 1 if anything is
     stale (both with ``--json``: the decisions)."""
-    from ..model import Action
     from ..render.explain import plan_json, plan_lines
+    from ..results import Action
 
     decisions = ws.plan(targets, options)
     if as_json:

@@ -47,9 +47,9 @@ def pull(
 ) -> None:
     """Restore TARGETS (and their upstream) from the remote by build key, verifying every
     object; runs no command. Exit 1 if some target is in neither cache."""
-    from ..model import Outcome
     from ..options import BuildOptions
     from ..render.reporters import reporter
+    from ..results import Outcome
 
     # On a terminal, a live bar over the targets being restored.
     events = reporter(as_json=as_json, live=sys.stdout.isatty())

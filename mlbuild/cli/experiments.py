@@ -22,8 +22,8 @@ def metrics() -> None:
 @pass_invocation
 def metrics_show(invocation: Invocation, targets: tuple[str, ...], as_json: bool) -> None:
     """TARGETS × metrics of their current builds (all targets with metrics by default)."""
-    from ..model import TargetStatus
     from ..render.tables import metrics_lines
+    from ..results import TargetStatus
 
     ws = invocation.workspace()
     table = ws.metrics(targets)

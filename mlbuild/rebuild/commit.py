@@ -23,7 +23,7 @@ from .. import reads
 from ..config import TargetSpec
 from ..digest import hash_tree
 from ..errors import BuildFailed
-from ..model import Decision
+from ..results import Decision
 from ..store import LockEntry, OutRecord
 from .context import Context
 from .keys import Keys

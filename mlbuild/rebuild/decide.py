@@ -14,7 +14,7 @@ from typing import Protocol
 from ..config import TargetSpec
 from ..digest import LinkOutside, build_key
 from ..errors import MlbuildError
-from ..model import Action, Decision, Reason, ReasonKind
+from ..results import Action, Decision, Reason, ReasonKind
 from ..store import LockEntry, OutRecord, RecordError, RunEntry
 from .context import Context
 from .keys import Keys, diff_components

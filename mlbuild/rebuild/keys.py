@@ -17,7 +17,7 @@ from ..codedeps import CodeScanner, entry_points
 from ..config import DepKind, TargetSpec
 from ..digest import same_value
 from ..errors import MlbuildError
-from ..model import Reason, ReasonKind
+from ..results import Reason, ReasonKind
 from ..store import Cache, OutRecord, StateMemo
 
 __all__ = ["Keys", "code_diff", "diff_components"]

@@ -13,9 +13,9 @@ from typing import Any
 from ..config import TargetSpec
 from ..digest import hash_file
 from ..metrics import read_metrics
-from ..model import Decision
 from ..provenance.records import Identity, ManifestError, Quality, build_manifest, environment
 from ..provenance.store import ManifestStore
+from ..results import Decision
 from ..store import OutRecord
 from .context import Context
 

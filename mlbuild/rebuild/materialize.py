@@ -16,7 +16,7 @@ from ..config import TargetSpec, check_inside
 from ..digest import FileDigest
 from ..errors import BuildFailed, UsageError
 from ..metrics import pick_winner
-from ..model import Action, Decision
+from ..results import Action, Decision
 from ..store import Cache, LockEntry, OutRecord, RecordError
 from ..store.cache import remove_tree
 from ..store.records import check_declared

@@ -1,6 +1,6 @@
 """Why targets are stale: `mlbuild -n`, `-q --json`, `status` and `explain` (`why`).
 
-Every reason is a `Reason` (model.py) and is worded by `Reason.describe`; this module only
+Every reason is a `Reason` (results.py) and is worded by `Reason.describe`; this module only
 lays reasons out: one line per stale target for a dry run, a table row per target for
 `status`, a cause tree for `explain`, with the same facts in ``--json``.
 """
@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..model import Action, Decision, ReasonKind
+from ..results import Action, Decision, ReasonKind
 
 if TYPE_CHECKING:
-    from ..model import Reason
     from ..queries import Explanation, StatusEntry
+    from ..results import Reason
 
 __all__ = [
     "explanation_json",

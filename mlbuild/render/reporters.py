@@ -19,7 +19,7 @@ import threading
 import time
 from typing import IO, TYPE_CHECKING, Any
 
-from ..model import BuildResult, Decision, Outcome, TargetResult
+from ..results import BuildResult, Decision, Outcome, TargetResult
 
 if TYPE_CHECKING:
     from ..events import BuildEvents

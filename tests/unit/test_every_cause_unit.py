@@ -13,9 +13,9 @@ from mlbuild.config import Pipeline
 from mlbuild.digest import same_value
 from mlbuild.experiments import params_diff
 from mlbuild.graph import BuildGraph
-from mlbuild.model import Action, Reason, ReasonKind
 from mlbuild.options import BuildOptions
 from mlbuild.rebuild import diff_components
+from mlbuild.results import Action, Reason, ReasonKind
 from mlbuild.store import LockEntry
 from mlbuild.workspace import Workspace
 

@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from mlbuild.model import Action, Outcome
 from mlbuild.options import BuildOptions
+from mlbuild.results import Action, Outcome
 from mlbuild.store import LockEntry
 from tests.fakes import MemoryLockFile, build_inline, decide, make_workspace
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlbuild.model import Reason, ReasonKind
 from mlbuild.rebuild import diff_components
+from mlbuild.results import Reason, ReasonKind
 
 
 def _components(**changes: Any) -> dict[str, Any]:

@@ -9,8 +9,8 @@ import pytest
 
 from mlbuild import errors, interrupts
 from mlbuild.errors import ExitCode
-from mlbuild.model import BuildResult, Outcome, TargetResult
 from mlbuild.render import graph, lineage
+from mlbuild.results import BuildResult, Outcome, TargetResult
 
 
 def test_exit_codes_keep_their_documented_numbers() -> None:

@@ -18,9 +18,9 @@ from mlbuild.config import Pipeline, load_pipeline
 from mlbuild.events import NullEvents
 from mlbuild.graph import BuildGraph
 from mlbuild.jobs import Job, JobResult
-from mlbuild.model import Action, Decision, Outcome
 from mlbuild.options import BuildOptions
 from mlbuild.rebuild import CommitResult
+from mlbuild.results import Action, Decision, Outcome
 from mlbuild.runner import TargetRunner
 from mlbuild.scheduler import Scheduler
 from mlbuild.store import LockFile, OutRecord
