@@ -114,4 +114,6 @@ def cluster_executor(
                 hint="add remote: URL to mlbuild.yaml or pass --remote URL",
             )
         staging = RemoteStaging(root, memo, cache, remote)
-    return DaskExecutor(address, staging=staging)
+    return DaskExecutor(
+        address, staging=staging, connect_timeout=pipeline.executor_connect_timeout
+    )

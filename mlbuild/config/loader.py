@@ -147,6 +147,7 @@ class Loader:
             executor=executor.kind,
             executor_address=executor.address,
             executor_mode=executor.mode,
+            executor_connect_timeout=executor.connect_timeout,
         )
 
     # -- outs of every target, before any dep ------------------------------------------

@@ -65,6 +65,11 @@ _EXECUTOR: dict[str, Any] = {
     "jobs": {"oneOf": [{"const": "auto"}, {"type": "integer", "minimum": 1}]},
     "address": {"type": "string", "description": "Dask scheduler, tcp://HOST:PORT"},
     "mode": {"enum": ["shared", "remote"]},
+    "connect_timeout": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "description": "Seconds to wait for the Dask scheduler at start (default 10).",
+    },
 }
 _SIGNING: dict[str, Any] = {
     "key": {"type": "string", "description": "Ed25519 private key."},

@@ -12,6 +12,7 @@ from .access import Reader
 from .params import render_value
 from .paths import normalize_path
 from .schema import EXECUTOR_KEYS, SCHEMA_VERSION, SECRET_KEYS, SIGNING_KEYS
+from .specs import DASK_CONNECT_TIMEOUT
 
 __all__ = [
     "Executor",
@@ -94,13 +95,15 @@ def _secret_source(reader: Reader, key: str, value: dict[str, Any], path: tuple[
 
 
 class Executor(NamedTuple):
-    """``executor: {type: local|dask, address: ADDR, jobs: auto|N, mode: shared|remote}``;
-    None jobs: the CPU count (local) or the cluster's threads (dask)."""
+    """``executor: {type: local|dask, address: ADDR, jobs: auto|N, mode: shared|remote,
+    connect_timeout: SECONDS}``; None jobs: the CPU count (local) or the cluster's threads
+    (dask)."""
 
     kind: str = "local"
     address: str | None = None
     jobs: int | None = None
     mode: str = "shared"
+    connect_timeout: float = DASK_CONNECT_TIMEOUT
 
 
 def load_executor(reader: Reader, raw: Any) -> Executor:
@@ -130,12 +133,19 @@ def load_executor(reader: Reader, raw: Any) -> Executor:
         reader.expect(address, str, path + ("address",), "executor.address")
         if kind != "dask":
             raise reader.fail("executor.address goes with type: dask", path + ("address",))
+    timeout = raw.get("connect_timeout", DASK_CONNECT_TIMEOUT)
+    if "connect_timeout" in raw:
+        where = path + ("connect_timeout",)
+        if kind != "dask":
+            raise reader.fail("executor.connect_timeout goes with type: dask", where)
+        if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
+            raise reader.fail("executor.connect_timeout must be a number of seconds > 0", where)
     jobs = raw.get("jobs", "auto")
     if jobs == "auto":
-        return Executor(kind, address, None, mode)
+        return Executor(kind, address, None, mode, float(timeout))
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise reader.fail("executor.jobs must be a positive integer or 'auto'", path + ("jobs",))
-    return Executor(kind, address, jobs, mode)
+    return Executor(kind, address, jobs, mode, float(timeout))
 
 
 class Keys(NamedTuple):

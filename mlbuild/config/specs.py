@@ -17,6 +17,7 @@ from ..errors import SourcePos
 from .schema import GATE_BOUNDS
 
 __all__ = [
+    "DASK_CONNECT_TIMEOUT",
     "TABULAR_EXTENSIONS",
     "CheckSpec",
     "DepKind",
@@ -28,6 +29,8 @@ __all__ = [
     "is_tabular",
 ]
 
+# Seconds a build waits for the Dask scheduler before it stops with a usage error.
+DASK_CONNECT_TIMEOUT = 10.0
 TABULAR_EXTENSIONS = (".csv", ".tsv", ".parquet", ".pq", ".jsonl", ".ndjson")
 
 
@@ -111,6 +114,7 @@ class Pipeline:
     executor: str = "local"  # or "dask" (executors/dask.py)
     executor_address: str | None = None  # the Dask scheduler's address
     executor_mode: str = "shared"  # Dask: "shared" filesystem, or "remote" (via the cache)
+    executor_connect_timeout: float = DASK_CONNECT_TIMEOUT  # Dask: seconds to wait at start
 
     def owner_of(self, path: str) -> str | None:
         """The target whose out is ``path`` or contains it, if any."""

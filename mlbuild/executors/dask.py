@@ -172,7 +172,14 @@ class Staging(Protocol):
 class DaskExecutor:
     """Submits jobs to the cluster at ``address``; see the module docstring."""
 
-    def __init__(self, address: str, *, retries: int = 1, staging: Staging | None = None) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        retries: int = 1,
+        staging: Staging | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
         try:
             from distributed import Client as client_class
         except ImportError:
@@ -182,7 +189,7 @@ class DaskExecutor:
             ) from None
         try:
             connect: Any = client_class  # untyped in distributed
-            self.client: Any = connect(address, timeout="10s", set_as_default=False)
+            self.client: Any = connect(address, timeout=connect_timeout, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise UsageError(
                 f"cannot reach the Dask scheduler at {address}: {exc}",

@@ -103,11 +103,17 @@ def test_executor_in_the_config_and_a_failing_job(workspace: Workspace, cluster:
     assert p.read(".mlbuild/logs/bad__x.log") == "broken\n"  # the worker wrote the log
 
 
+# executor.connect_timeout: how long a build waits for a scheduler that is not there
+IMPATIENT = "executor: {type: dask, connect_timeout: 0.5}\n"
+
+
 def test_an_unreachable_scheduler_is_a_usage_error(workspace: Workspace) -> None:
-    p = workspace(PIPELINE, FILES)
+    p = workspace(IMPATIENT + PIPELINE, FILES)
+    started = time.monotonic()
     run = p.mlbuild("--dask-address", f"tcp://127.0.0.1:{free_port()}")
     assert run.code == 2
     assert "cannot reach the Dask scheduler" in run.err
+    assert time.monotonic() - started < 10  # the default wait; 0.5 s was asked for
     assert not p.path("data").exists()
 
 
@@ -252,14 +258,14 @@ def test_ctrl_c_stops_the_jobs_running_on_the_cluster(workspace: Workspace, clus
 
 
 def test_a_no_op_needs_no_cluster_and_dask_mode_needs_dask(workspace: Workspace) -> None:
-    p = workspace(PIPELINE, FILES)
-    p.build()
+    p = workspace(IMPATIENT + PIPELINE, FILES)
+    p.build("--executor", "local")
     down = f"tcp://127.0.0.1:{free_port()}"
     run = p.mlbuild("--dask-address", down)
     assert run.code == 0, run.err  # everything fresh: the scheduler is never contacted
     p.replace("mlbuild.yaml", "rows: 50", "rows: 60")
     assert p.mlbuild("--dask-address", down).code == 2  # now something must run
-    wrong = p.mlbuild("--dask-mode", "remote")
+    wrong = p.mlbuild("--executor", "local", "--dask-mode", "remote")
     assert wrong.code == 2 and "--dask-mode goes with the dask executor" in wrong.err
 
 

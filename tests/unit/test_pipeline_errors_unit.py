@@ -905,3 +905,29 @@ def test_a_mlbuild_yaml_that_is_a_directory_is_a_config_error(tmp_path: Path) ->
 def test_a_nul_byte_in_an_env_value_is_a_config_error(load: Load) -> None:
     msg = config_error(load, 'env: {X: "a\\0"}\ntargets:\n  a: {cmd: echo}\n')
     assert msg.startswith("mlbuild.yaml:1:10: env.X has a NUL byte")
+
+
+# --------------------------------------------------------------------------- executor
+
+
+@pytest.mark.parametrize(
+    ("executor", "at", "message"),
+    [
+        ("{type: kubernetes}", "kubernetes", "executor type 'kubernetes' is unknown"),
+        ("{type: local, address: 'tcp://h:1'}", "'tcp", "executor.address goes with type: dask"),
+        ("{type: local, mode: remote}", "remote", "executor.mode goes with type: dask"),
+        ("{type: dask, mode: nfs}", "nfs", "executor.mode must be 'shared'"),
+        ("{type: dask, jobs: 0}", "0", "executor.jobs must be a positive integer"),
+        ("{connect_timeout: 5}", "5", "executor.connect_timeout goes with type: dask"),
+        ("{type: dask, connect_timeout: 0}", "0", "must be a number of seconds > 0"),
+        ("{type: dask, connect_timeout: '5s'}", "'5s'", "must be a number of seconds > 0"),
+        ("{type: dask, connect_timeout: true}", "true", "must be a number of seconds > 0"),
+    ],
+)
+def test_a_wrong_executor_setting_is_a_config_error_at_its_value(
+    load: Load, executor: str, at: str, message: str
+) -> None:
+    line = f"executor: {executor}"
+    msg = config_error(load, f"{line}\ntargets:\n  a: {{cmd: echo}}\n")
+    assert msg.startswith(f"mlbuild.yaml:1:{line.rindex(at) + 1}:"), msg
+    assert message in msg

@@ -908,3 +908,9 @@ def test_strict_inputs_takes_only_a_boolean(load: Load, text: str, message: str)
 def test_a_transposed_key_suggests_the_key_meant(load: Load) -> None:
     with pytest.raises(ConfigError, match=r"unknown key 'dpes' .*\(did you mean 'deps'\?\)"):
         load("targets:\n  a:\n    cmd: echo\n    dpes: [x]\n")
+
+
+def test_the_dask_connect_timeout_is_read_and_defaults_to_ten_seconds(load: Load) -> None:
+    text = "executor: {{type: dask, address: 'tcp://h:8786'{}}}\ntargets:\n  a: {{cmd: echo}}\n"
+    assert load(text.format("")).executor_connect_timeout == 10.0
+    assert load(text.format(", connect_timeout: 2.5")).executor_connect_timeout == 2.5
