@@ -59,7 +59,7 @@ def __getattr__(name: str) -> Any:
 
         return BuildOptions
     if name in ("BuildResult", "Outcome"):
-        from . import model
+        from . import results
 
-        return getattr(model, name)
+        return getattr(results, name)
     raise AttributeError(f"module 'mlbuild' has no attribute {name!r}")
