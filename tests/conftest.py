@@ -217,6 +217,22 @@ def _process_state_restored(env: dict[str, str]) -> Iterator[None]:
                 del sys.modules[name]  # the workspace's own code: never reused
 
 
+def processes_in(root: Path) -> list[str]:
+    """Live processes whose working directory is inside ``root`` (a zombie has none)."""
+    found: list[str] = []
+    prefix = str(root.resolve())
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if cwd == prefix or cwd.startswith(prefix + os.sep):
+            found.append(f"{pid} ({cmd})")
+    return found
+
+
 def free_port() -> int:
     """A TCP port nothing listens on now, for a server a test starts (moto, Dask)."""
     import socket

@@ -42,7 +42,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import PROJECTS, Project, Run
+from tests.conftest import PROJECTS, Project, Run, processes_in
 
 # The knobs an edit turns: the file and its versions (the project ships version 0).
 KNOBS: dict[str, tuple[str, ...]] = {
@@ -50,8 +50,9 @@ KNOBS: dict[str, tuple[str, ...]] = {
     "src/rows.txt": ("1\n2\n3\n4\n5\n6\n7\n", "10\n20\n30\n40\n"),
     "src/notes.txt": ("first notes\n", "second notes\nwith two lines\n"),
 }
-# A kill -9 of mlbuild is the point: every CLI call is a process (tests/conftest.py).
-pytestmark = pytest.mark.cli_subprocess
+# The call a round kills is a process of its own (`Campaign.kill_after`); the checks after
+# it run the CLI in-process (tests/conftest.py), except the clean reference builds, whose
+# timings (start-up included) scale the kill windows to the machine's load.
 SOURCES = ("mlbuild.yaml", "steps.py", *KNOBS)
 OUT_ROOTS = ("data", "out")  # every declared out lives under one of these
 # Temporary names a kill may leave behind (atomic writes, restores): allowed after a round,
@@ -119,25 +120,9 @@ def _signature(roots: tuple[Path, ...]) -> list[tuple[str, int, int]]:
     return found
 
 
-def _processes_in(root: Path) -> list[str]:
-    """Live processes whose working directory is inside ``root`` (a zombie has none)."""
-    found: list[str] = []
-    prefix = str(root.resolve())
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cwd = os.readlink(f"/proc/{pid}/cwd")
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
-        if cwd == prefix or cwd.startswith(prefix + os.sep):
-            found.append(f"{pid} ({cmd})")
-    return found
-
-
 def _kill_processes_in(root: Path) -> None:
     """SIGKILL what runs inside ``root`` (and its process group, never the test's own)."""
-    for entry in _processes_in(root):
+    for entry in processes_in(root):
         pid = int(entry.split()[0])
         with contextlib.suppress(OSError):
             group = os.getpgid(pid)
@@ -176,7 +161,9 @@ class Campaign:
         self.ws = self._sources(self.base / "ws")
 
     # -- sources and clean builds ------------------------------------------------------
-    def _sources(self, root: Path, variant: Variant | None = None) -> Project:
+    def _sources(
+        self, root: Path, variant: Variant | None = None, *, in_process: bool | None = None
+    ) -> Project:
         """A directory holding only the sources of ``variant`` (default: the current one),
         as a fresh clone of the repository would."""
         root.mkdir(parents=True)
@@ -186,14 +173,14 @@ class Campaign:
         for (rel, versions), i in zip(KNOBS.items(), chosen, strict=True):
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             (root / rel).write_text(versions[i])
-        return Project(root)
+        return Project(root, in_process=in_process)
 
     def reference(self) -> Clean:
         """The clean build of the current sources, made once per variant elsewhere."""
         variant = tuple(self.variant)
         if variant not in self.clean:
             name = "clean-" + "".join(map(str, variant))
-            p = self._sources(self.base / name, variant)
+            p = self._sources(self.base / name, variant, in_process=False)
             started = time.monotonic()
             run = p.mlbuild("-j", "2")
             assert run.code == 0, f"the clean build failed:\n{run.out}\n{run.err}"
@@ -335,7 +322,7 @@ class Campaign:
             )
         again = p.mlbuild("--json")
         assert again.code == 0, f"mlbuild after the kill: {again.code}\n{again.err}\n{where}"
-        left = _processes_in(p.root)
+        left = processes_in(p.root)
         _kill_processes_in(p.root)
         assert left == [], f"still running after the next build: {left}\n{where}"
         assert _files(p.root) == clean.outs, _diff(_files(p.root), clean.outs, where)
@@ -404,11 +391,13 @@ def _campaign(base: Path, seed: int, rounds: int) -> None:
     c.finish()
 
 
-@pytest.mark.parametrize("seed", [9])
+# Seed 224 plays five different operations in five rounds (cold, pull, gc, restore, edit);
+# the long campaign (`pytest -m slow`, run by CI after the suite) plays 240 rounds.
+@pytest.mark.parametrize("seed", [224])
 def test_kill_9_at_random_points_then_mlbuild_gives_the_clean_build(
     campaign_dir: Path, seed: int
 ) -> None:
-    _campaign(campaign_dir, seed, rounds=7)
+    _campaign(campaign_dir, seed, rounds=5)
 
 
 @pytest.mark.slow

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, free_port
+from tests.conftest import Project, free_port, processes_in
 
 Workspace = Callable[..., Project]
 
@@ -130,11 +130,12 @@ pid = os.getpid()
 while b"mlbuild.executors.supervise" not in cmdline(pid):
     pid = parent(pid)
 worker = parent(pid)  # the Dask worker process that runs the supervisor
+retry = os.path.exists("pids")  # the first attempt is killed in its sleep; a retry is quick
 open("pids.tmp", "w").write(f"{worker} {os.getpid()}")
 os.replace("pids.tmp", "pids")
 out = sys.argv[1]
 open(out, "w").write("partial\\n")
-time.sleep(4)
+time.sleep(0.2 if retry else 4)
 open(out, "a").write("done\\n")
 """
 
@@ -159,11 +160,13 @@ def test_a_worker_killed_mid_job_is_retried_and_nothing_half_done_is_recorded(
     os.kill(worker_pid, signal.SIGKILL)  # the worker process, mid-job
     out, err = build.communicate(timeout=120)
     assert build.returncode == 0, err
-    # The killed attempt's command, a grandchild of the worker, died with it: it never
-    # appended its "done" to the out the retry wrote.
-    time.sleep(5)
+    # The killed attempt's command, a grandchild of the worker, died with it: it is gone
+    # (had it lived, it would have appended its "done" 4 s after it started, before going).
+    deadline = time.monotonic() + 6
     with pytest.raises(ProcessLookupError):
-        os.kill(job_pid, 0)
+        while time.monotonic() < deadline:
+            os.kill(job_pid, 0)
+            time.sleep(0.05)
     assert p.read("out.txt") == "partial\ndone\n"
     retry_worker, _ = map(int, p.read("pids").split())
     assert retry_worker != worker_pid
@@ -253,7 +256,11 @@ def test_ctrl_c_stops_the_jobs_running_on_the_cluster(workspace: Workspace, clus
     build.send_signal(signal.SIGINT)
     build.communicate(timeout=60)
     assert build.returncode == 130
-    time.sleep(6)  # past the moment the command would have written its out
+    # The command is gone (had it lived, it would have written its out before going).
+    deadline = time.monotonic() + 8
+    while processes_in(p.root) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_in(p.root) == []
     assert not p.path("out.txt").exists()
 
 
