@@ -686,13 +686,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["dask"] = bench_dask(args.repeats, services)
         finally:
             services.stop()
-    results["total_seconds"] = round(time.perf_counter() - started, 1)
-    results["loadavg_end"] = os.getloadavg()
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print()
-    print(table(results))
-    print(f"\nwrote {os.path.relpath(args.out)} in {results['total_seconds']} s")
-    return 0
+    return harness.write_results(results, args.out, started, table)
 
 
 if __name__ == "__main__":

@@ -616,6 +616,20 @@ def table(results: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- main
 
 
+def write_results(
+    results: dict[str, Any], out: Path, started: float, render: Callable[[dict[str, Any]], str]
+) -> int:
+    """Stamp the run's length and the load at its end, write ``out`` and print the table
+    (every benchmark script ends this way, so their JSON files have the same fields)."""
+    results["total_seconds"] = round(time.perf_counter() - started, 1)
+    results["loadavg_end"] = os.getloadavg()
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print()
+    print(render(results))
+    print(f"\nwrote {os.path.relpath(out)} in {results['total_seconds']} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="N = 100, 1000; 3 repeats")
@@ -724,13 +738,7 @@ def main(argv: list[str] | None = None) -> int:
             if isinstance(v, dict):
                 print(f"{label}: {v['gib_per_s']:.2f} GiB/s", flush=True)
         print(f"digests match the streaming reference: {results['hash']['digests_match']}")
-    results["total_seconds"] = round(time.perf_counter() - started, 1)
-    results["loadavg_end"] = os.getloadavg()
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print()
-    print(table(results))
-    print(f"\nwrote {os.path.relpath(args.out)} in {results['total_seconds']} s")
-    return 0
+    return write_results(results, args.out, started, table)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import ExitCode
-from .context import Invocation, echo_lines, emit_json, parse_jobs, pass_invocation
+from .context import (
+    Invocation,
+    echo_lines,
+    emit_json,
+    executor_options,
+    parse_jobs,
+    pass_invocation,
+)
 from .main import cli
 
 if TYPE_CHECKING:
@@ -44,19 +51,7 @@ if TYPE_CHECKING:
 @click.option("--remote", metavar="URL", help="Remote cache (fsspec URL) instead of remote:.")
 @click.option("--pull", is_flag=True, help="Restore stale targets from the remote first.")
 @click.option("--push", is_flag=True, help="Upload successful builds to the remote.")
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "dask"]),
-    default=None,
-    help="Where jobs run (default: executor: in mlbuild.yaml, else local).",
-)
-@click.option("--dask-address", metavar="ADDR", help="The Dask scheduler (tcp://HOST:8786).")
-@click.option(
-    "--dask-mode",
-    type=click.Choice(["shared", "remote"]),
-    default=None,
-    help="Workers share the workspace, or get data through the remote cache.",
-)
+@executor_options("jobs run")
 @pass_invocation
 def build(
     invocation: Invocation,

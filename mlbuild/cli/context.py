@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -26,6 +26,7 @@ __all__ = [
     "Invocation",
     "echo_lines",
     "emit_json",
+    "executor_options",
     "parse_jobs",
     "pass_invocation",
     "write_output",
@@ -58,6 +59,34 @@ class Invocation:
 
 
 pass_invocation = click.make_pass_decorator(Invocation, ensure=True)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def executor_options(where: str) -> Callable[[F], F]:
+    """``--executor``, ``--dask-address`` and ``--dask-mode``, shared by the commands that run
+    jobs (build, reproduce) so that the two cannot drift; ``where`` words the help
+    ("jobs run", "the job runs")."""
+
+    def apply(command: F) -> F:
+        command = click.option(
+            "--dask-mode",
+            type=click.Choice(["shared", "remote"]),
+            default=None,
+            help="Workers share the workspace, or get data through the remote cache.",
+        )(command)
+        command = click.option(
+            "--dask-address", metavar="ADDR", help="The Dask scheduler (tcp://HOST:8786)."
+        )(command)
+        return click.option(
+            "--executor",
+            type=click.Choice(["local", "dask"]),
+            default=None,
+            help=f"Where {where} (default: executor: in mlbuild.yaml, else local).",
+        )(command)
+
+    return apply
 
 
 def echo_lines(lines: Iterable[str]) -> None:

@@ -11,7 +11,14 @@ from typing import Any
 import click
 
 from ..errors import ExitCode, VerificationError
-from .context import Invocation, echo_lines, emit_json, pass_invocation, write_output
+from .context import (
+    Invocation,
+    echo_lines,
+    emit_json,
+    executor_options,
+    pass_invocation,
+    write_output,
+)
 from .main import cli
 
 
@@ -61,19 +68,7 @@ def audit(
     metavar="METRIC=DELTA",
     help="A metric may move by at most DELTA (repeatable).",
 )
-@click.option(
-    "--executor",
-    type=click.Choice(["local", "dask"]),
-    default=None,
-    help="Where the job runs (default: executor: in mlbuild.yaml, else local).",
-)
-@click.option("--dask-address", metavar="ADDR", help="The Dask scheduler (tcp://HOST:8786).")
-@click.option(
-    "--dask-mode",
-    type=click.Choice(["shared", "remote"]),
-    default=None,
-    help="Workers share the workspace, or get data through the remote cache.",
-)
+@executor_options("the job runs")
 @click.option("-v", "--verbose", is_flag=True, help="Stream command output live.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 @pass_invocation
