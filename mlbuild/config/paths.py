@@ -6,15 +6,24 @@ what mlbuild or git keep: ``.mlbuild/``, ``.git/``, the config file, its lock fi
 files and signing keys are refused as outs (`OutGuard.check_reserved`). Names are data, never
 paths: a target name, or a ``:`` part of it, is never ``.`` or ``..`` (`name_problem`).
 
-A glob dep is matched two ways, kept side by side here: `expand_glob` lists the files on
-disk (Python's ``glob(recursive=True)``), `glob_regex` matches the declared outs of other
-targets (which may not exist yet). The two do not agree on every pattern (``data/*``
-matches an out ``data/.h`` but not a file ``data/.h``); see `glob_regex`.
+A glob dep has one dialect, Python's ``glob(recursive=True)`` (what make, shell and
+Snakemake users expect), with one definition: `glob_regex`. It matches the declared outs of
+other targets (which may not exist yet); `expand_glob` walks the disk and keeps the files
+the same regex matches. So an out and a file at one path always get the same answer, and a
+dep cannot count or not depending on whether it is built or checked in. We do not keep
+`glob.glob` for the disk beside a regex imitating it: that was two sources of truth, and
+they drifted (``data/*`` matched an out ``data/.h`` but not the file; ``**`` inside a
+segment, ``[!x]`` and ``**/`` into hidden directories differed too). The walk only
+proposes candidates; the regex decides. The rules: ``*``, ``?`` and ``[...]`` never match
+``/``, nor a leading ``.`` unless the segment starts with a literal ``.`` (so ``.mlbuild/``
+and ``.git/`` are reached only by a pattern naming a dot); ``**`` as a whole segment is
+zero or more directories, never hidden ones; ``**`` inside a segment is ``*``; ``[!x]``
+negates, ``[^x]`` is the class of ``^`` and ``x`` (as in `fnmatch`); an unclosed ``[`` is
+a literal; matching is case-sensitive.
 """
 
 from __future__ import annotations
 
-import glob as globmod
 import os
 import posixpath
 import re
@@ -64,51 +73,204 @@ def find_config(start: str) -> str:
 # --------------------------------------------------------------------------- globs
 
 
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """The regex of a glob with Python's ``glob(recursive=True)`` meaning: ``*`` and ``?``
-    stay within one path segment, ``**/`` spans any number of directories.
+def _class_regex(pattern: str, i: int) -> tuple[str, int] | None:
+    """The regex of the ``[...]`` class opening at ``pattern[i]`` and the index after it, or
+    None when it is not closed (then ``[`` is a literal).
 
-    Used on declared outs, not on files: it does not follow `expand_glob` everywhere. A
-    leading ``.`` is matched by ``*``, ``?`` and ``[...]``, ``**/`` enters hidden
-    directories, ``**`` inside a segment crosses ``/``, and ``[!x]`` can match ``/``."""
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:[^/]+/)*")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif pattern[i] == "[" and "]" in pattern[i + 2 :]:
-            end = pattern.index("]", i + 2)
-            body = pattern[i + 1 : end]
-            out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
-            i = end + 1
+    A port of `fnmatch.translate`'s class rule, so a class means what it means to `glob`:
+    ``[!x]`` negates, ``[^x]`` is the class of ``^`` and ``x``, a ``]`` right after ``[`` or
+    ``[!`` is a member, empty ranges (``z-a``) are dropped. One change: a class never
+    matches ``/`` (``[!x]`` or the range ``+-0`` would), which on disk it cannot either."""
+    n = len(pattern)
+    j = i + 1
+    if j < n and pattern[j] == "!":
+        j += 1
+    if j < n and pattern[j] == "]":
+        j += 1
+    while j < n and pattern[j] != "]":
+        j += 1
+    if j >= n:
+        return None
+    start = i + 1
+    if "-" not in pattern[start:j]:
+        stuff = pattern[start:j].replace("\\", r"\\")
+    else:
+        chunks: list[str] = []
+        k = start + 2 if pattern[start] == "!" else start + 1
+        while True:
+            k = pattern.find("-", k, j)
+            if k < 0:
+                break
+            chunks.append(pattern[start:k])
+            start = k + 1
+            k = k + 3
+        chunk = pattern[start:j]
+        if chunk:
+            chunks.append(chunk)
         else:
-            out.append(re.escape(pattern[i]))
-            i += 1
+            chunks[-1] += "-"
+        for k in range(len(chunks) - 1, 0, -1):  # drop empty ranges: invalid in a regex
+            if chunks[k - 1][-1] > chunks[k][0]:
+                chunks[k - 1] = chunks[k - 1][:-1] + chunks[k][1:]
+                del chunks[k]
+        stuff = "-".join(s.replace("\\", r"\\").replace("-", r"\-") for s in chunks)
+    stuff = re.sub(r"([&~|])", r"\\\1", stuff)  # no regex set operations
+    if not stuff:
+        return "(?!)", j + 1  # an empty class matches nothing
+    if stuff == "!":
+        return "[^/]", j + 1  # a negated empty class matches any character
+    if stuff[0] == "!":
+        stuff = "^" + stuff[1:]
+    elif stuff[0] in ("^", "["):
+        stuff = "\\" + stuff
+    return f"(?!/)[{stuff}]", j + 1
+
+
+def _segment_regex(segment: str) -> str:
+    """The regex of one ``/``-free segment other than ``**``: ``*``, ``?`` and a class stay
+    inside the segment, and the segment matches a name starting with ``.`` only when it
+    starts with a literal ``.`` itself (glob's rule: a hidden name is never a wildcard's)."""
+    out = [] if segment.startswith(".") else [r"(?!\.)"]
+    i = 0
+    while i < len(segment):
+        c = segment[i]
+        if c == "*":
+            while i + 1 < len(segment) and segment[i + 1] == "*":
+                i += 1  # ``**`` inside a segment is ``*``
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[" and (cls := _class_regex(segment, i)) is not None:
+            out.append(cls[0])
+            i = cls[1]
+            continue
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+def _segments(pattern: str) -> list[str]:
+    """``pattern`` cut at ``/``, as `glob` cuts it, with a run of ``**`` segments as one (the
+    same paths, and the walk does not list a tree once per ``**``)."""
+    segments: list[str] = []
+    for segment in pattern.split("/"):
+        if not (segment == "**" and segments and segments[-1] == "**"):
+            segments.append(segment)
+    return segments
+
+
+_ANY_DIRS = r"(?:(?!\.)[^/]+/)*"  # ``**/``: zero or more directories, none hidden
+_ANY_PATH = r"(?!\.)[^/]+(?:/(?!\.)[^/]+)*"  # a final ``**``: one or more names, none hidden
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """The regex of a glob dep, matched with ``fullmatch`` against a workspace-relative
+    POSIX path: the one definition of the dialect (see the module docstring).
+
+    The pattern is cut at ``/`` first, as `glob` cuts it, so nothing (``*``, ``?``, a class,
+    ``**`` inside a segment) crosses ``/``; only a whole ``**`` segment spans directories,
+    never entering one whose name starts with ``.``."""
+    segments = _segments(pattern)
+    out: list[str] = []
+    for k, segment in enumerate(segments):
+        last = k == len(segments) - 1
+        if segment == "**":
+            out.append(_ANY_PATH if last else _ANY_DIRS)
+        else:
+            out.append(_segment_regex(segment) + ("" if last else "/"))
     return re.compile("".join(out))
 
 
 def expand_glob(root: str, pattern: str) -> list[str]:
-    """The files (not directories) under ``root`` that ``pattern`` matches, as
-    workspace-relative POSIX paths in the order ``glob`` lists them.
+    """The files (not directories) under ``root`` that ``pattern`` matches, as sorted
+    workspace-relative POSIX paths: what `glob_regex` matches among the files on disk.
 
-    Python's ``glob(recursive=True)``: unlike `glob_regex`, ``*`` and ``**`` skip names
-    starting with ``.``."""
-    found: list[str] = []
-    for match in globmod.glob(pattern, root_dir=root, recursive=True):
-        match = match.replace(os.sep, "/")
-        if os.path.isfile(os.path.join(root, match)):
-            found.append(match)
-    return found
+    The walk only proposes candidates, pruned segment by segment with the regexes
+    `glob_regex` is made of; `glob_regex` decides. A literal segment is looked up, not
+    listed (so ``.github/*.yml`` works without listing the workspace). Symlinks are followed,
+    as `glob` follows them, except that ``**`` does not enter a directory it is already
+    inside (a link to an ancestor), which `glob` repeats until the OS refuses the path."""
+    segments = _segments(pattern)
+    matchers = [None if s == "**" else re.compile(_segment_regex(s)) for s in segments]
+    found: set[str] = set()
+    listed: dict[str, list[os.DirEntry[str]]] = {}  # ``**/x`` lists each directory twice
+
+    def scan(path: str) -> list[os.DirEntry[str]]:
+        if path not in listed:
+            listed[path] = _scan(path)
+        return listed[path]
+
+    def walk(rel: str, k: int, real: str | None, ancestors: frozenset[str]) -> None:
+        # rel: a directory ("" is root) whose path matched segments[:k]; real: its real
+        # path when known; ancestors: the real paths ``**`` walked down through to reach it.
+        here = os.path.join(root, rel)
+        last = k == len(segments) - 1
+        segment, matcher = segments[k], matchers[k]
+        if matcher is None:  # ``**``
+            real = real or os.path.realpath(here)
+            if real in ancestors:
+                return  # a link back up: everything below was or will be listed
+            if not last:
+                walk(rel, k + 1, real, ancestors)  # zero directories
+            for entry in scan(here):
+                if entry.name.startswith("."):
+                    continue
+                child = posixpath.join(rel, entry.name)
+                if last and _is_file(entry):
+                    found.add(child)
+                elif _is_dir(entry):
+                    below = (
+                        os.path.realpath(entry.path)
+                        if entry.is_symlink()
+                        else os.path.join(real, entry.name)
+                    )
+                    walk(child, k, below, ancestors | {real})
+            return
+        if not GLOB_CHARS.search(segment):
+            child = posixpath.join(rel, segment)
+            if last:
+                if os.path.isfile(os.path.join(root, child)):
+                    found.add(child)
+            elif os.path.isdir(os.path.join(root, child)):
+                walk(child, k + 1, None, ancestors)
+            return
+        for entry in scan(here):
+            if not matcher.fullmatch(entry.name):
+                continue
+            child = posixpath.join(rel, entry.name)
+            if last:
+                if _is_file(entry):
+                    found.add(child)
+            elif _is_dir(entry):
+                walk(child, k + 1, None, ancestors)
+
+    walk("", 0, None, frozenset())
+    regex = glob_regex(pattern)
+    return sorted(path for path in found if regex.fullmatch(path))
+
+
+def _scan(path: str) -> list[os.DirEntry[str]]:
+    """The entries of directory ``path`` (none when it cannot be read, as `glob` does)."""
+    try:
+        with os.scandir(path) as it:
+            return list(it)
+    except OSError:
+        return []
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 # --------------------------------------------------------------------------- names and paths
