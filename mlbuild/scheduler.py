@@ -34,6 +34,8 @@ from .store import OutRecord
 
 __all__ = ["Scheduler", "plan"]
 
+WAKE_SECONDS = 0.2  # the longest a signal waits for the main thread (see `_collect`)
+
 
 def plan(
     graph: BuildGraph,
@@ -276,7 +278,12 @@ class Scheduler:
     def _collect(self, build: _Build) -> None:
         """Wait for at least one running target to end; finish those that did, in build
         order (a failure stops the launching unless --keep-going)."""
-        finished, _ = wait(list(build.running), return_when=FIRST_COMPLETED)
+        finished: set[Future[Done]] = set()
+        while not finished:
+            # Never one blocking wait: the kernel may hand SIGTERM/SIGINT to any thread, and
+            # then nothing wakes a main thread blocked on a lock; Python would run the
+            # handler only when a job ends. Waking every WAKE_SECONDS runs it meanwhile.
+            finished, _ = wait(list(build.running), WAKE_SECONDS, FIRST_COMPLETED)
         for fut in sorted(finished, key=lambda f: build.index[build.running[f]]):
             name = build.running.pop(fut)
             self._take(self.pipeline.targets[name], -1)

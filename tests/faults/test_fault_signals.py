@@ -314,3 +314,42 @@ def test_library_build_stops_on_sigterm_raises_and_puts_the_handlers_back(
     assert run.returncode == 0, run.stderr
     assert run.stdout.split("\n")[:2] == ["raised 15", "after True True"]
     assert "stop:me" not in p.lock_entries()
+
+
+# Any thread may receive a signal sent to the process. Here only a helper thread can (the
+# main thread blocks SIGTERM, and the threads it starts inherit that), which is what load
+# makes happen now and then: the build must still stop at once, not when its job ends.
+OTHER_THREAD_CALLER = """\
+import signal, sys, threading, time
+from mlbuild import Workspace
+from mlbuild.interrupts import Terminated
+
+threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+started = time.monotonic()
+try:
+    Workspace(sys.argv[1]).build(["stop:me"])
+except Terminated as exc:
+    print("raised", exc.signum, round(time.monotonic() - started, 1))
+"""
+
+
+def test_a_signal_delivered_to_another_thread_stops_the_build_at_once(
+    workspace: Workspace,
+) -> None:
+    p = workspace(
+        "targets:\n  stop:me:\n    cmd: kill -TERM $PPID; sleep 20\n    outs: [o.txt]\n",
+        {"caller.py": OTHER_THREAD_CALLER},
+    )
+    run = subprocess.run(
+        [sys.executable, "caller.py", str(p.root)],
+        cwd=p.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    raised, signum, seconds = run.stdout.split()
+    assert (raised, signum) == ("raised", "15")
+    assert float(seconds) < 10, f"the build went on for {seconds} s after SIGTERM"
+    assert "stop:me" not in p.lock_entries()
