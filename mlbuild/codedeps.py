@@ -18,10 +18,20 @@ import os
 import posixpath
 import re
 import shlex
+from enum import Enum
 
 from .store.state import StateMemo
 
-__all__ = ["CodeScanner", "entry_points"]
+__all__ = ["CodeScanner", "EntryKind", "entry_points"]
+
+
+class EntryKind(str, Enum):
+    """The kind of an entry point: a script run by path, or a module run by name.
+    Entries are ``(kind, value)`` tuples; rebuild/keys.py builds module entries too."""
+
+    SCRIPT = "script"
+    MODULE = "module"
+
 
 _PYTHONS = {"python", "python3", "python3.10", "python3.11", "python3.12", "python3.13"}
 _VALUE_OPTS = {"-W", "-X", "--check-hash-based-pycs"}
@@ -66,7 +76,7 @@ def entry_points(cmds: tuple[str, ...] | None, python: str | None) -> list[tuple
     found in (until the end of its subshell)."""
     found: list[tuple[str, str]] = []
     if python is not None:
-        found.append(("module", python.split(":", 1)[0]))
+        found.append((EntryKind.MODULE, python.split(":", 1)[0]))
     for cmd in cmds or ():
         if "python" not in cmd and ".py" not in cmd:
             continue  # cheap filter: most commands of a big pipeline are not Python
@@ -149,7 +159,7 @@ def _simple(
             _scan(argv[i + 1], cwd, found, depth=depth + 1)
         return cwd
     if program.endswith(".py") and cwd is not None:  # uv run train.py, ./train.py
-        found.append(("script", posixpath.normpath(posixpath.join(cwd, argv[0]))))
+        found.append((EntryKind.SCRIPT, posixpath.normpath(posixpath.join(cwd, argv[0]))))
         return cwd
     if program not in _PYTHONS:
         return cwd
@@ -161,14 +171,14 @@ def _simple(
         if arg == "-m":
             module = next(args, None)
             if module and cwd is not None:  # searched from where it runs: ``sub/pkg.mod``
-                found.append(("module", posixpath.join(cwd, module)))
+                found.append((EntryKind.MODULE, posixpath.join(cwd, module)))
             break
         if arg in ("-c",):
             break
         if arg.startswith("-"):
             continue
         if arg.endswith(".py") and cwd is not None:
-            found.append(("script", posixpath.normpath(posixpath.join(cwd, arg))))
+            found.append((EntryKind.SCRIPT, posixpath.normpath(posixpath.join(cwd, arg))))
         break
     return cwd
 
@@ -222,7 +232,7 @@ class CodeScanner:
         """Sorted workspace-relative paths of every source file the entries need."""
         files: set[str] = set()
         for kind, value in entries:
-            if kind == "script":
+            if kind == EntryKind.SCRIPT:
                 if os.path.isfile(os.path.join(self.root, value)):
                     files |= self._closure(value, (posixpath.dirname(value), ""))
             else:

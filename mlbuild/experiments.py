@@ -20,6 +20,7 @@ from .config import Pipeline
 from .digest import same_value
 from .errors import UsageError
 from .graph import BuildGraph
+from .kinds import ChangeKind, ManifestStatus
 from .provenance.store import ManifestStore
 from .store import LockEntry, LockFile
 
@@ -59,10 +60,10 @@ def previous_metrics(
                 if entry is None or doc.get("key") == entry.key:
                     current = doc.get("key")
                 continue
-            if doc.get("key") == current and doc.get("status") != "built":
+            if doc.get("key") == current and doc.get("status") != ManifestStatus.BUILT:
                 continue
             if doc.get("metrics") is not None:
-                found[name] = dict(doc["metrics"])
+                found[name] = dict(doc.get("metrics") or {})
             break
     return found
 
@@ -106,9 +107,9 @@ class ParamChange:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"key": self.key, "change": self.change}
-        if self.change != "added":
+        if self.change != ChangeKind.ADDED:
             data["old"] = self.old
-        if self.change != "removed":
+        if self.change != ChangeKind.REMOVED:
             data["new"] = self.new
         data["targets"] = list(self.targets)
         data["stale"] = list(self.stale)

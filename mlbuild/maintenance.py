@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .digest import hash_file
+from .kinds import OutType
 from .provenance.store import ManifestStore
 from .store import Cache, LockFile, OutRecord
 from .store.cache import remove_tree
@@ -197,7 +198,7 @@ def _outs_objects(store: _Store, outs: Iterable[OutRecord]) -> set[str]:
     needed: set[str] = set()
     for rec in outs:
         needed.add(rec.xxh)
-        if rec.type == "dir":
+        if rec.type == OutType.DIR:
             needed |= _tree_files(store, rec.xxh)
     return needed
 

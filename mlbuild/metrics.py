@@ -18,6 +18,7 @@ from typing import Any
 
 from .config import GateSpec, PromoteSpec
 from .errors import BuildFailed, CheckFailed
+from .kinds import PromoteMode
 
 __all__ = [
     "GateResult",
@@ -215,7 +216,7 @@ def pick_winner(
             f"no candidate of {target} has a numeric {promote.by!r} to promote by ({detail})",
             findings=({"promotion": {**promote.to_json(), "winner": None, "scores": table}},),
         )
-    sign = 1.0 if promote.mode == "max" else -1.0
+    sign = 1.0 if promote.mode == PromoteMode.MAX else -1.0
     best = max(valid, key=lambda cv: sign * (cv[1] or 0.0))  # max keeps the first of ties
     return best[0], table
 

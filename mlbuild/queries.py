@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .graph import BuildGraph
     from .metrics import MetricChange
     from .provenance.findings import AuditReport
+    from .provenance.records import Manifest
     from .provenance.store import ManifestStore
     from .rebuild import Rebuilder
     from .store import Cache
@@ -135,7 +136,7 @@ class ProvenanceQueries(_Host):
         mid, _ = self.manifest(target)
         return lineage(self.manifest_store, mid)
 
-    def history(self, target: str) -> list[tuple[str, dict[str, Any] | None, str | None]]:
+    def history(self, target: str) -> list[tuple[str, Manifest | None, str | None]]:
         """Every manifest of ``target``, newest first: ``(id, record, problem)``, the record
         None and the problem named for one whose file is gone or fails the strict parser
         (one bad record does not hide the rest of the history)."""
@@ -143,7 +144,7 @@ class ProvenanceQueries(_Host):
 
         name = self.graph.select([target])[0]
         store = self.manifest_store
-        rows: list[tuple[str, dict[str, Any] | None, str | None]] = []
+        rows: list[tuple[str, Manifest | None, str | None]] = []
         for mid in reversed(store.history(name)):
             try:
                 doc = store.get(mid)
@@ -153,7 +154,7 @@ class ProvenanceQueries(_Host):
             rows.append((mid, doc, None if doc is not None else "manifest file missing"))
         return rows
 
-    def resolve_manifest(self, ref: str) -> tuple[str, dict[str, Any]]:
+    def resolve_manifest(self, ref: str) -> tuple[str, Manifest]:
         """A manifest by id or unique id prefix (``sha256:3f2a…`` or ``3f2a…``)."""
         store = self.manifest_store
         hexd = ref.split(":", 1)[1] if ref.startswith("sha256:") else ref
@@ -195,7 +196,7 @@ class ProvenanceQueries(_Host):
         view = self.manifest_store.view(doc)
         return model_card(mid, view, self.lineage(name), report, self.pipeline.targets[name].desc)
 
-    def manifest(self, target: str) -> tuple[str, dict[str, Any]]:
+    def manifest(self, target: str) -> tuple[str, Manifest]:
         """The id and content of ``target``'s current manifest (its latest build or restore).
 
         Never built: UsageError (exit 2). Its file missing, corrupt, edited or of another
@@ -299,7 +300,7 @@ class ExperimentQueries(ProvenanceQueries):
             spec = self.pipeline.targets[name]
             entry = statuses[name]
             mid = store.current(name)
-            doc = (store.get_usable(mid) if mid is not None else None) or {}
+            doc: Mapping[str, Any] = (store.get_usable(mid) if mid is not None else None) or {}
             targets.append(
                 {
                     "name": name,

@@ -23,6 +23,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from .digest import FileDigest, hash_file, hash_tree
+from .kinds import OutType
 from .provenance.parse import parse_manifest
 from .provenance.records import ManifestError
 from .provenance.store import ManifestStore
@@ -181,7 +182,7 @@ class Transfer:
             done.set()
 
     def _pull_out(self, rec: OutRecord, stats: TransferStats) -> None:
-        if rec.type == "file":
+        if rec.type == OutType.FILE:
             self._pull_object(rec.xxh, rec.sha256, stats, f"out {rec.path}")
             return
         self._pull_object(rec.xxh, None, stats, f"tree of {rec.path}")
@@ -270,7 +271,7 @@ class Transfer:
                     "are corrupt (built with --no-cache? see mlbuild cache verify)"
                 )
             self._push_object(rec.xxh, stats)
-            if rec.type == "dir":
+            if rec.type == OutType.DIR:
                 for _, xxh, _ in self.cache.read_tree(rec.xxh):  # verified against its name
                     self._push_object(xxh, stats)
         if entry.manifest is not None and os.path.exists(self.manifests.path(entry.manifest)):

@@ -8,16 +8,10 @@ The CLI is a thin layer on this class. Each method loads only what it needs: `gr
 writes (build, push, pull, rollback, cache maintenance); the read-only queries are mixed in
 from queries.py.
 
-State lives under ``<workspace>/.mlbuild/``::
-
-    cache/      objects and run cache (store/cache.py)
-    state.json  stat → digest memo (store/state.py)
-    logs/       one log per target, from its last run
-    aside/      outs moved out of the way before a target ran
-    failed/     partial outs of the last failed run of a target
-    manifests/  provenance manifests, signatures and per-target history (provenance/)
-    running/    commands running now, so a build after a kill -9 can stop them
-    lock        the workspace lock (flock)
+State lives under ``<workspace>/.mlbuild/``; every path there comes from `Workspace.layout`
+(store/layout.py documents the tree). The workspace owns one instance of each store over it
+(the cache, the manifest store) and hands them to the rebuilder, so a build and the queries
+around it see the same in-memory state.
 """
 
 from __future__ import annotations
@@ -29,7 +23,7 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from .config import CONFIG_NAME, STATE_DIR, Pipeline, find_config, load_pipeline
+from .config import CONFIG_NAME, Pipeline, find_config, load_pipeline
 from .errors import UsageError
 from .events import BuildEvents, NullEvents
 from .graph import BuildGraph
@@ -46,7 +40,7 @@ from .results import (
 )
 from .runner import TargetRunner
 from .scheduler import Scheduler, plan
-from .store import Cache, LockFile, StateMemo, WorkspaceLock
+from .store import Cache, Layout, LockFile, StateMemo, WorkspaceLock
 from .wiring import Wiring, wire
 
 if TYPE_CHECKING:
@@ -89,7 +83,8 @@ class Workspace(ExperimentQueries):
         # pipelines in one directory never prune each other's entries.
         stem = os.path.splitext(os.path.basename(self.config_path))[0]
         self.lock_path = os.path.join(self.root, stem + ".lock")
-        self.state_dir = os.path.join(self.root, STATE_DIR)
+        self.layout = Layout(self.root)  # every path under .mlbuild/
+        self.state_dir = self.layout.state_dir
 
     @cached_property
     def pipeline(self) -> Pipeline:
@@ -97,11 +92,13 @@ class Workspace(ExperimentQueries):
 
     @cached_property
     def cache(self) -> Cache:
-        return Cache(os.path.join(self.state_dir, "cache"))
+        return Cache(self.layout.cache_dir)
 
     @cached_property
     def manifest_store(self) -> ManifestStore:
-        return ManifestStore(os.path.join(self.state_dir, "manifests"))
+        """The one store over ``.mlbuild/manifests/``: every rebuilder of this workspace
+        writes through it, so its index of current manifests stays the only one."""
+        return ManifestStore(self.layout.manifests_dir)
 
     @cached_property
     def graph(self) -> BuildGraph:
@@ -115,7 +112,7 @@ class Workspace(ExperimentQueries):
         return self.graph.select(patterns)
 
     def _memo(self) -> StateMemo:
-        return StateMemo(self.root, os.path.join(self.state_dir, "state.json"))
+        return StateMemo(self.root, self.layout.state_file)
 
     def _rebuilder(
         self,
@@ -127,13 +124,18 @@ class Workspace(ExperimentQueries):
         transfer: Transfer | None = None,
         notes: Notes | None = None,
     ) -> Rebuilder:
+        """The rebuilder of one build (or plan, or rollback) over this workspace's stores.
+        The manifest store forgets what an earlier build through it remembered: another
+        process may have built since, and its histories on disk are the truth."""
+        self.manifest_store.refresh()
         return Rebuilder.create(
             self.pipeline,
             memo if memo is not None else self._memo(),
             self.cache,
             lock if lock is not None else LockFile(self.lock_path),
             options,
-            self.state_dir,
+            self.layout,
+            self.manifest_store,
             signer=signer,
             transfer=transfer,
             notes=notes,
@@ -198,7 +200,7 @@ class Workspace(ExperimentQueries):
         selected = self.select(targets)
         order = self.graph.closure(selected)
         signer = self.signing_key()  # a bad key fails here, before anything runs
-        with WorkspaceLock(os.path.join(self.state_dir, "lock"), wait=options.wait):
+        with WorkspaceLock(self.layout.workspace_lock, wait=options.wait):
             memo, lock, notes = self._memo(), LockFile(self.lock_path), Notes()
             lock.prune(self.pipeline.targets)
             wiring = self._wire(options, order, memo, lock, notes, executor)
@@ -207,7 +209,7 @@ class Workspace(ExperimentQueries):
                 options, memo=memo, lock=lock, signer=signer, transfer=wiring.transfer, notes=notes
             )
             reporter = events or NullEvents()
-            running_dir = os.path.join(self.state_dir, "running")
+            running_dir = self.layout.running_dir
             runner = TargetRunner(
                 rebuilder, wiring.executor, reporter, run=options.run, running_dir=running_dir
             )
@@ -266,7 +268,7 @@ class Workspace(ExperimentQueries):
             options,
             memo=memo,
             cache=self.cache,
-            running_dir=os.path.join(self.state_dir, "running"),
+            running_dir=self.layout.running_dir,
             nothing_to_run=nothing_to_run,
             open_transfer=self.transfer,
             executor=executor,
@@ -409,7 +411,7 @@ class Workspace(ExperimentQueries):
             if not older:
                 raise UsageError(f"{name} has no earlier build to roll back to")
             mid, doc = older[0]
-        with WorkspaceLock(os.path.join(self.state_dir, "lock"), wait=True):
+        with WorkspaceLock(self.layout.workspace_lock, wait=True):
             rebuilder = self._rebuilder(BuildOptions(), signer=self.signing_key())
             new = rebuilder.materializer.rollback(spec, mid, doc)
             if new is None:
@@ -437,7 +439,7 @@ class Workspace(ExperimentQueries):
         from .maintenance import verify
 
         target = self.transfer(options).remote if remote else None
-        with WorkspaceLock(os.path.join(self.state_dir, "lock"), wait=True):
+        with WorkspaceLock(self.layout.workspace_lock, wait=True):
             return verify(self.cache, target, repair=repair)
 
     def gc(
@@ -455,7 +457,7 @@ class Workspace(ExperimentQueries):
         if keep < 1:
             raise UsageError("--keep must be at least 1", hint="the current build is one")
         target = self.transfer(options).remote if remote else None
-        with WorkspaceLock(os.path.join(self.state_dir, "lock"), wait=True):
+        with WorkspaceLock(self.layout.workspace_lock, wait=True):
             report = collect(
                 self.cache,
                 self.manifest_store,
@@ -470,6 +472,9 @@ class Workspace(ExperimentQueries):
                     os.path.dirname(os.path.join(self.root, rel)) for rel in self.pipeline.out_owner
                 ]
                 report.removed_temporaries += remove_leftovers(
-                    self.state_dir, out_dirs, os.path.dirname(self.lock_path), dry_run=dry_run
+                    self.layout.state_dir,
+                    out_dirs,
+                    os.path.dirname(self.lock_path),
+                    dry_run=dry_run,
                 )
             return report

@@ -17,7 +17,6 @@ Scenario tests whose point is the CLI keep using tests/conftest.py's `Project`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -56,7 +55,7 @@ def make_workspace(root: Path, config: str, files: Mapping[str, str] | None = No
 def inline_executor(ws: Workspace, *, stream: bool = False) -> InlineExecutor:
     """The inline executor for ``ws``, registering its shell commands where a build's
     `reap_orphans` looks (``.mlbuild/running``)."""
-    return InlineExecutor(stream=stream, running_dir=os.path.join(ws.state_dir, "running"))
+    return InlineExecutor(stream=stream, running_dir=ws.layout.running_dir)
 
 
 def build_inline(
@@ -114,7 +113,8 @@ def memory_rebuilder(
         ws.cache,
         lock if lock is not None else LockFile(ws.lock_path),
         options or BuildOptions(),
-        ws.state_dir,
+        ws.layout,
+        ws.manifest_store,
     )
 
 

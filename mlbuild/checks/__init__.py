@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import CheckSpec, is_tabular
+from ..kinds import CheckKind, Dtype
 from ..suggest import suggest
 from .profile import (
     ColumnStats,
@@ -82,7 +83,7 @@ class _RowChecks:
 
         for i, c in enumerate(self.checks):
             cols = [col for col in c.columns if col in chunk.columns]
-            if c.check == "unique":
+            if c.check == CheckKind.UNIQUE:
                 for col in cols:
                     values = chunk[col].dropna()
                     seen = self.seen.setdefault(col, set())
@@ -93,7 +94,7 @@ class _RowChecks:
                         example = _plain(dup.iloc[0])
                     self.dups[col] = (n + len(dup), example)
                     seen.update(fresh.tolist())
-            elif c.check == "range" and cols:
+            elif c.check == CheckKind.RANGE and cols:
                 s = chunk[cols[0]].dropna()
                 if not t.is_numeric_dtype(s) or t.is_bool_dtype(s):
                     continue
@@ -103,14 +104,14 @@ class _RowChecks:
                 if "max" in c.options:
                     mask |= s > c.options["max"]
                 self._bad(i, s[mask])
-            elif c.check == "allowed" and cols:
+            elif c.check == CheckKind.ALLOWED and cols:
                 s = chunk[cols[0]].dropna()
                 allowed = c.options["values"]
                 ok = s.isin(allowed) | s.astype(str).isin([str(v) for v in allowed])
                 self._bad(i, s[~ok])
-            elif c.check == "columns" and isinstance(c.options["columns"], Mapping):
+            elif c.check == CheckKind.COLUMNS and isinstance(c.options["columns"], Mapping):
                 for col, dtype in c.options["columns"].items():
-                    if dtype == "datetime" and col in chunk.columns:
+                    if dtype == Dtype.DATETIME and col in chunk.columns:
                         s = chunk[col].dropna()
                         if t.is_datetime64_any_dtype(s):
                             continue
@@ -147,7 +148,7 @@ def inspect_outs(
 def _inspect(
     root: str, rel: str, checks: Sequence[CheckSpec], previous: Any, chunk_rows: int
 ) -> tuple[dict[str, Any], list[CheckResult]]:
-    bins = max([c.options["bins"] for c in checks if c.check == "drift"] or [10])
+    bins = max([c.options["bins"] for c in checks if c.check == CheckKind.DRIFT] or [10])
     text: set[str] = set()
     while True:  # again, with more columns read as text, when a column changes kind
         stats, rows, row_checks, retry = _first_pass(root, rel, checks, chunk_rows, text)
@@ -213,17 +214,17 @@ def _missing(rel: str, col: str, stats: Mapping[str, ColumnStats]) -> str:
 
 
 def _dtype_ok(want: str, s: ColumnStats, not_dates: int) -> bool:
-    if want == "any":
+    if want == Dtype.ANY:
         return True
-    if want == "int":
-        return s.dtype == "int" or (s.dtype == "float" and s.integral) or s.count == 0
-    if want == "float":
-        return s.dtype in ("int", "float") or s.count == 0
-    if want == "bool" and s.dtype == "str" and s.values is not None:
+    if want == Dtype.INT:
+        return s.dtype == Dtype.INT or (s.dtype == Dtype.FLOAT and s.integral) or s.count == 0
+    if want == Dtype.FLOAT:
+        return s.dtype in (Dtype.INT, Dtype.FLOAT) or s.count == 0
+    if want == Dtype.BOOL and s.dtype == Dtype.STR and s.values is not None:
         # pandas reads a CSV bool column with a gap as text: True/False and nulls.
         return bool(s.values) and set(s.values) <= {"True", "False", "true", "false"}
-    if want == "datetime":
-        return s.dtype == "datetime" or (s.dtype == "str" and not_dates == 0)
+    if want == Dtype.DATETIME:
+        return s.dtype == Dtype.DATETIME or (s.dtype == Dtype.STR and not_dates == 0)
     return s.dtype == want or s.count == 0
 
 
@@ -247,7 +248,7 @@ def _judge(  # long: one short branch per check kind, sharing `result`; read top
     if missing:
         return [result(False, _missing(rel, col, stats), col) for col in missing]
     kind, o = c.check, c.options
-    if kind == "columns":
+    if kind == CheckKind.COLUMNS:
         problems: list[str] = []
         wanted = o["columns"]
         if isinstance(wanted, Mapping):
@@ -260,7 +261,7 @@ def _judge(  # long: one short branch per check kind, sharing `result`; read top
             if extra:
                 problems.append(f"unexpected column(s) {', '.join(extra)}")
         return [result(not problems, "; ".join(problems) or "columns and dtypes as declared")]
-    if kind == "not_null":
+    if kind == CheckKind.NOT_NULL:
         out = []
         for col in c.columns:
             n = stats[col].nulls
@@ -272,7 +273,7 @@ def _judge(  # long: one short branch per check kind, sharing `result`; read top
                 )
             )
         return out
-    if kind == "unique":
+    if kind == CheckKind.UNIQUE:
         out = []
         for col in c.columns:
             n, example = row_checks.dups.get(col, (0, None))
@@ -283,23 +284,23 @@ def _judge(  # long: one short branch per check kind, sharing `result`; read top
             )
             out.append(result(n == 0, msg, col))
         return out
-    if kind in ("range", "allowed"):
+    if kind in (CheckKind.RANGE, CheckKind.ALLOWED):
         col = c.columns[0]
-        if kind == "range" and not stats[col].numeric:
+        if kind == CheckKind.RANGE and not stats[col].numeric:
             return [result(False, f"column {col!r} is {stats[col].dtype}, not numeric", col)]
         n, examples = row_checks.bad.get(index, (0, []))
-        if kind == "range":
+        if kind == CheckKind.RANGE:
             what = f"within [{o.get('min', '-inf')}, {o.get('max', 'inf')}]"
         else:
             what = f"in {o['values']}"
         msg = f"{n} value(s) of {col!r} not {what}, e.g. {examples}" if n else f"all {what}"
         return [result(n == 0, msg, col)]
-    if kind == "rows":
+    if kind == CheckKind.ROWS:
         lo, hi = o.get("min"), o.get("max")
         ok = (lo is None or rows >= lo) and (hi is None or rows <= hi)
         bounds = f"[{lo if lo is not None else 0}, {hi if hi is not None else 'inf'}]"
         return [result(ok, f"{rows} rows, expected {bounds}")]
-    if kind == "drift":
+    if kind == CheckKind.DRIFT:
         return _drift(rel, c, stats, old_cols, ref_counts, result)
     return [_custom(root, rel, c, result)]
 

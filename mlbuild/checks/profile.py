@@ -28,6 +28,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..kinds import Dtype
+
 __all__ = [
     "EPSILON",
     "MAX_DISTINCT",
@@ -91,7 +93,7 @@ class ColumnStats:
 
     @property
     def numeric(self) -> bool:
-        return self.dtype in ("int", "float")
+        return self.dtype in (Dtype.INT, Dtype.FLOAT)
 
     def conflicts(self, series: Any) -> bool:
         """True when ``series`` (a later chunk) has values of another kind than the chunks
@@ -105,7 +107,7 @@ class ColumnStats:
     def label(self) -> str:
         """The dtype as one read of the whole column gives it: an int column with nulls
         reads as float (integral), whichever chunks the nulls fell in."""
-        if self.dtype == "int" and self.nulls:
+        if self.dtype == Dtype.INT and self.nulls:
             return "float"
         return self.dtype or "str"
 
@@ -121,9 +123,9 @@ class ColumnStats:
         n = len(nonnull)
         if n == 0:
             return
-        if label in ("int", "float"):
+        if label in (Dtype.INT, Dtype.FLOAT):
             values = nonnull.astype("float64")
-            if label == "float" and self.integral:
+            if label == Dtype.FLOAT and self.integral:
                 self.integral = bool(((values % 1) == 0).all())
             lo, hi = values.min(), values.max()
             self.min = lo if self.min is None else min(self.min, lo)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Collection, Iterator
+from enum import Enum
 from typing import Any
 
 from ..errors import BuildFailed
@@ -18,13 +19,22 @@ __all__ = ["CHUNK_ROWS", "read_chunks", "read_table"]
 CHUNK_ROWS = 200_000
 
 
-def _kind(path: str) -> str:
+class _Format(Enum):
+    """How a tabular out is read, by its extension."""
+
+    PARQUET = "parquet"
+    JSONL = "jsonl"
+    TSV = "tsv"
+    CSV = "csv"
+
+
+def _kind(path: str) -> _Format:
     lower = path.lower()
     if lower.endswith((".parquet", ".pq")):
-        return "parquet"
+        return _Format.PARQUET
     if lower.endswith((".jsonl", ".ndjson")):
-        return "jsonl"
-    return "tsv" if lower.endswith(".tsv") else "csv"
+        return _Format.JSONL
+    return _Format.TSV if lower.endswith(".tsv") else _Format.CSV
 
 
 def read_chunks(
@@ -58,7 +68,7 @@ def _chunks(  # long: one reader per table format, each a few lines; kept side b
     full = os.path.join(root, rel)
     kind = _kind(rel)
     try:
-        if kind == "parquet":
+        if kind is _Format.PARQUET:
             try:
                 import pyarrow.parquet as pq
             except ImportError:
@@ -78,7 +88,7 @@ def _chunks(  # long: one reader per table format, each a few lines; kept side b
             if empty:
                 yield pf.schema_arrow.empty_table().to_pandas()
             return
-        if kind == "jsonl":
+        if kind is _Format.JSONL:
             if os.path.getsize(full) == 0:
                 yield pd.DataFrame()
                 return
@@ -88,7 +98,7 @@ def _chunks(  # long: one reader per table format, each a few lines; kept side b
             reader: Any = pd.read_json(full, lines=True, chunksize=chunk_rows)
         else:
             csv_args: dict[str, Any] = {
-                "sep": "\t" if kind == "tsv" else ",",
+                "sep": "\t" if kind is _Format.TSV else ",",
                 "usecols": columns,
                 "dtype": {c: str for c in text_columns} or None,
             }
@@ -100,7 +110,7 @@ def _chunks(  # long: one reader per table format, each a few lines; kept side b
             first = True
             for chunk in reader:
                 first = False
-                yield chunk if columns is None or kind != "jsonl" else chunk[columns]
+                yield chunk if columns is None or kind is not _Format.JSONL else chunk[columns]
             if first:
                 yield pd.DataFrame()
     except BuildFailed:
@@ -109,9 +119,11 @@ def _chunks(  # long: one reader per table format, each a few lines; kept side b
         if isinstance(exc, pd.errors.EmptyDataError):
             yield pd.DataFrame()
             return
-        raise BuildFailed(f"cannot read {rel} as {kind.upper()} ({_first_line(exc)})") from None
+        what = kind.value.upper()
+        raise BuildFailed(f"cannot read {rel} as {what} ({_first_line(exc)})") from None
     except Exception as exc:  # pyarrow raises its own error types for a corrupt file
-        raise BuildFailed(f"cannot read {rel} as {kind.upper()} ({_first_line(exc)})") from None
+        what = kind.value.upper()
+        raise BuildFailed(f"cannot read {rel} as {what} ({_first_line(exc)})") from None
 
 
 def read_table(root: str, rel: str) -> Any:

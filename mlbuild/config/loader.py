@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from ..errors import ConfigError
+from ..store.layout import Layout
 from ..suggest import did_you_mean
 from .access import Reader
 from .interpolate import Scope, interpolate
@@ -23,7 +24,6 @@ from .ml import check_module, load_ml
 from .params import MISSING, Params, flat_keys, lookup
 from .paths import (
     GLOB_CHARS,
-    STATE_DIR,
     OutGuard,
     check_inside,
     expand_glob,
@@ -88,7 +88,7 @@ class Loader:
         self.root = os.path.dirname(self.config_path)
         self.rel = os.path.basename(self.config_path)
         text = decode_utf8(_read_config(self.config_path), self.rel)
-        self.doc = Doc(self.rel, text, os.path.join(self.root, STATE_DIR, "cache"))
+        self.doc = Doc(self.rel, text, Layout(self.root).parse_cache_dir)
         self.reader = Reader(self.doc)
         self.guard = OutGuard(self.root, self.rel)
         self.params = Params(self.rel)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ConfigError
+from ..kinds import CheckKind, Dtype, GateBound, PromoteMode, Severity, words
 from ..suggest import did_you_mean
 from .access import Reader
 from .paths import module_exists
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 #: Dtype names a ``columns`` check accepts, and what each admits (see docs/checks.md).
-DTYPES = ("int", "float", "str", "bool", "datetime", "any")
+DTYPES = words(Dtype)
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _COMMON = CHECK_COMMON_KEYS
 _BOUNDS = GATE_BOUNDS
@@ -124,8 +125,8 @@ def _parse_check(
     for key in required:
         if key not in item:
             raise SpecError(f"the {kind} check needs {key!r}", path)
-    severity = item.get("severity", "error")
-    if severity not in ("error", "warn"):
+    severity = item.get("severity", Severity.ERROR.value)
+    if severity not in words(Severity):
         raise SpecError("severity must be 'error' or 'warn'", path + ("severity",))
     if "out" in item:
         out = item["out"]
@@ -157,7 +158,7 @@ def _parse_check(
 
 
 def _validate_options(kind: str, opts: dict[str, Any], path: tuple[Any, ...]) -> None:
-    if kind == "columns":
+    if kind == CheckKind.COLUMNS:
         cols = opts["columns"]
         if isinstance(cols, dict):
             if not cols:
@@ -173,12 +174,12 @@ def _validate_options(kind: str, opts: dict[str, Any], path: tuple[Any, ...]) ->
             opts["columns"] = _names(cols, path + ("columns",), "columns")
         if not isinstance(opts.get("strict", False), bool):
             raise SpecError("strict must be true or false", path + ("strict",))
-    elif kind in ("not_null", "unique"):
+    elif kind in (CheckKind.NOT_NULL, CheckKind.UNIQUE):
         opts["columns"] = _names(opts["columns"], path + ("columns",), "columns")
-    elif kind in ("range", "allowed"):
+    elif kind in (CheckKind.RANGE, CheckKind.ALLOWED):
         if not isinstance(opts["column"], str):
             raise SpecError("column must be a column name", path + ("column",))
-        if kind == "range":
+        if kind == CheckKind.RANGE:
             if "min" not in opts and "max" not in opts:
                 raise SpecError("a range check needs 'min', 'max' or both", path)
             for bound in ("min", "max"):
@@ -186,7 +187,7 @@ def _validate_options(kind: str, opts: dict[str, Any], path: tuple[Any, ...]) ->
                     opts[bound] = _number(opts[bound], path + (bound,), bound)
         elif not isinstance(opts["values"], list) or not opts["values"]:
             raise SpecError("values must be a non-empty list", path + ("values",))
-    elif kind == "rows":
+    elif kind == CheckKind.ROWS:
         if "min" not in opts and "max" not in opts:
             raise SpecError("a rows check needs 'min', 'max' or both", path)
         for bound in ("min", "max"):
@@ -194,7 +195,7 @@ def _validate_options(kind: str, opts: dict[str, Any], path: tuple[Any, ...]) ->
                 value = opts[bound]
                 if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                     raise SpecError(f"{bound} must be a non-negative integer", path + (bound,))
-    elif kind == "drift":
+    elif kind == CheckKind.DRIFT:
         if "columns" in opts:
             opts["columns"] = _names(opts["columns"], path + ("columns",), "columns")
         if "max_psi" not in opts and "max_ks" not in opts:
@@ -206,7 +207,7 @@ def _validate_options(kind: str, opts: dict[str, Any], path: tuple[Any, ...]) ->
         if isinstance(bins, bool) or not isinstance(bins, int) or not 2 <= bins <= 100:
             raise SpecError("bins must be an integer from 2 to 100", path + ("bins",))
         opts["bins"] = bins
-    elif kind == "python":
+    elif kind == CheckKind.PYTHON:
         if not isinstance(opts["python"], str) or not _CALLABLE.match(opts["python"]):
             raise SpecError("python must be 'module:function'", path + ("python",))
         if not isinstance(opts.get("args", {}), dict):
@@ -239,7 +240,7 @@ def parse_gates(raw: Any) -> tuple[GateSpec, ...]:
             )
         bound = bounds[0]
         value = _number(item[bound], path + (bound,), bound)
-        if bound in ("max_drop", "max_rise"):
+        if GateBound(bound).vs_previous:
             if item.get("vs", "previous") != "previous":
                 raise SpecError("vs must be 'previous'", path + ("vs",))
             if value < 0:
@@ -249,10 +250,10 @@ def parse_gates(raw: Any) -> tuple[GateSpec, ...]:
         gates.append(
             GateSpec(
                 item["metric"],
-                min=value if bound == "min" else None,
-                max=value if bound == "max" else None,
-                max_drop=value if bound == "max_drop" else None,
-                max_rise=value if bound == "max_rise" else None,
+                min=value if bound == GateBound.MIN else None,
+                max=value if bound == GateBound.MAX else None,
+                max_drop=value if bound == GateBound.MAX_DROP else None,
+                max_rise=value if bound == GateBound.MAX_RISE else None,
             )
         )
     return tuple(gates)
@@ -272,12 +273,12 @@ def parse_promote(raw: Any, name: str, names: Sequence[str]) -> PromoteSpec:
                 _did_you_mean(key, PROMOTE_KEYS),
                 at_key=True,
             )
-    pattern, by, mode = raw.get("from"), raw.get("by"), raw.get("mode", "max")
+    pattern, by, mode = raw.get("from"), raw.get("by"), raw.get("mode", PromoteMode.MAX.value)
     if not isinstance(pattern, str) or not pattern:
         raise SpecError("promote needs 'from': a target name or glob", ())
     if not isinstance(by, str) or not by:
         raise SpecError("promote needs 'by': the metric that ranks candidates", ())
-    if mode not in ("max", "min"):
+    if mode not in words(PromoteMode):
         raise SpecError("mode must be 'max' or 'min'", ("mode",))
     candidates = tuple(n for n in names if n != name and fnmatch.fnmatchcase(n, pattern))
     if not candidates:
@@ -305,7 +306,7 @@ def load_ml(
     metrics = tuple(metrics_of[spec.name])
     checks, gates, promote = _parse_ml(reader, spec, path, body, names)
     for i, check in enumerate(checks):
-        if check.check == "python":
+        if check.check == CheckKind.PYTHON:
             check_module(reader, root, check.options["python"], path + ("checks", i, "python"))
     deps, dep_paths = list(spec.deps), list(spec.dep_paths)
     if promote is not None:

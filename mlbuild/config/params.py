@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError, SourcePos
+from ..store.layout import Layout
 from .access import Reader
-from .paths import STATE_DIR, normalize_path
+from .paths import normalize_path
 from .yaml import Doc, decode_utf8
 
 __all__ = ["MISSING", "Params", "flat_keys", "kind_of", "lookup", "render_value"]
@@ -125,7 +126,7 @@ def _load_params_file(root: str, rel: str, pos: SourcePos) -> dict[str, Any]:
         except (RecursionError, ValueError) as exc:
             raise ConfigError(f"invalid TOML: {_too_deep(exc)}", pos=SourcePos(rel, 1, 1)) from None
     else:
-        value = Doc(rel, text, os.path.join(root, STATE_DIR, "cache")).value
+        value = Doc(rel, text, Layout(root).parse_cache_dir).value
     if not isinstance(value, dict):
         raise ConfigError("a params file must hold a mapping", pos=SourcePos(rel, 1, 1))
     return value

@@ -29,6 +29,7 @@ import posixpath
 import re
 
 from ..errors import ConfigError, SourcePos
+from ..store.layout import STATE_DIR  # re-exported: defined once, beside the whole tree
 
 __all__ = [
     "CONFIG_NAME",
@@ -45,7 +46,6 @@ __all__ = [
 ]
 
 CONFIG_NAME = "mlbuild.yaml"
-STATE_DIR = ".mlbuild"  # per-workspace state: cache, memo, logs (see workspace.py)
 GLOB_CHARS = re.compile(r"[*?\[]")
 _TARGET_NAME = re.compile(r"[A-Za-z0-9_.\-]+(:[A-Za-z0-9_.\-{}]+)?")  # used with fullmatch
 
@@ -182,7 +182,7 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
-def expand_glob(root: str, pattern: str) -> list[str]:
+def expand_glob(root: str, pattern: str) -> list[str]:  # long: one walk closing over its caches
     """The files (not directories) under ``root`` that ``pattern`` matches, as sorted
     workspace-relative POSIX paths: what `glob_regex` matches among the files on disk.
 

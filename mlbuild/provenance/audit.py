@@ -51,14 +51,14 @@ manifest *and* its id consistently. See docs/provenance.md.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from ..config import Pipeline
 from ..digest import canonical_json
+from ..kinds import ManifestStatus, Verdict
 from ..store import Cache, LockFile
 from .audit_rules import TargetAudit, audit_target
-from .findings import AuditReport, Finding, ReproductionSummary
-from .records import REPRODUCTION, ManifestError, Verdict, reproduction_line
+from .findings import AuditCheck, AuditReport, Finding, ReproductionSummary
+from .records import Manifest, ManifestError, is_restore, reproduction_line
 from .signing import TrustedKeys
 from .store import ManifestStore
 from .views import restore_disagreements
@@ -81,7 +81,7 @@ def audit(
     report = AuditReport(targets=list(order), signatures_required=require_signatures)
     # With no trusted key configured there is nothing to check a signature against.
     judged = bool(trusted.keys or require_signatures)
-    audited: list[tuple[str, dict[str, Any]]] = []
+    audited: list[tuple[str, Manifest]] = []
     for name in order:
         target = TargetAudit(name, pipeline, lock, cache, store, report, allow_dirty)
         found, doc = audit_target(target)
@@ -92,7 +92,7 @@ def audit(
                 problem = _signature_problem(store, found, doc, trusted, require_signatures)
                 if problem is not None:
                     subject = os.path.relpath(store.sig_path(found), pipeline.root)
-                    report.findings.append(Finding(name, "signature", subject, *problem))
+                    report.findings.append(Finding(name, AuditCheck.SIGNATURE, subject, *problem))
             _judge_reproduction(name, found, doc, store, report, trusted if judged else None)
     if judged:
         _judge_links(store, audited, {m for m in report.manifests.values() if m}, trusted, report)
@@ -102,7 +102,7 @@ def audit(
 def _judge_reproduction(
     name: str,
     mid: str,
-    doc: dict[str, Any],
+    doc: Manifest,
     store: ManifestStore,
     report: AuditReport,
     trusted: TrustedKeys | None,
@@ -116,7 +116,9 @@ def _judge_reproduction(
     builds = _reproducible_builds(mid, doc, store)
 
     def unusable(exc: ManifestError) -> None:
-        report.findings.append(Finding(name, "reproduction", exc.subject, exc.expected, exc.found))
+        report.findings.append(
+            Finding(name, AuditCheck.REPRODUCTION, exc.subject, exc.expected, exc.found)
+        )
 
     try:
         ids, problems = store.reproductions(name)
@@ -131,11 +133,11 @@ def _judge_reproduction(
         except ManifestError as exc:
             unusable(exc)
             continue
-        if record.get("status") != REPRODUCTION or record.get("target") != name:
+        if record.get("status") != ManifestStatus.REPRODUCTION or record.get("target") != name:
             subject = store.shown(store.path(rid))
             found = f"a {record.get('status')} manifest of {record.get('target')}"
             report.findings.append(
-                Finding(name, "reproduction", subject, f"a reproduction of {name}", found)
+                Finding(name, AuditCheck.REPRODUCTION, subject, f"a reproduction of {name}", found)
             )
             continue
         if record["reproduces"] not in builds:
@@ -146,20 +148,20 @@ def _judge_reproduction(
         subject = store.shown(store.path(rid))
         if not verdict.reproducible:
             expected = "reproducible (bit-identical, or within the tolerances given)"
-            report.findings.append(Finding(name, "reproduction", subject, expected, line))
+            report.findings.append(Finding(name, AuditCheck.REPRODUCTION, subject, expected, line))
         if trusted is not None:
             bad = _signature_problem(store, rid, record, trusted, report.signatures_required)
             if bad is not None:
                 shown = store.shown(store.sig_path(rid))
-                report.findings.append(Finding(name, "signature", shown, *bad))
+                report.findings.append(Finding(name, AuditCheck.SIGNATURE, shown, *bad))
         return
 
 
-def _reproducible_builds(mid: str, doc: dict[str, Any], store: ManifestStore) -> set[str]:
+def _reproducible_builds(mid: str, doc: Manifest, store: ManifestStore) -> set[str]:
     """The builds whose reproduction counts for audited record ``mid``: itself, and for a
     restore the build it restores."""
     builds = {mid}
-    if doc.get("status") in ("restored", "rollback"):
+    if is_restore(doc):
         try:
             source = store.source_build(doc)
         except ManifestError:
@@ -169,7 +171,7 @@ def _reproducible_builds(mid: str, doc: dict[str, Any], store: ManifestStore) ->
     return builds
 
 
-def _summary(rid: str, record: dict[str, Any]) -> ReproductionSummary:
+def _summary(rid: str, record: Manifest) -> ReproductionSummary:
     return {
         "manifest": rid,
         "reproduces": record["reproduces"],
@@ -183,7 +185,7 @@ def _summary(rid: str, record: dict[str, Any]) -> ReproductionSummary:
 
 def _judge_links(
     store: ManifestStore,
-    audited: list[tuple[str, dict[str, Any]]],
+    audited: list[tuple[str, Manifest]],
     judged: set[str],
     trusted: TrustedKeys,
     report: AuditReport,
@@ -211,14 +213,15 @@ def _judge_links(
             if problem is not None:
                 subject = store.shown(store.sig_path(link))
                 expected = f"{dep.get('target')}'s linked manifest signed by a trusted key"
-                report.findings.append(Finding(name, "signature", subject, expected, problem[1]))
+                finding = Finding(name, AuditCheck.SIGNATURE, subject, expected, problem[1])
+                report.findings.append(finding)
             queue.append((name, linked))
 
 
 def _signature_problem(
     store: ManifestStore,
     mid: str,
-    doc: dict[str, Any],
+    doc: Manifest,
     trusted: TrustedKeys,
     required: bool,
 ) -> tuple[str, str] | None:
@@ -233,13 +236,13 @@ def _signature_problem(
         return None if problem is None else (expected, problem)
     if not required:
         return None
-    if doc.get("status") not in ("restored", "rollback"):
+    if not is_restore(doc):
         return expected, "unsigned"
     why = _unvouched(store, doc, trusted)
     return None if why is None else (expected, f"unsigned, and {why}")
 
 
-def _unvouched(store: ManifestStore, doc: dict[str, Any], trusted: TrustedKeys) -> str | None:
+def _unvouched(store: ManifestStore, doc: Manifest, trusted: TrustedKeys) -> str | None:
     """Why the build an unsigned restore or rollback restores does not vouch for it (None:
     it does). A CI clone that pulls signed builds holds no signing key, so its restores
     are unsigned: one is accepted when the build it restores is signed by a trusted key

@@ -20,9 +20,10 @@ from ..digest import (
     walk_tree,
 )
 from ..errors import MlbuildError
+from ..kinds import OutType, Severity
 from ..store import Cache, LockEntry, LockFile
-from .findings import AuditReport, Finding
-from .records import DepEntry, ManifestError, OutEntry
+from .findings import AuditCheck, AuditReport, Finding
+from .records import KeyComponents, Manifest, ManifestError, OutEntry, is_restore
 from .store import ManifestStore
 from .views import restore_disagreements, restore_view
 
@@ -41,7 +42,7 @@ class TargetAudit:
     report: AuditReport
     allow_dirty: bool
 
-    def violation(self, check: str, subject: str, expected: str, found: str) -> None:
+    def violation(self, check: AuditCheck, subject: str, expected: str, found: str) -> None:
         self.report.findings.append(Finding(self.name, check, subject, expected, found))
 
     def unusable(self, exc: ManifestError) -> None:
@@ -75,7 +76,7 @@ def _cache_object_sha256(cache: Cache, out: OutEntry) -> str | None:
     xxh = out.get("xxh3", "")
     if not cache.has(xxh):
         return None
-    if out.get("type") == "dir":
+    if out.get("type") == OutType.DIR:
         try:
             tree = cache.read_tree(xxh)
         except (OSError, ValueError, MlbuildError):
@@ -89,19 +90,22 @@ def _cache_object_sha256(cache: Cache, out: OutEntry) -> str | None:
     return hash_file(cache.object_path(xxh), want_sha256=True).sha256
 
 
-
-def audit_target(t: TargetAudit) -> tuple[str | None, dict[str, Any] | None]:
+def audit_target(t: TargetAudit) -> tuple[str | None, Manifest | None]:
     """Audit one target; returns (the audited manifest id, its record if usable)."""
     entry = t.lock.entries.get(t.name)
     if entry is None:
-        t.violation("built", t.rel(t.lock.path), "an entry for the target", "none: never built")
+        t.violation(
+            AuditCheck.BUILT, t.rel(t.lock.path), "an entry for the target", "none: never built"
+        )
         return None, None
     mid, doc = locate(t, entry)
     if mid is None or doc is None:
         return mid, None
     subject = t.rel(t.store.path(mid))
     if doc["target"] != t.name:
-        t.violation("manifest", subject, f"a manifest of {t.name}", f"one of {doc['target']}")
+        t.violation(
+            AuditCheck.MANIFEST, subject, f"a manifest of {t.name}", f"one of {doc['target']}"
+        )
         return mid, doc
     check_key(t, entry, doc, subject)
     check_readable_fields(t, doc, subject)
@@ -114,7 +118,7 @@ def audit_target(t: TargetAudit) -> tuple[str | None, dict[str, Any] | None]:
     return mid, doc
 
 
-def locate(t: TargetAudit, entry: LockEntry) -> tuple[str | None, dict[str, Any] | None]:
+def locate(t: TargetAudit, entry: LockEntry) -> tuple[str | None, Manifest | None]:
     """(id, record) of the manifest describing the recorded outs; the record is None (and
     the reason reported) when there is none to audit."""
     # The history index only points at manifests: commands skip a line that is not an
@@ -128,7 +132,7 @@ def locate(t: TargetAudit, entry: LockEntry) -> tuple[str | None, dict[str, Any]
         return None, None
     # The target's latest record (a build or a restore) must be intact whatever the lock
     # says: a truncated or deleted restore manifest is a violation, never skipped.
-    doc: dict[str, Any] | None = None
+    doc: Manifest | None = None
     if mid is not None:
         try:
             doc = t.store.load(mid)
@@ -140,7 +144,9 @@ def locate(t: TargetAudit, entry: LockEntry) -> tuple[str | None, dict[str, Any]
     if doc is None or doc.get("key") != entry.key:
         by_key = t.cache.run_manifest(entry.key)
         if by_key is None:
-            t.violation("manifest", t.name, f"a manifest for key {entry.key}", "none recorded")
+            t.violation(
+                AuditCheck.MANIFEST, t.name, f"a manifest for key {entry.key}", "none recorded"
+            )
             return None, None
         mid = by_key
         try:
@@ -151,16 +157,18 @@ def locate(t: TargetAudit, entry: LockEntry) -> tuple[str | None, dict[str, Any]
     return mid, doc
 
 
-def check_key(t: TargetAudit, entry: LockEntry, doc: dict[str, Any], subject: str) -> None:
+def check_key(t: TargetAudit, entry: LockEntry, doc: Manifest, subject: str) -> None:
     """``lock`` and ``consistency``: the lock's key, deps and params are the manifest's,
     and its components hash to its key."""
     lock_path = t.rel(t.lock.path)
     if doc.get("key") != entry.key:
-        t.violation("lock", lock_path, f"key {entry.key}", f"manifest key {doc.get('key')}")
-    components = doc.get("components", {})
+        t.violation(
+            AuditCheck.LOCK, lock_path, f"key {entry.key}", f"manifest key {doc.get('key')}"
+        )
+    components: dict[str, Any] = dict(doc.get("components", {}))  # as the key hashes it
     if build_key(components) != doc.get("key"):
         t.violation(
-            "consistency",
+            AuditCheck.CONSISTENCY,
             subject,
             f"key {doc.get('key')}",
             f"its components hash to {build_key(components)}",
@@ -168,14 +176,14 @@ def check_key(t: TargetAudit, entry: LockEntry, doc: dict[str, Any], subject: st
     for part in ("deps", "params"):
         if not same_value(components.get(part), entry.components.get(part)):
             t.violation(
-                "lock",
+                AuditCheck.LOCK,
                 lock_path,
                 f"{part} {entry.components.get(part)}",
                 f"manifest {part} {components.get(part)}",
             )
 
 
-def check_readable_fields(t: TargetAudit, doc: dict[str, Any], subject: str) -> None:
+def check_readable_fields(t: TargetAudit, doc: Manifest, subject: str) -> None:
     """``consistency``: the readable fields say what the key components say (a forged
     manifest could otherwise show one value and hash another)."""
     components = doc.get("components", {})
@@ -196,32 +204,30 @@ def check_readable_fields(t: TargetAudit, doc: dict[str, Any], subject: str) -> 
         elif same_value(doc.get(shown), components.get(part)):
             continue
         t.violation(
-            "consistency",
+            AuditCheck.CONSISTENCY,
             subject,
             f"{shown} as in the key components",
             f"{shown} {doc.get(shown)!r} vs components {components.get(part)!r}",
         )
 
 
-def check_outs(t: TargetAudit, doc: dict[str, Any]) -> None:
+def check_outs(t: TargetAudit, doc: Manifest) -> None:
     """``out``: each out's bytes, re-read and hashed, are the recorded sha256 (or the cache
     holds the exact bytes to restore them from)."""
     root = t.pipeline.root
-    outs: list[OutEntry] = doc.get("outs", [])
-    for out in outs:
+    for out in doc.get("outs", []):
         now = _sha256_of(os.path.join(root, out["path"]), root)
         if now == out.get("sha256"):
             continue
         if now is None and _cache_object_sha256(t.cache, out) == out.get("sha256"):
             continue  # not in the workspace, but the cache holds the exact bytes
-        t.violation("out", out["path"], str(out.get("sha256")), now or "missing")
+        t.violation(AuditCheck.OUT, out["path"], str(out.get("sha256")), now or "missing")
 
 
-def check_upstream(t: TargetAudit, doc: dict[str, Any]) -> None:
+def check_upstream(t: TargetAudit, doc: Manifest) -> None:
     """``upstream``: each target dep links to a usable manifest, and the upstream was not
     rebuilt since into other bytes."""
-    deps: list[DepEntry] = doc.get("deps", [])
-    for dep in deps:
+    for dep in doc.get("deps", []):
         upstream = dep.get("target")
         if upstream is None:
             continue
@@ -230,10 +236,12 @@ def check_upstream(t: TargetAudit, doc: dict[str, Any]) -> None:
             linked_doc = t.store.get(linked) if linked is not None else None
         except ManifestError as exc:
             found = f"{linked} {exc.detail}"
-            t.violation("upstream", dep["path"], f"manifest of {upstream}", found)
+            t.violation(AuditCheck.UPSTREAM, dep["path"], f"manifest of {upstream}", found)
             continue
         if linked_doc is None:
-            t.violation("upstream", dep["path"], f"manifest of {upstream}", f"{linked} (missing)")
+            t.violation(
+                AuditCheck.UPSTREAM, dep["path"], f"manifest of {upstream}", f"{linked} (missing)"
+            )
             continue
         # Rebuilt since? Compare content, not ids: a restore or an identical rebuild of
         # the upstream (early cutoff) leaves this target valid.
@@ -242,35 +250,38 @@ def check_upstream(t: TargetAudit, doc: dict[str, Any]) -> None:
             current_doc = t.store.get(current) if current else None
         except ManifestError:
             current_doc = None  # the upstream's own audit names it
-        upstream_outs = {o["path"]: o["xxh3"] for o in (current_doc or {}).get("outs", [])}
+        outs = current_doc.get("outs", []) if current_doc is not None else []
+        upstream_outs = {o["path"]: o["xxh3"] for o in outs}
         if dep["path"] in upstream_outs and upstream_outs[dep["path"]] != dep.get("xxh3"):
             t.violation(
-                "upstream",
+                AuditCheck.UPSTREAM,
                 dep["path"],
                 f"{dep.get('xxh3')} ({upstream} as built then, {linked})",
                 f"{upstream_outs[dep['path']]} ({upstream} rebuilt since, {current})",
             )
 
 
-def check_restored_from(t: TargetAudit, doc: dict[str, Any], subject: str) -> dict[str, Any]:
+def check_restored_from(t: TargetAudit, doc: Manifest, subject: str) -> Manifest:
     """``restored-from``: a restore's build is there and every field it copies agrees.
     Returns what the remaining rules judge: a restore seen through its build (a restore
     records who/when/where of itself; everything else is a copy of the build)."""
-    if doc.get("status") not in ("restored", "rollback") or doc.get("restored_from") is None:
+    if not is_restore(doc) or doc.get("restored_from") is None:
         return doc
     try:
         source = t.store.source_build(doc)
     except ManifestError as exc:
-        t.violation("restored-from", exc.subject, "the original build manifest", exc.found)
+        t.violation(AuditCheck.RESTORED_FROM, exc.subject, "the original build manifest", exc.found)
         return doc
     if source is None:
         restored_from = doc["restored_from"]
-        t.violation("restored-from", restored_from, "the original build manifest", "missing")
+        t.violation(
+            AuditCheck.RESTORED_FROM, restored_from, "the original build manifest", "missing"
+        )
         return doc
     build_id, build = source
     for differs in restore_disagreements(doc, build):
         t.violation(
-            "restored-from",
+            AuditCheck.RESTORED_FROM,
             subject,
             f"{differs} as in the build it restores ({build_id})",
             f"{differs} differ",
@@ -278,33 +289,35 @@ def check_restored_from(t: TargetAudit, doc: dict[str, Any], subject: str) -> di
     return restore_view(doc, build)
 
 
-def check_verdicts(t: TargetAudit, view: dict[str, Any]) -> None:
+def check_verdicts(t: TargetAudit, view: Manifest) -> None:
     """``check``, ``gate``: every recorded check and gate passed. A recorded error-severity
     failure means the manifest describes outs mlbuild would have rejected (a forged or
     hand-made record)."""
     for check in view.get("checks") or []:
-        if check.get("severity") == "error" and not check.get("passed"):
+        if check.get("severity") == Severity.ERROR and not check.get("passed"):
             where = f"{check.get('out')}: {check.get('check')}"
-            t.violation("check", where, "passed", str(check.get("message")))
+            t.violation(AuditCheck.CHECK, where, "passed", str(check.get("message")))
     for gate in view.get("gates") or []:
         if not gate.get("passed"):
-            t.violation("gate", str(gate.get("metric")), "passed", str(gate.get("message")))
+            t.violation(
+                AuditCheck.GATE, str(gate.get("metric")), "passed", str(gate.get("message"))
+            )
 
 
-def check_declared_validation(t: TargetAudit, components: dict[str, Any]) -> None:
+def check_declared_validation(t: TargetAudit, components: KeyComponents) -> None:
     """``check``, ``gate``: the components declare the validation the pipeline now asks
     for; outs built before a check or gate was added were never judged by it."""
     spec = t.pipeline.targets.get(t.name)
     if spec is None:
         return
-    declared = {
-        "checks": [c.to_json() for c in spec.checks] or None,
-        "gate": [g.to_json() for g in spec.gates] or None,
-    }
-    for part, wanted in declared.items():
+    declared = (
+        (AuditCheck.CHECK, "checks", [c.to_json() for c in spec.checks] or None),
+        (AuditCheck.GATE, "gate", [g.to_json() for g in spec.gates] or None),
+    )
+    for check, part, wanted in declared:
         if wanted is not None and not same_value(components.get(part), wanted):
             t.violation(
-                "check" if part == "checks" else "gate",
+                check,
                 t.name,
                 f"built under the declared {part}",
                 "built before they were declared or changed"
@@ -313,8 +326,10 @@ def check_declared_validation(t: TargetAudit, components: dict[str, Any]) -> Non
             )
 
 
-def check_git(t: TargetAudit, view: dict[str, Any], mid: str) -> None:
+def check_git(t: TargetAudit, view: Manifest, mid: str) -> None:
     """``git-dirty``: built from a clean tree (for a restore: the build's tree counts)."""
     git = view.get("environment", {}).get("git", {})
     if git.get("dirty") and not t.allow_dirty:
-        t.violation("git-dirty", mid, "a clean git tree", f"dirty tree at {git.get('commit')}")
+        t.violation(
+            AuditCheck.GIT_DIRTY, mid, "a clean git tree", f"dirty tree at {git.get('commit')}"
+        )

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from .findings import AuditReport
+from .records import Manifest
 
 __all__ = ["model_card"]
 
@@ -49,7 +50,7 @@ def _reproducibility(target: str, report: AuditReport) -> str:
 
 def model_card(
     mid: str,
-    doc: dict[str, Any],
+    doc: Manifest,
     tree: dict[str, Any],
     report: AuditReport,
     description: str,
@@ -71,7 +72,7 @@ def model_card(
     return "\n".join(lines) + "\n"
 
 
-def _header(mid: str, doc: dict[str, Any], description: str) -> list[str]:
+def _header(mid: str, doc: Manifest, description: str) -> list[str]:
     lines = [f"# Model card: {doc['target']}", ""]
     if description:
         lines += [description, ""]
@@ -88,7 +89,7 @@ def _header(mid: str, doc: dict[str, Any], description: str) -> list[str]:
     return lines
 
 
-def _artifacts(doc: dict[str, Any]) -> list[str]:
+def _artifacts(doc: Manifest) -> list[str]:
     """The outs, then how they were made."""
     lines = [
         "",
@@ -99,8 +100,9 @@ def _artifacts(doc: dict[str, Any]) -> list[str]:
     ]
     lines += [f"| `{o['path']}` | {o['size']} | `{o['sha256']}` |" for o in doc.get("outs", [])]
     lines += ["", "## How it was made", ""]
-    if doc.get("command"):
-        lines += ["```sh", *doc["command"], "```"]
+    command = doc.get("command")
+    if command:
+        lines += ["```sh", *command, "```"]
     if doc.get("python"):
         lines += [f"Python callable `{doc['python']}`."]
     return lines
@@ -138,7 +140,7 @@ def _parameters(nodes: list[dict[str, Any]]) -> list[str]:
     return lines + (rows or ["| - | - | - |"])
 
 
-def _metrics(doc: dict[str, Any]) -> list[str]:
+def _metrics(doc: Manifest) -> list[str]:
     """Metrics, the promotion (if any) and the gates."""
     lines = ["", "## Metrics", ""]
     metrics = doc.get("metrics") or {}
@@ -177,7 +179,7 @@ def _checks(nodes: list[dict[str, Any]]) -> list[str]:
     return lines + (rows or ["| - | - | - | - | none recorded |"])
 
 
-def _environment(doc: dict[str, Any]) -> list[str]:
+def _environment(doc: Manifest) -> list[str]:
     env = doc.get("environment", {})
     git = env.get("git", {})
     lines = [
@@ -203,7 +205,7 @@ def _verification(report: AuditReport) -> list[str]:
     else:
         lines.append(f"`mlbuild audit` found {len(report.findings)} violation(s):")
         lines += [""] + [
-            f"- {f.target}: {f.check} `{f.subject}`: expected {f.expected}, found {f.found}"
+            f"- {f.target}: {f.check.value} `{f.subject}`: expected {f.expected}, found {f.found}"
             for f in report.findings
         ]
     return lines

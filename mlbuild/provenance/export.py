@@ -7,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .records import Manifest
     from .signing import SigningKey
 
 __all__ = ["dsse_envelope", "in_toto_statement"]
@@ -27,7 +28,7 @@ def _digest_set(xxh3: str | None, sha256: str | None = None) -> dict[str, str]:
     return digests
 
 
-def in_toto_statement(mid: str, doc: dict[str, Any]) -> dict[str, Any]:
+def in_toto_statement(mid: str, doc: Manifest) -> dict[str, Any]:
     """An in-toto Statement v1 with an SLSA Provenance v1 predicate for one manifest.
 
     Subjects are the outs (sha256, with xxh3-128 as an extra digest); resolved
@@ -46,6 +47,7 @@ def in_toto_statement(mid: str, doc: dict[str, Any]) -> dict[str, Any]:
         external["command"] = doc["command"]
     if doc.get("python") is not None:
         external["python"] = doc["python"]
+    log = doc.get("log")
     return {
         "_type": IN_TOTO_STATEMENT,
         "subject": [
@@ -75,8 +77,8 @@ def in_toto_statement(mid: str, doc: dict[str, Any]) -> dict[str, Any]:
                     "startedOn": doc.get("started"),
                     "finishedOn": doc.get("finished"),
                 },
-                "byproducts": [{"name": "log", "digest": {"sha256": doc["log"].split(":", 1)[1]}}]
-                if doc.get("log")
+                "byproducts": [{"name": "log", "digest": {"sha256": log.split(":", 1)[1]}}]
+                if log
                 else [],
             },
         },

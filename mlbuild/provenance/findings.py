@@ -6,9 +6,31 @@ the audit's rules."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, TypedDict
 
-__all__ = ["AuditReport", "Finding", "ReproductionSummary"]
+__all__ = ["AuditCheck", "AuditReport", "Finding", "ReproductionSummary"]
+
+
+class AuditCheck(str, Enum):
+    """The check a finding violates (the table in audit.py). Written as ``.value`` into
+    `mlbuild audit` output, its JSON and the card."""
+
+    BUILT = "built"
+    HISTORY = "history"
+    MANIFEST = "manifest"
+    MANIFEST_ID = "manifest-id"
+    SCHEMA = "schema"
+    CONSISTENCY = "consistency"
+    LOCK = "lock"
+    OUT = "out"
+    UPSTREAM = "upstream"
+    RESTORED_FROM = "restored-from"
+    CHECK = "check"
+    GATE = "gate"
+    GIT_DIRTY = "git-dirty"
+    SIGNATURE = "signature"
+    REPRODUCTION = "reproduction"
 
 
 @dataclass(frozen=True)
@@ -16,7 +38,7 @@ class Finding:
     """One violation: which target, which check, the file or manifest, expected vs found."""
 
     target: str
-    check: str
+    check: AuditCheck
     subject: str
     expected: str
     found: str
@@ -24,7 +46,7 @@ class Finding:
     def to_json(self) -> dict[str, str]:
         return {
             "target": self.target,
-            "check": self.check,
+            "check": self.check.value,
             "subject": self.subject,
             "expected": self.expected,
             "found": self.found,

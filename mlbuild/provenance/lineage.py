@@ -8,7 +8,7 @@ from typing import Any
 from .records import ManifestError
 from .store import ManifestStore
 
-__all__ = ["lineage", "lineage_leaves"]
+__all__ = ["lineage"]
 
 
 def lineage(store: ManifestStore, mid: str, seen: set[str] | None = None) -> dict[str, Any]:
@@ -49,21 +49,9 @@ def lineage(store: ManifestStore, mid: str, seen: set[str] | None = None) -> dic
     node["params"] = doc.get("params", {})
     node["checks"] = doc.get("checks") or []
     # Upstream in target-name order (ids differ between identical builds; names do not).
-    links = [
-        m
-        for _, m in sorted(
-            {(d.get("target", ""), d["manifest"]) for d in doc.get("deps", []) if d.get("manifest")}
-        )
-    ]
+    linked = {(d.get("target", ""), d.get("manifest") or "") for d in doc.get("deps", [])}
+    links = [m for _, m in sorted(linked) if m]
     links = list(dict.fromkeys(links))
     node["upstream"] = [lineage(store, link, seen) for link in links]
     return node
 
-
-def lineage_leaves(node: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """A lineage node's files as ``(kind, path, digest)``: outs (sha256), then source
-    deps and code files (xxh3): one list for every renderer of a lineage tree."""
-    leaves = [("out", o["path"], str(o["sha256"])) for o in node.get("outs", [])]
-    leaves += [("source", s["path"], str(s["xxh3"])) for s in node.get("sources", [])]
-    leaves += [("code", c["path"], str(c["xxh3"])) for c in node.get("code", [])]
-    return leaves

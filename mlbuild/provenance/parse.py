@@ -10,14 +10,15 @@ readers expect them). The format is records.py's.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
+from ..kinds import ManifestStatus, OutType, Verdict, words
 from ..store.records import RecordError, check_relpath, check_sha256, check_xxh
+from .findings import AuditCheck
 from .records import (
     MANIFEST_SCHEMA,
-    REPRODUCTION,
+    Manifest,
     ManifestError,
-    Verdict,
     check_manifest_id,
     is_manifest_id,
     manifest_id,
@@ -26,7 +27,10 @@ from .records import (
 
 __all__ = ["parse_manifest"]
 
-_STATUSES = ("built", "restored", "rollback")
+#: What a build record's ``status`` may be (a reproduction is told apart first).
+_STATUSES = words(ManifestStatus)[:-1]
+_OUT_TYPES = words(OutType)
+_WHO = ("target", "started", "finished", "user", "host", "mlbuild")
 
 
 class _Bad(Exception):
@@ -69,7 +73,7 @@ def _check_fields(doc: dict[str, Any]) -> None:
     Dep and out paths must be relative and normalized (the audit opens them); code paths
     are only shown, and a script run as ``python ../x.py`` is recorded as it was named.
     A reproduction has a shape of its own (`_check_reproduction`)."""
-    if doc.get("status") == REPRODUCTION:
+    if doc.get("status") == ManifestStatus.REPRODUCTION:
         _check_reproduction(doc)
         return
     _check_build_head(doc)
@@ -82,14 +86,12 @@ def _check_fields(doc: dict[str, Any]) -> None:
 
 def _check_build_head(doc: dict[str, Any]) -> None:
     """Who, when, status, key, and the command that ran."""
-    for name in ("target", "started", "finished", "user", "host", "mlbuild"):
-        _need(isinstance(doc.get(name), str), name, doc.get(name), "a string")
-    _need(bool(doc["target"]), "target", doc["target"], "a target name")
+    _check_who(doc)
     _need(
         doc.get("status") in _STATUSES,
         "status",
         doc.get("status"),
-        "built/restored/rollback/reproduction",
+        "/".join(words(ManifestStatus)),
     )
     _record(check_xxh, doc.get("key"), "key")
     for name in ("components", "params", "env", "environment"):
@@ -129,14 +131,42 @@ def _check_deps(doc: dict[str, Any]) -> None:
             )
 
 
-def _check_environment(doc: dict[str, Any]) -> None:
-    env = doc["environment"]
+def _check_who(doc: dict[str, Any]) -> None:
+    """Target, who, where, when and which mlbuild: the head of every record."""
+    for name in _WHO:
+        _need(isinstance(doc.get(name), str), name, doc.get(name), "a string")
+    _need(bool(doc["target"]), "target", doc["target"], "a target name")
+
+
+def _check_machine(env: dict[str, Any]) -> None:
+    """``environment`` of any record: python, platform, packages and git of its shape."""
     for name in ("python", "platform"):
         _need(_opt_str(env.get(name)), f"environment.{name}", env.get(name), "a string")
     packages = env.get("packages", {})
     _need(isinstance(packages, dict), "environment.packages", packages, "an object")
     git = env.get("git", {})
     _need(isinstance(git, dict), "environment.git", git, "an object")
+
+
+def _check_ending(doc: dict[str, Any]) -> None:
+    """How the run ended: its exit code, and its log's digest."""
+    exit_code = doc.get("exit_code")
+    _need(
+        exit_code is None or (isinstance(exit_code, int) and not isinstance(exit_code, bool)),
+        "exit_code",
+        exit_code,
+        "null or an integer",
+    )
+    if doc.get("log") is not None:
+        _record(check_sha256, doc["log"], "log")
+
+
+def _check_environment(doc: dict[str, Any]) -> None:
+    """A build's environment, and its git commit and dirty flag (which the audit
+    judges)."""
+    env = doc["environment"]
+    _check_machine(env)
+    git = env.get("git", {})
     _need(_opt_str(git.get("commit")), "environment.git.commit", git.get("commit"), "a string")
     dirty = git.get("dirty")
     _need(dirty is None or isinstance(dirty, bool), "environment.git.dirty", dirty, "a boolean")
@@ -148,7 +178,7 @@ def _check_outs(doc: dict[str, Any]) -> None:
     for i, out in enumerate(outs):
         _need(isinstance(out, dict), f"outs[{i}]", out, "an object")
         _record(check_relpath, out.get("path"), f"outs[{i}].path")
-        _need(out.get("type") in ("file", "dir"), f"outs[{i}].type", out.get("type"), "file/dir")
+        _need(out.get("type") in _OUT_TYPES, f"outs[{i}].type", out.get("type"), "file/dir")
         size = out.get("size")
         _need(
             isinstance(size, int) and not isinstance(size, bool) and size >= 0,
@@ -182,15 +212,7 @@ def _check_run(doc: dict[str, Any]) -> None:
     """Where it ran, how it ended, what it read undeclared, what it restores."""
     executor = doc.get("executor", {})
     _need(isinstance(executor, dict), "executor", executor, "an object")
-    exit_code = doc.get("exit_code")
-    _need(
-        exit_code is None or (isinstance(exit_code, int) and not isinstance(exit_code, bool)),
-        "exit_code",
-        exit_code,
-        "null or an integer",
-    )
-    if doc.get("log") is not None:
-        _record(check_sha256, doc["log"], "log")
+    _check_ending(doc)
     undeclared: Any = doc.get("undeclared_reads", [])
     _need(isinstance(undeclared, list), "undeclared_reads", undeclared, "a list")
     for i, read in enumerate(undeclared):
@@ -219,24 +241,13 @@ def _check_reproduction(doc: dict[str, Any]) -> None:
 def _check_reproduction_head(doc: dict[str, Any]) -> None:
     """Who, when, what it reproduces, where, with which tolerances; verdict and results
     of the right type."""
-    for name in ("target", "started", "finished", "user", "host", "mlbuild"):
-        _need(isinstance(doc.get(name), str), name, doc.get(name), "a string")
-    _need(bool(doc["target"]), "target", doc["target"], "a target name")
+    _check_who(doc)
     reproduces = doc.get("reproduces")
     _need(is_manifest_id(reproduces), "reproduces", reproduces, "a manifest id")
     _need(_is_number(doc.get("seconds")), "seconds", doc.get("seconds"), "a number")
     for name in ("environment", "executor", "tolerances"):
         _need(isinstance(doc.get(name), dict), name, doc.get(name), "an object")
-    env = doc["environment"]
-    for name in ("python", "platform"):
-        _need(_opt_str(env.get(name)), f"environment.{name}", env.get(name), "a string")
-    _need(
-        isinstance(env.get("packages", {}), dict),
-        "environment.packages",
-        env.get("packages"),
-        "an object",
-    )
-    _need(isinstance(env.get("git", {}), dict), "environment.git", env.get("git"), "an object")
+    _check_machine(doc["environment"])
     for metric, tolerance in doc["tolerances"].items():
         _need(
             _is_number(tolerance) and tolerance >= 0,
@@ -244,7 +255,7 @@ def _check_reproduction_head(doc: dict[str, Any]) -> None:
             tolerance,
             "a number >= 0",
         )
-    verdicts = [v.value for v in Verdict]
+    verdicts = words(Verdict)
     _need(doc.get("verdict") in verdicts, "verdict", doc.get("verdict"), "/".join(verdicts))
     results: Any = doc.get("results")
     _need(isinstance(results, list), "results", results, "a list")
@@ -256,7 +267,7 @@ def _check_results(results: list[Any]) -> None:
         where = f"results[{i}]"
         _need(isinstance(res, dict), where, res, "an object")
         _record(check_relpath, res.get("path"), f"{where}.path")
-        _need(res.get("type") in ("file", "dir"), f"{where}.type", res.get("type"), "file/dir")
+        _need(res.get("type") in _OUT_TYPES, f"{where}.type", res.get("type"), "file/dir")
         _record(check_sha256, res.get("recorded"), f"{where}.recorded")
         if res.get("reproduced") is not None:
             _record(check_sha256, res["reproduced"], f"{where}.reproduced")
@@ -300,18 +311,10 @@ def _check_verdict(doc: dict[str, Any]) -> None:
         error,
         "the failure's message (and only for a failed reproduction)",
     )
-    exit_code = doc.get("exit_code")
-    _need(
-        exit_code is None or (isinstance(exit_code, int) and not isinstance(exit_code, bool)),
-        "exit_code",
-        exit_code,
-        "null or an integer",
-    )
-    if doc.get("log") is not None:
-        _record(check_sha256, doc["log"], "log")
+    _check_ending(doc)
 
 
-def parse_manifest(raw: bytes, mid: str, subject: str) -> dict[str, Any]:
+def parse_manifest(raw: bytes, mid: str, subject: str) -> Manifest:
     """The bytes of manifest ``mid`` → the record, or ManifestError naming ``subject``.
 
     In this order (an audit reports the first that fails): JSON, an object, its id
@@ -334,7 +337,7 @@ def parse_manifest(raw: bytes, mid: str, subject: str) -> dict[str, Any]:
         raise ManifestError(
             subject,
             actual,
-            check="manifest-id",
+            check=AuditCheck.MANIFEST_ID,
             expected=mid,
             detail=f"is corrupt: its content hashes to {actual}, not to its id (edited)",
         )
@@ -343,7 +346,7 @@ def parse_manifest(raw: bytes, mid: str, subject: str) -> dict[str, Any]:
             subject,
             str(doc.get("schema")),
             detail=f"has schema {show_value(doc.get('schema'))}, which this mlbuild does not read",
-            check="schema",
+            check=AuditCheck.SCHEMA,
             expected=MANIFEST_SCHEMA,
             hint="use the mlbuild version that wrote it",
         )
@@ -351,5 +354,6 @@ def parse_manifest(raw: bytes, mid: str, subject: str) -> dict[str, Any]:
         _check_fields(doc)
     except _Bad as exc:
         raise ManifestError(subject, f"malformed: {exc}", detail=f"is corrupt: {exc}") from None
-    return doc
+    # The trust boundary: every field the readers use was checked above.
+    return cast(Manifest, doc)
 

@@ -74,26 +74,43 @@ import socket
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any, TypedDict, TypeGuard
+from typing import Any, TypeGuard, cast
 
 from ..digest import canonical_json
 from ..errors import VerificationError
+from ..kinds import ManifestStatus, Verdict
+from .findings import AuditCheck
+from .shapes import (
+    CheckRecord,
+    DepEntry,
+    EnvironmentRecord,
+    GateRecord,
+    KeyComponents,
+    Manifest,
+    OutEntry,
+    ReproducedOut,
+)
 
 __all__ = [
     "MANIFEST_SCHEMA",
+    "CheckRecord",
     "DepEntry",
+    "EnvironmentRecord",
+    "GateRecord",
+    "Manifest",
     "OutEntry",
     "PROFILE_SCHEMA",
-    "REPRODUCTION",
     "Identity",
+    "KeyComponents",
     "ManifestError",
+    "ReproducedOut",
     "Quality",
     "Verdict",
     "build_manifest",
     "check_manifest_id",
     "environment",
     "is_manifest_id",
+    "is_restore",
     "manifest_id",
     "reproduction_line",
     "show_value",
@@ -103,49 +120,10 @@ __all__ = [
 MANIFEST_SCHEMA = "mlbuild.manifest/v1"
 PROFILE_SCHEMA = "mlbuild.profile/v1"
 _MANIFEST_ID = re.compile(r"sha256:[0-9a-f]{64}")
-REPRODUCTION = "reproduction"  # the status of a reproduction record (see the module doc)
 _MOVE_ASIDE = (
     "mlbuild never rewrites a manifest: move the file out of .mlbuild/manifests/, then "
     "rebuild its target: `mlbuild -B TARGET`"
 )
-
-
-class _DepFields(TypedDict):
-    path: str  # relative, normalized (parse.py checks it)
-    xxh3: str
-
-
-class DepEntry(_DepFields, total=False):
-    """One of a parsed manifest's ``deps``: a target dep links its producer's manifest."""
-
-    target: str
-    manifest: str | None
-
-
-class _OutFields(TypedDict):
-    path: str  # relative, normalized (parse.py checks it)
-    type: str  # "file" or "dir"
-    size: int
-    xxh3: str
-
-
-class OutEntry(_OutFields, total=False):
-    """One of a parsed manifest's ``outs`` (``sha256`` absent or null: never hashed)."""
-
-    sha256: str | None
-
-
-class Verdict(str, Enum):
-    """What a reproduction found (``verdict`` of a reproduction record)."""
-
-    IDENTICAL = "identical"  # every out bit-identical to the recorded one
-    WITHIN_TOLERANCE = "within-tolerance"  # only metrics files differ, within --tolerance
-    DIFFERS = "differs"  # an out differs beyond any tolerance, or is missing
-    FAILED = "failed"  # the re-run failed: nothing to compare
-
-    @property
-    def reproducible(self) -> bool:
-        return self in (Verdict.IDENTICAL, Verdict.WITHIN_TOLERANCE)
 
 
 class ManifestError(VerificationError):
@@ -158,7 +136,7 @@ class ManifestError(VerificationError):
         subject: str,
         found: str,
         *,
-        check: str = "manifest",
+        check: AuditCheck = AuditCheck.MANIFEST,
         expected: str = "a well-formed mlbuild.manifest/v1 record",
         what: str = "manifest",
         hint: str | None = _MOVE_ASIDE,
@@ -187,6 +165,12 @@ def is_manifest_id(value: Any) -> TypeGuard[str]:
     return isinstance(value, str) and bool(_MANIFEST_ID.fullmatch(value))
 
 
+def is_restore(doc: Mapping[str, Any]) -> bool:
+    """A restore or rollback: a record whose facts are copies of the build it names in
+    ``restored_from`` (views.py)."""
+    return doc.get("status") in (ManifestStatus.RESTORED, ManifestStatus.ROLLBACK)
+
+
 def check_manifest_id(mid: Any, where: str = "manifest id") -> str:
     """``mid`` if it is exactly ``sha256:`` + 64 lowercase hex, else ManifestError: the
     only ids a path may be derived from."""
@@ -201,12 +185,12 @@ def check_manifest_id(mid: Any, where: str = "manifest id") -> str:
     return mid
 
 
-def manifest_id(manifest: dict[str, Any]) -> str:
+def manifest_id(manifest: Mapping[str, Any]) -> str:
     """``sha256:`` of the canonical encoding: the manifest's content address."""
     return "sha256:" + hashlib.sha256(canonical_json(manifest).encode()).hexdigest()
 
 
-def reproduction_line(doc: dict[str, Any]) -> str:
+def reproduction_line(doc: Mapping[str, Any]) -> str:
     """One line for a (parsed) reproduction record: its verdict and what differs, as
     `mlbuild reproduce`, `card` and `audit` say it."""
     results = doc.get("results") or []
@@ -318,7 +302,7 @@ class Quality:
     promotion: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, doc: dict[str, Any]) -> Quality:
+    def of(cls, doc: Mapping[str, Any]) -> Quality:
         """The quality recorded in manifest ``doc`` (a restore carries its source's)."""
         return cls(
             metrics=doc.get("metrics"),
@@ -333,7 +317,7 @@ class Quality:
 def build_manifest(
     *,
     target: str,
-    status: str,
+    status: ManifestStatus | str,
     key: str,
     components: dict[str, Any],
     started: float,
@@ -347,7 +331,7 @@ def build_manifest(
     quality: Quality | None = None,
     executor: dict[str, Any] | None = None,
     undeclared: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
+) -> Manifest:
     """The manifest of one build or restore (see the module docstring for the format)."""
     q = quality or Quality()
     from .. import __version__
@@ -355,7 +339,7 @@ def build_manifest(
     manifest: dict[str, Any] = {
         "schema": MANIFEST_SCHEMA,
         "target": target,
-        "status": status,
+        "status": ManifestStatus(status).value,  # a plain string: the id hashes the JSON
         "key": key,
         "components": components,
         "started": timestamp(started),
@@ -382,7 +366,7 @@ def build_manifest(
         "gates": list(q.gates),
         "profile": {"schema": PROFILE_SCHEMA, "tables": q.profile},
         "executor": executor or {"type": "local", "host": identity.host},
-        "exit_code": 0 if status == "built" else None,
+        "exit_code": 0 if ManifestStatus(status) is ManifestStatus.BUILT else None,
         "log": log_digest,
     }
     if restored_from is not None:
@@ -393,5 +377,6 @@ def build_manifest(
         manifest["undeclared_reads"] = [
             {"path": path, "xxh3": digest} for path, digest in sorted(undeclared.items())
         ]
-    return manifest
+    # Built here from the caller's checked parts, in the documented shape.
+    return cast(Manifest, manifest)
 

@@ -55,16 +55,17 @@ from ..interrupts import stop_on_signals
 from ..jobs.logs import tail_lines
 from ..jobs.masking import Masker
 from ..jobs.spec import JobResult
+from ..kinds import ManifestStatus
 from ..options import BuildOptions
 from ..store import WorkspaceLock
 from ..store.cache import remove_tree
-from ..store.layout import target_file_name
 from .parse import parse_manifest
 from .records import (
     MANIFEST_SCHEMA,
-    REPRODUCTION,
+    Manifest,
     Verdict,
     environment,
+    is_restore,
     manifest_id,
     reproduction_line,
     timestamp,
@@ -197,7 +198,7 @@ class _Reproducer:
         self.comparer = Comparer(ws.cache)
 
     # ------------------------------------------------------------------ what to re-run
-    def _build(self, name: str, ref: str | None) -> tuple[str, dict[str, Any]]:
+    def _build(self, name: str, ref: str | None) -> tuple[str, Manifest]:
         """(id, record) of the build to re-run: a build, never a restore or a reproduction."""
         if ref is None:
             mid, doc = self.ws.manifest(name)
@@ -205,12 +206,12 @@ class _Reproducer:
             mid, doc = self.ws.resolve_manifest(ref)
             if doc.get("target") != name:
                 raise UsageError(f"manifest {mid} is of {doc.get('target')}, not {name}")
-        if doc.get("status") == REPRODUCTION:
+        if doc.get("status") == ManifestStatus.REPRODUCTION:
             raise UsageError(
                 f"manifest {mid} is a reproduction, not a build of {name}",
                 hint=f"name the build it reproduced: --manifest {doc.get('reproduces')}",
             )
-        if doc.get("status") in ("restored", "rollback"):
+        if is_restore(doc):
             source = self.store.source_build(doc)
             if source is None:
                 raise UsageError(
@@ -236,7 +237,7 @@ class _Reproducer:
             )
         return mid, doc
 
-    def _check_tolerances(self, name: str, build: dict[str, Any], tol: Mapping[str, float]) -> None:
+    def _check_tolerances(self, name: str, build: Manifest, tol: Mapping[str, float]) -> None:
         """Every --tolerance names a metric of the build: a typo must not pass silently."""
         if not tol:
             return
@@ -275,14 +276,14 @@ class _Reproducer:
         build_id, build = self._build(name, ref)
         self._check_tolerances(name, build, tolerances)
         signer = self.ws.signing_key()  # a bad key fails here, before anything runs
-        state = self.ws.state_dir
-        with WorkspaceLock(os.path.join(state, "lock"), wait=self.options.wait), stop_on_signals():
+        layout = self.ws.layout
+        with WorkspaceLock(layout.workspace_lock, wait=self.options.wait), stop_on_signals():
             from ..executors.local import reap_orphans
 
-            running_dir = os.path.join(state, "running")
+            running_dir = layout.running_dir
             for leftover in reap_orphans(running_dir):
                 self.warn(f"stopped {leftover}, left running by an mlbuild that was killed")
-            tmp = os.path.join(state, "tmp")
+            tmp = layout.tmp_dir
             _remove_leftovers(tmp)
             os.makedirs(tmp, exist_ok=True)
             scratch = tempfile.mkdtemp(prefix=_SCRATCH_PREFIX, dir=tmp)
@@ -298,7 +299,7 @@ class _Reproducer:
         self,
         spec: TargetSpec,
         build_id: str,
-        build: dict[str, Any],
+        build: Manifest,
         tolerances: dict[str, float],
         scratch: str,
         running_dir: str,
@@ -314,7 +315,7 @@ class _Reproducer:
         recorded_outs = [o["path"] for o in build["outs"]]
         for rel in recorded_outs:
             os.makedirs(os.path.dirname(os.path.join(work, rel)) or work, exist_ok=True)
-        log = os.path.join(self.ws.state_dir, "logs", "reproduce", target_file_name(name) + ".log")
+        log = self.ws.layout.reproduce_log(name)
         job = job_for(spec, build, work, log, running_dir, secrets, inputs)
         notes = inputs.notes + package_notes(build)
         for note in notes:
@@ -382,7 +383,7 @@ class _Reproducer:
         return {
             "schema": MANIFEST_SCHEMA,
             "target": name,
-            "status": REPRODUCTION,
+            "status": ManifestStatus.REPRODUCTION.value,
             "reproduces": build_id,
             "started": timestamp(started),
             "finished": timestamp(finished),

@@ -21,6 +21,7 @@ from ..store import Cache, OutRecord
 
 if TYPE_CHECKING:
     from ..config import TargetSpec
+    from .records import Manifest
 
 __all__ = ["Comparer", "OutResult"]
 
@@ -71,7 +72,7 @@ class Comparer:
     def compare(
         self,
         spec: TargetSpec,
-        build: dict[str, Any],
+        build: Manifest,
         work: str,
         scratch: str,
         tolerances: dict[str, float],
@@ -80,8 +81,10 @@ class Comparer:
         metrics_files = [m for m in spec.metrics if m in {o["path"] for o in build["outs"]}]
         results: list[OutResult] = []
         for out in build["outs"]:
+            # Read as plain data by the comparison, as before the record was typed.
+            plain: dict[str, Any] = dict(out)
             results.append(
-                self._compare_out(out, work, recorded_root, metrics_files, build, tolerances)
+                self._compare_out(plain, work, recorded_root, metrics_files, build, tolerances)
             )
         return results
 
@@ -91,7 +94,7 @@ class Comparer:
         work: str,
         recorded_root: str,
         metrics_files: list[str],
-        build: dict[str, Any],
+        build: Manifest,
         tolerances: dict[str, float],
     ) -> OutResult:
         rel, kind, recorded = out["path"], out["type"], out["sha256"]
@@ -207,7 +210,7 @@ def _metrics_diff(
     rel: str,
     old_path: str | None,
     work: str,
-    build: dict[str, Any],
+    build: Mapping[str, Any],
     n_files: int,
     tolerances: Mapping[str, float],
 ) -> tuple[list[dict[str, Any]], bool, str]:
@@ -231,7 +234,7 @@ def _metrics_diff(
         new = _leaves(new_doc)
     elif n_files == 1 and build.get("metrics") is not None and isinstance(new_doc, dict):
         # What the manifest recorded: the file's metrics as `flatten` reads them.
-        old = dict(build["metrics"])
+        old = dict(build.get("metrics") or {})
         new = {k: _finite(v) for k, v in flatten(new_doc).items()}
         note = " (recorded file not in the cache: compared with the manifest's metrics)"
     else:

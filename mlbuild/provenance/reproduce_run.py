@@ -17,12 +17,13 @@ from ..store import StateMemo
 if TYPE_CHECKING:
     from ..config import TargetSpec
     from ..workspace import Workspace
+    from .records import Manifest
     from .reproduce_stage import Inputs
 
 __all__ = ["executor_for", "job_for", "package_notes", "run_job", "secrets_for", "versions"]
 
 
-def secrets_for(spec: TargetSpec, build: dict[str, Any]) -> dict[str, str]:
+def secrets_for(spec: TargetSpec, build: Manifest) -> dict[str, str]:
     """The secret env values the build used, from the caller's environment now (a
     manifest holds their names only)."""
     values: dict[str, str] = {}
@@ -47,7 +48,7 @@ def secrets_for(spec: TargetSpec, build: dict[str, Any]) -> dict[str, str]:
 
 def job_for(
     spec: TargetSpec,
-    build: dict[str, Any],
+    build: Manifest,
     work: str,
     log: str,
     running_dir: str,
@@ -87,7 +88,7 @@ def job_for(
         secret_env=tuple(sorted(secrets)),
     )
 
-def package_notes(build: dict[str, Any]) -> list[str]:
+def package_notes(build: Manifest) -> list[str]:
     """Declared packages whose version now differs from the build's: the reproduction
     runs with today's, which may be why it differs."""
     recorded = (build.get("environment") or {}).get("packages") or {}

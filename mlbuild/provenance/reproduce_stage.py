@@ -22,6 +22,7 @@ from ..store.records import check_relpath
 if TYPE_CHECKING:
     from ..config import TargetSpec
     from ..workspace import Workspace
+    from .records import DepEntry, Manifest
 
 __all__ = ["Inputs", "Stager"]
 
@@ -45,10 +46,10 @@ class Stager:
         self.root = ws.root
         # Digests of workspace files, from the stat memo when it proves them unchanged;
         # never saved: a reproduction changes nothing a build reads.
-        self.memo = StateMemo(ws.root, os.path.join(ws.state_dir, "state.json"))
+        self.memo = StateMemo(ws.root, ws.layout.state_file)
         self.memo.path = None
 
-    def stage(self, spec: TargetSpec, build: dict[str, Any], work: str) -> Inputs:
+    def stage(self, spec: TargetSpec, build: Manifest, work: str) -> Inputs:
         """Deps, code files and params files into ``work``, each verified against the
         recorded digest (see the module doc)."""
         inputs = Inputs()
@@ -73,15 +74,16 @@ class Stager:
         self._write_params(spec, build, work, inputs)
         return inputs
 
-    def _upstream_record(self, dep: dict[str, Any]) -> OutRecord | None:
+    def _upstream_record(self, dep: DepEntry) -> OutRecord | None:
         """How the upstream recorded the out this dep is (its type, and its mode from the
         run cache), from the upstream manifest the dep links to, else the lock file."""
         path, xxh = dep["path"], dep["xxh3"]
-        doc = self.store.get_usable(dep["manifest"]) if dep.get("manifest") else None
-        doc = doc or {}
-        for out in doc.get("outs", []):
+        link = dep.get("manifest")
+        doc = self.store.get_usable(link) if link else None
+        outs, key = ([], "") if doc is None else (doc.get("outs", []), doc.get("key", ""))
+        for out in outs:
             if out["path"] == path and out["xxh3"] == xxh:
-                for rec in self.cache.get_run(doc["key"]) or ():
+                for rec in self.cache.get_run(key) or ():
                     if rec.path == path and rec.xxh == xxh:
                         return rec
                 return OutRecord(path, out["type"], xxh, out.get("sha256"), out["size"])
@@ -144,7 +146,7 @@ class Stager:
         )
 
     def _write_params(
-        self, spec: TargetSpec, build: dict[str, Any], work: str, inputs: Inputs
+        self, spec: TargetSpec, build: Manifest, work: str, inputs: Inputs
     ) -> None:
         """Every params file into ``work``, with the recorded value of each key the build
         read (a command reads the file itself). A file whose values already match is

@@ -23,16 +23,20 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..digest import canonical_json
+from ..kinds import ManifestStatus
 from ..store.atomic import atomic_write, fsync_dir
+from .findings import AuditCheck
 from .parse import parse_manifest
 from .records import (
-    REPRODUCTION,
+    Manifest,
     ManifestError,
     check_manifest_id,
     is_manifest_id,
+    is_restore,
     manifest_id,
     show_value,
 )
@@ -46,6 +50,19 @@ __all__ = ["ManifestStore"]
 _KEY_ID = re.compile(r"[0-9a-f]{64}")
 #: How many restores of restores (``rollback --to`` a restore) are followed to the build.
 _MAX_RESTORE_CHAIN = 32
+
+
+def _read_or_none(path: str, unreadable: Callable[[str], ManifestError]) -> bytes | None:
+    """The bytes of ``path``; None when it does not exist; any other OSError raises
+    ``unreadable(strerror)``: a file that is there but unreadable is never taken for an
+    absent one."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise unreadable(str(exc.strerror)) from None
 
 
 class ManifestStore:
@@ -80,7 +97,7 @@ class ManifestStore:
     def sig_path(self, mid: str) -> str:
         return self.path(mid)[: -len(".json")] + ".sig.json"
 
-    def put(self, manifest: dict[str, Any], signer: SigningKey | None = None) -> str:
+    def put(self, manifest: Mapping[str, Any], signer: SigningKey | None = None) -> str:
         """Store a manifest (never overwriting one), its signature if a key is configured,
         and append it to its target's history."""
         mid = manifest_id(manifest)
@@ -92,7 +109,7 @@ class ManifestStore:
                 atomic_write(self.sig_path(mid), body.encode(), mode=0o444)
             text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
             atomic_write(path, text.encode(), mode=0o444)
-        reproduction = manifest.get("status") == REPRODUCTION
+        reproduction = manifest.get("status") == ManifestStatus.REPRODUCTION
         index = self._index(manifest["target"], "reproductions" if reproduction else "index")
         os.makedirs(os.path.dirname(index), exist_ok=True)
         # One short line per O_APPEND write: concurrent appends never interleave.
@@ -107,25 +124,22 @@ class ManifestStore:
             self._latest[manifest["target"]] = mid
         return mid
 
-    def get(self, mid: str) -> dict[str, Any] | None:
+    def get(self, mid: str) -> Manifest | None:
         """Manifest ``mid`` checked by `parse_manifest`; None when its file does not exist.
         Anything else (unreadable, corrupt, edited, malformed) raises ManifestError."""
         path = self.path(mid)
-        try:
-            with open(path, "rb") as f:
-                raw = f.read()
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise ManifestError(
+        raw = _read_or_none(
+            path,
+            lambda why: ManifestError(
                 self.shown(path),
-                f"unreadable: {exc.strerror}",
-                detail=f"cannot be read: {exc.strerror}",
+                f"unreadable: {why}",
+                detail=f"cannot be read: {why}",
                 hint="fix its permissions",
-            ) from None
-        return parse_manifest(raw, mid, self.shown(path))
+            ),
+        )
+        return None if raw is None else parse_manifest(raw, mid, self.shown(path))
 
-    def get_usable(self, mid: str) -> dict[str, Any] | None:
+    def get_usable(self, mid: str) -> Manifest | None:
         """`get` for readers to whom a manifest is only a hint (gc's build list, rollback's
         candidates, the previous build's metrics and profiles, the report): a corrupt
         record counts as absent there, and `audit` is what names it."""
@@ -134,7 +148,7 @@ class ManifestStore:
         except ManifestError:
             return None
 
-    def load(self, mid: str) -> dict[str, Any]:
+    def load(self, mid: str) -> Manifest:
         """`get`, with a missing file a ManifestError too (``missing`` set)."""
         doc = self.get(mid)
         if doc is None:
@@ -157,19 +171,15 @@ class ManifestStore:
             return ManifestError(
                 self.shown(path),
                 found,
-                check="signature",
+                check=AuditCheck.SIGNATURE,
                 expected="a signature by a trusted key",
                 what="signature",
                 hint="re-sign by rebuilding with the key (`mlbuild -B TARGET`)",
             )
 
-        try:
-            with open(path, "rb") as f:
-                raw = f.read()
-        except FileNotFoundError:
+        raw = _read_or_none(path, lambda why: bad(f"signature file cannot be read: {why}"))
+        if raw is None:
             return None
-        except OSError as exc:
-            raise bad(f"signature file cannot be read: {exc.strerror}") from None
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -188,20 +198,19 @@ class ManifestStore:
     ) -> tuple[list[str], list[ManifestError]]:
         """(ids oldest first, problems): a line that is not an id is a problem, skipped."""
         path = self._index(target, kind)
-        try:
-            with open(path, "rb") as f:
-                raw = f.read()
-        except FileNotFoundError:
-            return [], []
-        except OSError as exc:
-            raise ManifestError(
+        raw = _read_or_none(
+            path,
+            lambda why: ManifestError(
                 self.shown(path),
-                f"cannot be read: {exc.strerror}",
-                check="history",
+                f"cannot be read: {why}",
+                check=AuditCheck.HISTORY,
                 expected="a readable history index",
                 what="history index",
                 hint="fix its permissions",
-            ) from None
+            ),
+        )
+        if raw is None:
+            return [], []
         ids: list[str] = []
         problems: list[ManifestError] = []
         for number, line in enumerate(raw.split(b"\n"), 1):
@@ -215,7 +224,7 @@ class ManifestStore:
                 ManifestError(
                     self.shown(path),
                     f"line {number}: {show_value(text)} is not a manifest id (skipped)",
-                    check="history",
+                    check=AuditCheck.HISTORY,
                     expected="one manifest id per line",
                     what="history index",
                     hint="the line points at nothing; delete it",
@@ -244,12 +253,17 @@ class ManifestStore:
         ids = self.history(target)
         return ids[-1] if ids else None
 
-    def source_build(self, doc: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    def refresh(self) -> None:
+        """Forget the ids `put` remembered: the workspace calls it before each build, plan
+        or rollback, since another process may have appended to a history since."""
+        self._latest.clear()
+
+    def source_build(self, doc: Mapping[str, Any]) -> tuple[str, Manifest] | None:
         """For a restore or rollback: (id, record) of the build it restores, following
         restores of restores; None for a build, for a restore that names none, or when a
         record of the chain is missing. A corrupt one raises ManifestError."""
         seen: set[str] = set()
-        while doc.get("status") in ("restored", "rollback"):
+        while is_restore(doc):
             mid = doc.get("restored_from")
             if mid is None or mid in seen or len(seen) >= _MAX_RESTORE_CHAIN:
                 return None
@@ -257,12 +271,12 @@ class ManifestStore:
             found = self.get(mid)
             if found is None:
                 return None
-            if found.get("status") == "built":
+            if found.get("status") == ManifestStatus.BUILT:
                 return mid, found
             doc = found
         return None
 
-    def view(self, doc: dict[str, Any]) -> dict[str, Any]:
+    def view(self, doc: Manifest) -> Manifest:
         """What to show or judge of a record: a restore seen through the build it restores
         (`restore_view`), anything else as it is."""
         source = self.source_build(doc)

@@ -9,10 +9,10 @@ A restore or rollback records only who, when and where of the restore itself
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ..digest import same_value
-from .records import Quality
+from .records import DepEntry, Manifest, Quality
 
 __all__ = ["RESTORE_OWN_FIELDS", "diff_manifests", "restore_disagreements", "restore_view"]
 
@@ -35,7 +35,7 @@ RESTORE_OWN_FIELDS = (
 )
 
 
-def _build_facts(doc: dict[str, Any]) -> dict[str, Any]:
+def _build_facts(doc: Manifest) -> dict[str, Any]:
     """What a restore must copy from its build, normalized so that an honest copy is
     equal whatever mlbuild version wrote either side."""
     quality = Quality.of(doc)
@@ -64,36 +64,38 @@ def _build_facts(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def restore_disagreements(restore: dict[str, Any], build: dict[str, Any]) -> list[str]:
+def restore_disagreements(restore: Manifest, build: Manifest) -> list[str]:
     """The fields of ``restore`` that differ from the ``build`` it restores, outside its
     own (`RESTORE_OWN_FIELDS`): an honest restore has none."""
     mine, theirs = _build_facts(restore), _build_facts(build)
     return [name for name in mine if not same_value(mine[name], theirs[name])]
 
 
-def restore_view(restore: dict[str, Any], build: dict[str, Any]) -> dict[str, Any]:
+def restore_view(restore: Manifest, build: Manifest) -> Manifest:
     """``restore`` as it may be shown or judged: every fact from its ``build`` (metrics,
     checks, gates, profile, promotion, environment, params, code, deps, outs…), only its
     own fields (`RESTORE_OWN_FIELDS`) and its deps' manifest links from itself."""
-    view = {k: v for k, v in build.items() if k not in RESTORE_OWN_FIELDS}
-    view.update({k: restore[k] for k in RESTORE_OWN_FIELDS if k in restore})
+    # Field by field over both records: a TypedDict has no typed key iteration.
+    view: dict[str, Any] = {k: v for k, v in build.items() if k not in RESTORE_OWN_FIELDS}
+    mine: dict[str, Any] = dict(restore)
+    view.update({k: mine[k] for k in RESTORE_OWN_FIELDS if k in mine})
     links = {d.get("path"): d.get("manifest") for d in restore.get("deps", [])}
-    deps: list[dict[str, Any]] = []
+    deps: list[DepEntry] = []
     for dep in build.get("deps", []):
-        dep = dict(dep)
+        dep = DepEntry(**dep)
         if "target" in dep:
             dep["manifest"] = links.get(dep.get("path"))
         deps.append(dep)
     view["deps"] = deps
-    return view
+    return cast(Manifest, view)  # both sides were parsed; the result has a build's fields
 
 
-def diff_manifests(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+def diff_manifests(a: Manifest, b: Manifest) -> list[dict[str, Any]]:
     """Differences between two manifests, field by field, deterministic.
 
     Each: ``{"field", "key", "a", "b"}`` (``None`` where a side lacks the key)."""
 
-    def flat(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    def flat(doc: Manifest) -> dict[str, dict[str, Any]]:
         return {
             "command": {"command": doc.get("command"), "python": doc.get("python")},
             "deps": {d["path"]: d.get("xxh3") for d in doc.get("deps", [])},

@@ -6,7 +6,9 @@ record it (`commit`, writing through `manifests`).
 `Rebuilder` is the façade that builds the steps, complete, over one `Context`: they share
 its stores (the lock file each step reads or records into, the stat memo), its notes and
 one `Manifests` (git is asked once per build), so they are built together, in dependency
-order, and the workspace saves the lock file and the memo through it at the end.
+order, and the workspace saves the lock file and the memo through it at the end. The
+workspace passes in its `Layout` and its one `ManifestStore`: no step builds a path under
+``.mlbuild/`` or a second store over the same directory.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from ..config import Pipeline
 from ..options import BuildOptions
-from ..store import Cache, LockFile, StateMemo
+from ..provenance.store import ManifestStore
+from ..store import Cache, Layout, LockFile, StateMemo
 from .commit import CommitResult, Committer
 from .context import Context, Notes, safe_name
 from .decide import Decide, Decider
@@ -67,7 +70,8 @@ class Rebuilder:
         cache: Cache,
         lock: LockFile,
         options: BuildOptions,
-        state_dir: str,
+        layout: Layout,
+        manifest_store: ManifestStore,
         *,
         signer: SigningKey | None = None,
         transfer: Transfer | None = None,
@@ -76,7 +80,16 @@ class Rebuilder:
         """The steps over one context; ``notes`` shared with another rebuilder of the same
         build (the workspace's no-op check on Dask plans before the build is wired)."""
         ctx = Context(
-            pipeline, memo, cache, lock, options, state_dir, signer, transfer, notes or Notes()
+            pipeline,
+            memo,
+            cache,
+            lock,
+            options,
+            layout,
+            manifest_store,
+            signer,
+            transfer,
+            notes or Notes(),
         )
         keys = Keys(pipeline.root, memo)
         decider = Decider(ctx, keys)

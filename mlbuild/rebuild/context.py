@@ -1,5 +1,7 @@
 """What every step of the rebuilder shares: the stores of one build and its settings,
-gathered once (`Context`), plus the per-target paths under ``.mlbuild/``.
+gathered once (`Context`), with the workspace's `Layout` (every path under ``.mlbuild/``)
+and its one `ManifestStore` (owned by the `Workspace`, so its in-memory index of current
+manifests is the one every reader of the workspace sees).
 
 A `Context` is built complete by `Rebuilder.create` before any step exists: nothing is
 set on it afterwards. Its one mutable part is `Notes`, the build's refused records and
@@ -15,7 +17,8 @@ from typing import TYPE_CHECKING
 from ..config import Pipeline, TargetSpec, check_inside
 from ..errors import BuildFailed
 from ..options import BuildOptions
-from ..store import Cache, LockFile, StateMemo
+from ..provenance.store import ManifestStore
+from ..store import Cache, Layout, LockFile, StateMemo
 from ..store.layout import target_file_name
 
 if TYPE_CHECKING:
@@ -49,7 +52,8 @@ class Context:
     cache: Cache
     lock: LockFile
     options: BuildOptions
-    state_dir: str
+    layout: Layout  # every path under .mlbuild/ (logs, aside, failed)
+    manifest_store: ManifestStore  # the workspace's one instance
     signer: SigningKey | None = None  # manifests are signed when a key is configured
     transfer: Transfer | None = None  # the remote, for --pull (and the Dask remote mode)
     notes: Notes = field(default_factory=Notes)
@@ -59,7 +63,7 @@ class Context:
         return self.pipeline.root
 
     def log_path(self, name: str) -> str:
-        return os.path.join(self.state_dir, "logs", safe_name(name) + ".log")
+        return self.layout.log(name)
 
     def ensure_inside(self, spec: TargetSpec, rel: str) -> None:
         """Outs are checked again at write time: a symlink made since load must not lead out."""

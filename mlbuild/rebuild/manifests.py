@@ -13,7 +13,14 @@ from typing import Any
 from ..config import TargetSpec
 from ..digest import hash_file
 from ..metrics import read_metrics
-from ..provenance.records import Identity, ManifestError, Quality, build_manifest, environment
+from ..provenance.records import (
+    Identity,
+    Manifest,
+    ManifestError,
+    Quality,
+    build_manifest,
+    environment,
+)
 from ..provenance.store import ManifestStore
 from ..results import Decision
 from ..store import OutRecord
@@ -27,7 +34,7 @@ class Manifests:
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.store = ManifestStore(os.path.join(ctx.state_dir, "manifests"))
+        self.store: ManifestStore = ctx.manifest_store  # the workspace's one instance
         self._identity: Identity | None = None
 
     def write_manifest(
@@ -87,11 +94,11 @@ class Manifests:
         )
         return self.store.put(manifest, self.ctx.signer)
 
-    def recorded(self, target: str) -> dict[str, Any] | None:
+    def recorded(self, target: str) -> Manifest | None:
         """The manifest of ``target``'s last successful build or restore (None: never)."""
         return self.usable(target, self.store.current(target))
 
-    def usable(self, target: str, mid: str | None) -> dict[str, Any] | None:
+    def usable(self, target: str, mid: str | None) -> Manifest | None:
         """A manifest this build only draws on (the previous build's profiles and metrics,
         a restored build's quality): a corrupt one is a note and counts as absent (as if
         deleted), so the build goes on; `audit` names it."""

@@ -16,11 +16,12 @@ from ..config import TargetSpec, check_inside
 from ..digest import FileDigest
 from ..errors import BuildFailed, UsageError
 from ..metrics import pick_winner
+from ..provenance.records import Manifest
 from ..results import Action, Decision
 from ..store import Cache, LockEntry, OutRecord, RecordError
 from ..store.cache import remove_tree
 from ..store.records import check_declared
-from .context import Context, safe_name
+from .context import Context
 from .decide import Decider
 from .manifests import Manifests
 
@@ -82,7 +83,7 @@ class Materializer:
                 self.ctx.memo.remember(rec.path, FileDigest(rec.size, rec.xxh, rec.sha256))
         return tuple(recs)
 
-    def rollback(self, spec: TargetSpec, mid: str, doc: dict[str, Any]) -> str | None:
+    def rollback(self, spec: TargetSpec, mid: str, doc: Manifest) -> str | None:
         """Make the build recorded in manifest ``mid`` current again, from the cache alone.
 
         Writes a ``rollback`` manifest pointing to ``mid``; the lock entry follows. Nothing
@@ -116,13 +117,14 @@ class Materializer:
                 hint="rebuild that version instead (check out its sources and params)",
             )
         outs = self.materialize(spec, recs)
-        decision = Decision(spec.name, Action.RESTORE, doc["key"], (), doc["components"])
+        components = dict(doc["components"])  # the lock entry's shape: a plain mapping
+        decision = Decision(spec.name, Action.RESTORE, doc["key"], (), components)
         quality = self.manifests.recorded_quality(spec, mid)
         new = self.manifests.write_manifest(
             spec.name, decision, "rollback", outs, started, restored_from=mid, quality=quality
         )
         self.ctx.lock.record(
-            spec.name, LockEntry(doc["key"], doc["components"], outs, quality.metrics)
+            spec.name, LockEntry(doc["key"], components, outs, quality.metrics)
         )
         return new
 
@@ -149,15 +151,14 @@ class Materializer:
         """Move the workspace copies of ``spec``'s outs to .mlbuild/aside/<target>/ (the
         previous aside copy is dropped): nothing a user wrote is ever deleted outright.
         An out that leads outside the workspace is an error here (write-time check)."""
-        self._move_outs(spec, "aside", strict=True)
+        self._move_outs(spec, self.ctx.layout.aside(spec.name), strict=True)
 
     def keep_failed(self, spec: TargetSpec) -> None:
         """Move a failed run's partial outs to .mlbuild/failed/<target>/ for debugging; an
         out behind a symlink leading out of the workspace is left alone, never reached."""
-        self._move_outs(spec, "failed", strict=False)
+        self._move_outs(spec, self.ctx.layout.failed(spec.name), strict=False)
 
-    def _move_outs(self, spec: TargetSpec, into: str, *, strict: bool) -> None:
-        dest_root = os.path.join(self.ctx.state_dir, into, safe_name(spec.name))
+    def _move_outs(self, spec: TargetSpec, dest_root: str, *, strict: bool) -> None:
         with contextlib.suppress(OSError):
             remove_tree(dest_root)
         for rel in spec.outs:

@@ -13,7 +13,7 @@ from ..config import TargetSpec, is_tabular
 from ..errors import BuildFailed, CheckFailed
 from ..metrics import evaluate_gates, read_metrics
 from ..provenance.records import Quality
-from .context import Context, safe_name
+from .context import Context
 from .manifests import Manifests
 from .materialize import Materializer
 
@@ -52,7 +52,8 @@ class Validator:
         if tabular:
             from ..checks import inspect_outs
 
-            old_profiles = ((previous or {}).get("profile") or {}).get("tables") or {}
+            recorded = previous.get("profile") if previous else None
+            old_profiles = (recorded or {}).get("tables") or {}
             try:
                 results, profile = inspect_outs(self.ctx.root, spec.outs, spec.checks, old_profiles)
             except BuildFailed as exc:
@@ -69,7 +70,7 @@ class Validator:
                     else:
                         warnings.append(f"{spec.name}: {line}")
         gates = evaluate_gates(
-            spec.name, spec.gates, metrics or {}, (previous or {}).get("metrics")
+            spec.name, spec.gates, metrics or {}, previous.get("metrics") if previous else None
         )
         failures += [f"gate failed: {g.message}" for g in gates if not g.passed]
         quality = Quality(
@@ -89,8 +90,8 @@ class Validator:
         (with checks.json, the verdicts), and the previous outs come back from aside/, so
         the workspace and the lock entry are as before the build. Returns the failed dir."""
         self.materializer.keep_failed(spec)
-        failed = os.path.join(self.ctx.state_dir, "failed", safe_name(spec.name))
-        aside = os.path.join(self.ctx.state_dir, "aside", safe_name(spec.name))
+        failed = self.ctx.layout.failed(spec.name)
+        aside = self.ctx.layout.aside(spec.name)
         for rel in spec.outs:
             src = os.path.join(aside, rel)
             if os.path.lexists(src):

@@ -36,6 +36,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from html import escape
 from typing import Any
 
+from ..kinds import CheckKind, GateBound, words
+
 __all__ = ["MAX_DAG_TARGETS", "render_html"]
 
 MAX_DAG_TARGETS = 200
@@ -325,7 +327,7 @@ def _gates(targets: Sequence[Mapping[str, Any]]) -> str:
                     _e(g.get("metric", "")),
                     " ".join(
                         f"{k} {_fmt(g[k])}"
-                        for k in ("min", "max", "max_drop", "max_rise")
+                        for k in words(GateBound)
                         if k in g
                     ),
                     *(_fmt(g.get(k)) for k in ("value", "previous")),
@@ -380,7 +382,7 @@ def _checks(targets: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
             ],
         )
         for n, c in found
-        if c.get("check") == "drift" and "column" in c
+        if c.get("check") == CheckKind.DRIFT and "column" in c
     )
     return (
         _table(

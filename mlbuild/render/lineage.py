@@ -15,13 +15,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..provenance.lineage import lineage_leaves
-
 __all__ = ["lines", "print_tree"]
 
 Segment = tuple[str, str]  # (text, rich style; "" for none)
 
 _LEAF_STYLES = {"out": "green", "source": "yellow", "code": "magenta"}
+
+
+def lineage_leaves(node: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """A lineage node's files as ``(kind, path, digest)``: outs (sha256), then source
+    deps and code files (xxh3): one list for both renderers of a lineage tree."""
+    leaves = [("out", o["path"], str(o["sha256"])) for o in node.get("outs", [])]
+    leaves += [("source", s["path"], str(s["xxh3"])) for s in node.get("sources", [])]
+    leaves += [("code", c["path"], str(c["xxh3"])) for c in node.get("code", [])]
+    return leaves
 
 
 def _label(node: dict[str, Any]) -> list[Segment]:

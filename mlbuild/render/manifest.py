@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..provenance.records import Manifest
 
 __all__ = ["diff_lines", "history_line", "manifest_lines"]
 
 
-def manifest_lines(mid: str, doc: dict[str, Any]) -> list[str]:
+def manifest_lines(mid: str, doc: Manifest) -> list[str]:
     """`manifest show`: one labelled line per fact, in the order a reviewer asks: what,
     when, who, from which code and inputs, what came out, what was judged."""
     git = doc["environment"].get("git") or {}
@@ -42,7 +45,7 @@ def manifest_lines(mid: str, doc: dict[str, Any]) -> list[str]:
     return lines + _judgement_lines(doc)
 
 
-def _judgement_lines(doc: dict[str, Any]) -> list[str]:
+def _judgement_lines(doc: Manifest) -> list[str]:
     """Metrics, the promotion and the verdicts of gates and checks."""
     metrics = doc.get("metrics") or {}
     lines = [f"metric    {k} = {json.dumps(v)}" for k, v in sorted(metrics.items())]
@@ -58,7 +61,7 @@ def _judgement_lines(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
-def history_line(mid: str, doc: dict[str, Any]) -> str:
+def history_line(mid: str, doc: Manifest) -> str:
     """`history`: one build per line, its params and metrics inline."""
     params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(doc["params"].items()))
     metrics = doc.get("metrics") or {}
@@ -69,7 +72,7 @@ def history_line(mid: str, doc: dict[str, Any]) -> str:
 
 
 def diff_lines(
-    a: tuple[str, dict[str, Any]], b: tuple[str, dict[str, Any]], changes: Sequence[Any]
+    a: tuple[str, Manifest], b: tuple[str, Manifest], changes: Sequence[Any]
 ) -> list[str]:
     """`diff A B`: which builds, then one line per difference (`manifest.diff_manifests`)."""
     (id_a, doc_a), (id_b, doc_b) = a, b

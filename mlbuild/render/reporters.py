@@ -19,7 +19,7 @@ import threading
 import time
 from typing import IO, TYPE_CHECKING, Any
 
-from ..results import BuildResult, Decision, Outcome, TargetResult
+from ..results import Action, BuildResult, Decision, Outcome, TargetResult
 
 if TYPE_CHECKING:
     from ..events import BuildEvents
@@ -102,7 +102,7 @@ class PlainReporter:
         pass
 
     def target_started(self, decision: Decision) -> None:
-        verb = "restore" if decision.action.value == "restore" else "run"
+        verb = "restore" if decision.action is Action.RESTORE else "run"
         why = decision.reasons[0].describe() if decision.reasons else ""
         self._line(f"{verb:7} {decision.target}" + (f"  ({why})" if why else ""))
 

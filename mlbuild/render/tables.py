@@ -11,6 +11,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..kinds import ChangeKind
+
 if TYPE_CHECKING:
     from ..experiments import ParamChange
     from ..metrics import MetricChange
@@ -83,8 +85,8 @@ def params_diff_lines(changes: Sequence[ParamChange], base: str) -> list[str]:
         return [f"no param changed since {base}"]
     rows = [["param", base, "now", "stale"]]
     for c in changes:
-        old = "(absent)" if c.change == "added" else json.dumps(c.old)
-        new = "(absent)" if c.change == "removed" else json.dumps(c.new)
+        old = "(absent)" if c.change == ChangeKind.ADDED else json.dumps(c.old)
+        new = "(absent)" if c.change == ChangeKind.REMOVED else json.dumps(c.new)
         rows.append([c.key, old, new, ", ".join(c.stale)])
     return columns(rows)
 
@@ -93,7 +95,7 @@ def audit_lines(report: AuditReport, style: str) -> list[str]:
     """`audit --format table|md`: the findings, then a verdict line. Markdown also lists
     each audited target with its manifest, for a CI job summary."""
     header = ("target", "check", "subject", "expected", "found")
-    rows = [(f.target, f.check, f.subject, f.expected, f.found) for f in report.findings]
+    rows = [(f.target, f.check.value, f.subject, f.expected, f.found) for f in report.findings]
     lines = []
     if style == "md":
         lines.append("| target | manifest |\n|---|---|")

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mlbuild.provenance.records import Manifest
 from mlbuild.provenance.store import ManifestStore
 from tests.conftest import Project
 
@@ -23,7 +24,7 @@ def _checks(report: dict[str, Any]) -> list[tuple[str, str, str]]:
     return [(f["target"], f["check"], f["subject"]) for f in report["findings"]]
 
 
-def _current(p: Project, target: str) -> tuple[ManifestStore, dict[str, Any]]:
+def _current(p: Project, target: str) -> tuple[ManifestStore, Manifest]:
     """The manifest store and ``target``'s current manifest, to forge variants of it."""
     store = ManifestStore(str(p.path(".mlbuild/manifests")))
     mid = store.current(target)

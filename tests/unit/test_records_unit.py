@@ -213,6 +213,6 @@ def test_a_manifest_with_a_malformed_undeclared_read_is_refused(reads: object) -
     )
     mid = manifest_id(doc)
     assert parse_manifest(canonical_json(doc).encode(), mid, "t")["undeclared_reads"]
-    doc["undeclared_reads"] = reads
+    doc["undeclared_reads"] = reads  # type: ignore[typeddict-item]  # forged on purpose
     with pytest.raises(ManifestError, match="undeclared_reads"):
         parse_manifest(canonical_json(doc).encode(), manifest_id(doc), "t")

@@ -13,7 +13,7 @@ import pytest
 
 from mlbuild.errors import UsageError
 from mlbuild.provenance.parse import parse_manifest
-from mlbuild.provenance.records import ManifestError, manifest_id
+from mlbuild.provenance.records import Manifest, ManifestError, manifest_id
 from mlbuild.provenance.reproduce import parse_tolerances
 from mlbuild.provenance.reproduce_compare import _metrics_diff
 from mlbuild.provenance.store import ManifestStore
@@ -59,7 +59,7 @@ def _record(**changes: Any) -> dict[str, Any]:
     return record
 
 
-def _parse(record: dict[str, Any]) -> dict[str, Any]:
+def _parse(record: dict[str, Any]) -> Manifest:
     return parse_manifest(json.dumps(record).encode(), manifest_id(record), "the record")
 
 
