@@ -14,6 +14,13 @@ Each process appends ``r<TAB>/abs/path`` (opened for reading) or ``w<TAB>/abs/pa
 site-packages, even a ``.venv`` inside the workspace) is left out here, so the log stays
 small. mlbuild decides afterwards what was undeclared.
 
+The same processes compile the workspace's own Python sources from the source, never from
+``__pycache__`` (`_fresh_code`): a cached ``.pyc`` is checked against its source by mtime in
+whole seconds and size only, so an edit that keeps both would run the old code while
+mlbuild, which hashes the content, records the new. Only files under the root, outside the
+interpreter's tree, and only while recording; the cost is compiling those files (a few ms
+for a typical training module).
+
 This file must run on any Python 3.8+ that a command may start (a conda env's, the
 system's), so it uses the standard library only and never imports mlbuild. It is
 self-contained and must never raise: a failure to record is silent, a user's ``open`` is
@@ -77,7 +84,33 @@ def begin(log_dir: str, root: str) -> None:
     _state["seen"] = set()
     if not _installed[0]:
         sys.addaudithook(_hook)
+        _fresh_code()
         _installed[0] = True
+
+
+def _fresh_code() -> None:
+    """Make ``SourceFileLoader`` compile workspace sources from the source while this
+    process records (see the module docstring); every other file loads as before."""
+    import importlib.machinery
+
+    loader = importlib.machinery.SourceFileLoader
+    original = loader.get_code
+
+    def get_code(self: Any, fullname: str) -> Any:
+        try:
+            path = os.path.abspath(self.get_filename(fullname))
+            ours = (
+                _state["fd"] >= 0
+                and path.startswith(_state["roots"])
+                and not path.startswith(_state["skip"])
+            )
+        except Exception:
+            ours = False
+        if not ours:
+            return original(self, fullname)
+        return self.source_to_code(self.get_data(path), path)
+
+    loader.get_code = get_code  # type: ignore[method-assign]
 
 
 def end() -> None:
