@@ -19,7 +19,7 @@ from .access import Reader
 from .paths import normalize_path
 from .yaml import Doc, decode_utf8
 
-__all__ = ["MISSING", "Params", "flat_keys", "kind_of", "lookup", "render_value"]
+__all__ = ["MISSING", "Params", "flat_keys", "kind_of", "lookup", "parse_params", "render_value"]
 
 MISSING = object()  # what `lookup` returns for a key that is not there
 
@@ -101,6 +101,13 @@ def _load_params_file(root: str, rel: str, pos: SourcePos) -> dict[str, Any]:
             pos=pos,
             hint="check its permissions",
         ) from None
+    return parse_params(root, rel, data)
+
+
+def parse_params(root: str, rel: str, data: bytes) -> dict[str, Any]:
+    """The mapping in params file ``rel`` (workspace ``root``) whose bytes are ``data``: the
+    one parser of params files (YAML with its alias and depth limits, JSON, TOML), for the
+    pipeline and for anything that reads such a file again (`mlbuild reproduce`)."""
     text = decode_utf8(data, rel)
     ext = os.path.splitext(rel)[1].lower()
     if ext == ".json":
@@ -114,7 +121,9 @@ def _load_params_file(root: str, rel: str, pos: SourcePos) -> dict[str, Any]:
             raise ConfigError(f"invalid JSON: {_too_deep(exc)}", pos=SourcePos(rel, 1, 1)) from None
     elif ext == ".toml":
         if sys.version_info < (3, 11):  # pragma: no cover - Python 3.10
-            raise ConfigError("TOML params files need Python 3.11 or newer", pos=pos)
+            raise ConfigError(
+                "TOML params files need Python 3.11 or newer", pos=SourcePos(rel, 1, 1)
+            )
         import tomllib
 
         try:

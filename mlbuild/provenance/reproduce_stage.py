@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..config.params import MISSING, lookup
+from ..config.params import MISSING, lookup, parse_params
 from ..digest import canonical_json
 from ..errors import MlbuildError, UsageError
 from ..store import LockFile, OutRecord, RecordError, StateMemo
@@ -163,7 +163,7 @@ class Stager:
             except FileNotFoundError:
                 raw[rel], trees[rel] = None, {}
                 continue
-            raw[rel], trees[rel] = data, _load_params(rel, data)
+            raw[rel], trees[rel] = data, parse_params(self.root, rel, data)
         changed: dict[str, list[str]] = {rel: [] for rel in files}
         for key, value in sorted(recorded.items()):
             holders = [rel for rel in files if lookup(trees[rel], key) is not MISSING]
@@ -230,21 +230,6 @@ def _assign(tree: Any, dotted: str, value: Any) -> bool:
         node[int(last)] = value
         return True
     return False
-
-
-def _load_params(rel: str, data: bytes) -> Any:
-    """A params file's mapping (the pipeline parsed it already: it is well-formed)."""
-    text = data.decode("utf-8-sig")
-    ext = os.path.splitext(rel)[1].lower()
-    if ext == ".json":
-        return json.loads(text)
-    if ext == ".toml":
-        import tomllib
-
-        return tomllib.loads(text)
-    import yaml
-
-    return yaml.safe_load(text) or {}
 
 
 def _dump_params(name: str, rel: str, tree: Any, keys: list[str]) -> bytes:
