@@ -295,14 +295,14 @@ print("after", signal.getsignal(signal.SIGTERM) is signal.SIG_DFL,
 """
 
 
-def test_library_build_stops_on_sigterm_raises_and_puts_the_handlers_back(
-    workspace: Workspace,
-) -> None:
-    """From Python, SIGTERM during `Workspace.build` stops the job and raises `Terminated`
-    (a KeyboardInterrupt) after the orderly stop; the caller's handlers are back after."""
+def _library_build(
+    workspace: Workspace, caller: str
+) -> tuple[Project, subprocess.CompletedProcess[str]]:
+    """Run ``caller`` (a Python program building ``stop:me`` through the API) on a target
+    whose command sends its parent, that program, SIGTERM and then sleeps for 20 s."""
     p = workspace(
-        "targets:\n  stop:me:\n    cmd: kill -TERM $PPID; sleep 30\n    outs: [o.txt]\n",
-        {"caller.py": LIBRARY_CALLER},
+        "targets:\n  stop:me:\n    cmd: kill -TERM $PPID; sleep 20\n    outs: [o.txt]\n",
+        {"caller.py": caller},
     )
     run = subprocess.run(
         [sys.executable, "caller.py", str(p.root)],
@@ -312,6 +312,15 @@ def test_library_build_stops_on_sigterm_raises_and_puts_the_handlers_back(
         timeout=60,
     )
     assert run.returncode == 0, run.stderr
+    return p, run
+
+
+def test_library_build_stops_on_sigterm_raises_and_puts_the_handlers_back(
+    workspace: Workspace,
+) -> None:
+    """From Python, SIGTERM during `Workspace.build` stops the job and raises `Terminated`
+    (a KeyboardInterrupt) after the orderly stop; the caller's handlers are back after."""
+    p, run = _library_build(workspace, LIBRARY_CALLER)
     assert run.stdout.split("\n")[:2] == ["raised 15", "after True True"]
     assert "stop:me" not in p.lock_entries()
 
@@ -337,18 +346,7 @@ except Terminated as exc:
 def test_a_signal_delivered_to_another_thread_stops_the_build_at_once(
     workspace: Workspace,
 ) -> None:
-    p = workspace(
-        "targets:\n  stop:me:\n    cmd: kill -TERM $PPID; sleep 20\n    outs: [o.txt]\n",
-        {"caller.py": OTHER_THREAD_CALLER},
-    )
-    run = subprocess.run(
-        [sys.executable, "caller.py", str(p.root)],
-        cwd=p.root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert run.returncode == 0, run.stderr
+    p, run = _library_build(workspace, OTHER_THREAD_CALLER)
     raised, signum, seconds = run.stdout.split()
     assert (raised, signum) == ("raised", "15")
     assert float(seconds) < 10, f"the build went on for {seconds} s after SIGTERM"
