@@ -28,6 +28,7 @@ from typing import Any
 import xxhash
 
 from .errors import MlbuildError
+from .kinds import EntryMode
 
 __all__ = [
     "KEY_SCHEMA_VERSION",
@@ -72,7 +73,7 @@ class FileDigest:
     sha256: str | None
 
 
-TreeEntry = tuple[str, str, str]  # (relpath, xxh3 digest, mode "f" | "x" | "l")
+TreeEntry = tuple[str, str, str]  # (relpath, xxh3 digest, mode: an EntryMode word)
 
 
 def canonical_json(value: Any) -> str:
@@ -161,7 +162,8 @@ def walk_tree(root: str, *, confine: str | None = None) -> list[tuple[str, str, 
                         f"(to {os.readlink(full)}); mlbuild never copies what it points to",
                         hint="write the file itself into the out, or remove the link",
                     )
-                found.append((os.path.relpath(full, root).replace(os.sep, "/"), full, "l"))
+                rel = os.path.relpath(full, root).replace(os.sep, "/")
+                found.append((rel, full, EntryMode.LINK.value))
                 continue
             if entry.is_dir(follow_symlinks=False):
                 stack.append(full)
@@ -179,8 +181,8 @@ def walk_tree(root: str, *, confine: str | None = None) -> list[tuple[str, str, 
 
 
 def file_mode(executable: bool) -> str:
-    """The tree mode of a regular file."""
-    return "x" if executable else "f"
+    """The tree mode of a regular file (the word written: tree objects are hashed)."""
+    return EntryMode.EXEC.value if executable else EntryMode.FILE.value
 
 
 def link_digest(path: str, *, want_sha256: bool) -> FileDigest:

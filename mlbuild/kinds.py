@@ -2,9 +2,10 @@
 
 These are words that mlbuild writes into, and reads back from, its files: manifests
 (``status``, out ``type``, check ``severity`` and ``check`` kind, gate bounds, the
-promotion ``mode``, a reproduction's ``verdict``, profile dtypes), the lock file and
-run-cache entries (out ``type``), and ``mlbuild.yaml`` (check kinds, severities, dtypes,
-gate bounds, promote modes). Code compares against these members instead of repeating
+promotion ``mode``, a reproduction's ``verdict``, profile dtypes, the ``executor``'s
+``type``), the lock file and run-cache entries (out ``type``), tree objects (entry modes),
+and ``mlbuild.yaml`` (check kinds, severities, dtypes, gate bounds, promote modes, the
+executor's ``type`` and ``mode``). Code compares against these members instead of repeating
 the strings, so a typo is a mypy or import error, not a silently false comparison.
 
 This module imports nothing from the rest of mlbuild: the config loader, the store, the
@@ -23,7 +24,10 @@ from enum import Enum
 __all__ = [
     "ChangeKind",
     "CheckKind",
+    "DaskMode",
     "Dtype",
+    "EntryMode",
+    "ExecutorType",
     "GateBound",
     "ManifestStatus",
     "OutType",
@@ -54,6 +58,14 @@ class OutType(str, Enum):
 
     FILE = "file"
     DIR = "dir"  # stored as a tree object
+
+
+class EntryMode(str, Enum):
+    """The mode of a tree object's entry (digest.py: ``[relpath, digest, mode]``)."""
+
+    FILE = "f"
+    EXEC = "x"  # a file with its owner's execute bit
+    LINK = "l"  # a symlink in a directory out: its digest is that of its target text
 
 
 class Severity(str, Enum):
@@ -113,6 +125,21 @@ class ChangeKind(str, Enum):
     ADDED = "added"
     REMOVED = "removed"
     CHANGED = "changed"
+
+
+class ExecutorType(str, Enum):
+    """``executor.type`` in mlbuild.yaml and ``--executor``; ``type`` of a manifest's
+    ``executor`` record (where the build ran)."""
+
+    LOCAL = "local"
+    DASK = "dask"
+
+
+class DaskMode(str, Enum):
+    """``executor.mode`` in mlbuild.yaml and ``--dask-mode``: how Dask workers see data."""
+
+    SHARED = "shared"  # the workers see the workspace (a shared filesystem)
+    REMOTE = "remote"  # inputs and outs move through the remote cache (staging.py)
 
 
 class Verdict(str, Enum):

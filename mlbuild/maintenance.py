@@ -38,6 +38,7 @@ from .kinds import OutType
 from .provenance.store import ManifestStore
 from .store import Cache, LockFile, OutRecord
 from .store.cache import remove_tree
+from .store.layout import Layout
 from .store.records import RecordError, parse_run, parse_tree
 from .store.remote import Remote, object_rel
 
@@ -305,10 +306,11 @@ def collect(
 
 
 def remove_leftovers(
-    state_dir: str, out_dirs: Iterable[str], lock_dir: str, *, dry_run: bool
+    layout: Layout, out_dirs: Iterable[str], lock_dir: str, *, dry_run: bool
 ) -> int:
     """Local leftovers of interrupted writes outside the cache: ``.tmp-*`` files anywhere
-    under ``state_dir`` (manifests, state), ``.tmp-*.part`` beside the lock file (what
+    under ``layout.state_dir`` (manifests, state) but in the copies of users' outs
+    (`Layout.user_copy_dirs`, skipped by name), ``.tmp-*.part`` beside the lock file (what
     atomic_write names its temporary file) and ``.mlbuild-restore-*`` beside declared outs.
     Only names mlbuild itself gives its temporary files are touched. Returns how many
     there were."""
@@ -319,8 +321,8 @@ def remove_leftovers(
             for n in sorted(os.listdir(lock_dir))
             if n.startswith(".tmp-") and n.endswith(".part")
         ]
-    for dirpath, dirnames, files in os.walk(state_dir):
-        dirnames[:] = [d for d in dirnames if d not in ("aside", "failed")]  # user copies
+    for dirpath, dirnames, files in os.walk(layout.state_dir):
+        dirnames[:] = [d for d in dirnames if d not in layout.user_copy_dirs]
         found += [os.path.join(dirpath, n) for n in files if n.startswith(".tmp-")]
     for directory in sorted(set(out_dirs)):
         try:

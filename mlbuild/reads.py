@@ -29,10 +29,11 @@ __all__ = ["HOOK_DIR", "collect", "hook_env", "recording", "start_in_process", "
 HOOK_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "readhook")
 _LOG_ENV = "MLBUILD_READS"
 _ROOT_ENV = "MLBUILD_READS_ROOT"
-# Never reported: mlbuild's own state, git's, Python's bytecode caches, and installed
-# packages (a venv inside the workspace, a ``pip install --target`` directory): a package's
-# version joins the key through ``packages:``, not its files.
-_IGNORED_PARTS = frozenset({".mlbuild", ".git", "__pycache__", "site-packages", "dist-packages"})
+# Never reported: mlbuild's own state (``store.layout.STATE_DIR``, added by `collect`), git's,
+# Python's bytecode caches, and installed packages (a venv inside the workspace, a ``pip
+# install --target`` directory): a package's version joins the key through ``packages:``,
+# not its files.
+_IGNORED_PARTS = frozenset({".git", "__pycache__", "site-packages", "dist-packages"})
 
 
 def hook_env(log_dir: str, root: str, declared: Mapping[str, str]) -> dict[str, str]:
@@ -84,6 +85,11 @@ def collect(log_dir: str, root: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
     The logs were written by the job's processes, the user's code: a line that is not
     ``r``/``w``, a TAB and an absolute path under ``root`` is dropped, never followed."""
+    # Here, not at module level: a worker process running a callable imports this module
+    # (start_in_process) and must not pay for loading the store (~40 ms per job).
+    from .store.layout import STATE_DIR
+
+    ignored = _IGNORED_PARTS | {STATE_DIR}
     roots = sorted({os.path.abspath(root), os.path.realpath(root)}, key=len, reverse=True)
     read: set[str] = set()
     wrote: set[str] = set()
@@ -101,7 +107,7 @@ def collect(log_dir: str, root: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
             kind, _, path = line.partition("\t")
             if kind not in ("r", "w") or not os.path.isabs(path):
                 continue
-            rel = _relative(os.path.normpath(path), roots)
+            rel = _relative(os.path.normpath(path), roots, ignored)
             if rel is not None:
                 (read if kind == "r" else wrote).add(rel)
     return tuple(sorted(read)), tuple(sorted(wrote))
@@ -112,14 +118,14 @@ def collect(log_dir: str, root: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 _OWN = os.path.join(os.path.dirname(HOOK_DIR), "")
 
 
-def _relative(path: str, roots: Iterable[str]) -> str | None:
+def _relative(path: str, roots: Iterable[str], ignored: frozenset[str]) -> str | None:
     if path.startswith(_OWN):
         return None
     for root in roots:
         prefix = os.path.join(root, "")
         if path.startswith(prefix):  # normalized already: slicing is relpath, 3x faster
             rel = path[len(prefix) :].replace(os.sep, "/")
-            if not set(rel.split("/")) & _IGNORED_PARTS:
+            if not set(rel.split("/")) & ignored:
                 return rel
     return None
 

@@ -11,6 +11,7 @@ from enum import Enum
 from typing import Any
 
 from .errors import ExitCode
+from .kinds import ChangeKind
 
 __all__ = [
     "Action",
@@ -60,7 +61,9 @@ class Reason:
     old: Any = None
     new: Any = None
     detail: str = ""
-    change: str = "changed"  # "added" / "removed" / "changed": None is a value (YAML null)
+    # Added, removed or changed: told by this, not by old/new, since None is a value
+    # (YAML null). A plain word compares equal to its member.
+    change: ChangeKind | str = ChangeKind.CHANGED
 
     def describe(self) -> str:
         k, s = self.kind, self.subject
@@ -80,9 +83,9 @@ class Reason:
             return f"{s}, which it read but does not declare, changed"
         if k is ReasonKind.KEY_SCHEMA:
             return "recorded by another mlbuild key schema"
-        if self.change == "added":
+        if self.change == ChangeKind.ADDED:
             return f"{k.value} {s} added" + (f": {_short(self.new)}" if k in _VALUED else "")
-        if self.change == "removed":
+        if self.change == ChangeKind.REMOVED:
             return f"{k.value} {s} removed"
         if k in _VALUED:
             old, new = _short_pair(self.old, self.new)
@@ -91,9 +94,10 @@ class Reason:
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"kind": self.kind.value, "subject": self.subject}
-        if self.change != "added" and (self.old is not None or self.change == "changed"):
+        changed = self.change == ChangeKind.CHANGED
+        if self.change != ChangeKind.ADDED and (self.old is not None or changed):
             data["old"] = self.old
-        if self.change != "removed" and (self.new is not None or self.change == "changed"):
+        if self.change != ChangeKind.REMOVED and (self.new is not None or changed):
             data["new"] = self.new
         if self.detail:
             data["detail"] = self.detail

@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from .jobs.spec import Job
+from .kinds import EntryMode
 from .store import Cache, OutRecord, StateMemo
 from .store.records import check_declared
 from .transfer import Transfer
@@ -36,7 +37,8 @@ class RemoteStaging:
             full = os.path.join(self.root, rel)
             if os.path.isdir(full):
                 for sub, digest, mode in self.memo.tree_entries(rel, want_sha256=False):
-                    files.append((f"{rel}/{sub}", digest.xxh, mode == "x"))  # deps: no links
+                    # deps: no links (a dep's walk follows them)
+                    files.append((f"{rel}/{sub}", digest.xxh, mode == EntryMode.EXEC))
             else:
                 digest = self.memo.file_digest(rel)
                 files.append((rel, digest.xxh, bool(os.stat(full).st_mode & 0o100)))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from .config import Pipeline
 from .errors import UsageError
 from .executors import Executor, LocalExecutor
+from .kinds import DaskMode, ExecutorType, words
 from .options import BuildOptions, default_jobs
 from .store import Cache, StateMemo
 
@@ -54,7 +55,7 @@ def wire(
     """The wiring of one build (see the module docstring). ``nothing_to_run``: whether every
     target is fresh (asked only on Dask); ``executor``: one chosen by the caller (tests,
     the inline executor), used as given."""
-    on_dask = (options.executor or pipeline.executor) == "dask"
+    on_dask = (options.executor or pipeline.executor) == ExecutorType.DASK
     if options.dask_mode is not None and not on_dask:
         raise UsageError(
             "--dask-mode goes with the dask executor",
@@ -62,9 +63,9 @@ def wire(
         )
     if on_dask and nothing_to_run() and not (options.force or options.force_all):
         # Nothing to run: a no-op build never needs (or waits for) the cluster.
-        options = replace(options, executor="local")
+        options = replace(options, executor=ExecutorType.LOCAL.value)
         on_dask = False
-    remote_mode = on_dask and (options.dask_mode or pipeline.executor_mode) == "remote"
+    remote_mode = on_dask and (options.dask_mode or pipeline.executor_mode) == DaskMode.REMOTE
     push = pushes(pipeline, options)
     transfer = open_transfer(options) if options.pull or push or remote_mode else None
     if executor is None:
@@ -90,10 +91,12 @@ def cluster_executor(
     remote mode stages the job's inputs from ``root`` (the workspace, or a reproduction's
     scratch copy) through ``transfer()``, asked only then, after the address check."""
     kind = options.executor or pipeline.executor
-    if kind == "local":
+    if kind == ExecutorType.LOCAL:
         return None
-    if kind != "dask":
-        raise UsageError(f"unknown executor {kind!r}", hint="use local or dask")
+    if kind != ExecutorType.DASK:
+        raise UsageError(
+            f"unknown executor {kind!r}", hint=f"use {' or '.join(words(ExecutorType))}"
+        )
     from .executors.dask import DaskExecutor
 
     address = options.dask_address or pipeline.executor_address
@@ -103,7 +106,7 @@ def cluster_executor(
             hint="pass --dask-address tcp://HOST:8786 or set executor.address",
         )
     staging = None
-    if (options.dask_mode or pipeline.executor_mode) == "remote":
+    if (options.dask_mode or pipeline.executor_mode) == DaskMode.REMOTE:
         from .staging import RemoteStaging
 
         remote = transfer()

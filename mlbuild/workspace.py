@@ -27,6 +27,7 @@ from .config import CONFIG_NAME, Pipeline, find_config, load_pipeline
 from .errors import UsageError
 from .events import BuildEvents, NullEvents
 from .graph import BuildGraph
+from .kinds import ManifestStatus
 from .options import BuildOptions
 from .provenance.store import ManifestStore
 from .queries import ExperimentQueries, Explanation, StatusEntry
@@ -395,17 +396,19 @@ class Workspace(ExperimentQueries):
             mid, doc = self.resolve_manifest(to)
             if doc.get("target") != name:
                 raise UsageError(f"manifest {mid} is of {doc.get('target')}, not {name}")
-            if doc.get("status") == "reproduction":  # a check of a build, not one (reproduce.py)
+            # A reproduction is a check of a build, not one (reproduce.py).
+            if doc.get("status") == ManifestStatus.REPRODUCTION:
                 raise UsageError(
                     f"manifest {mid} is a reproduction, not a build of {name}",
                     hint=f"roll back to the build it reproduced: --to {doc.get('reproduces')}",
                 )
         else:
             current = LockFile(self.lock_path).entries.get(name)
+            built = ManifestStatus.BUILT
             candidates = [
                 (m, d)
                 for m in reversed(store.history(name))
-                if (d := store.get_usable(m)) is not None and d.get("status") == "built"
+                if (d := store.get_usable(m)) is not None and d.get("status") == built
             ]
             older = [(m, d) for m, d in candidates if current is None or d["key"] != current.key]
             if not older:
@@ -472,7 +475,7 @@ class Workspace(ExperimentQueries):
                     os.path.dirname(os.path.join(self.root, rel)) for rel in self.pipeline.out_owner
                 ]
                 report.removed_temporaries += remove_leftovers(
-                    self.layout.state_dir,
+                    self.layout,
                     out_dirs,
                     os.path.dirname(self.lock_path),
                     dry_run=dry_run,

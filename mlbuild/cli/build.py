@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import ExitCode
+from ..kinds import ExecutorType
 from .context import (
     Invocation,
     echo_lines,
@@ -93,7 +94,7 @@ def build(
         remote=remote,
         pull=pull,
         push=push,
-        executor="dask" if dask_address and executor is None else executor,
+        executor=ExecutorType.DASK.value if dask_address and executor is None else executor,
         dask_address=dask_address,
         dask_mode=dask_mode,
     )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..errors import UsageError
+from ..kinds import DaskMode, ExecutorType, words
 
 if TYPE_CHECKING:
     from ..workspace import Workspace
@@ -72,7 +73,7 @@ def executor_options(where: str) -> Callable[[F], F]:
     def apply(command: F) -> F:
         command = click.option(
             "--dask-mode",
-            type=click.Choice(["shared", "remote"]),
+            type=click.Choice(words(DaskMode)),
             default=None,
             help="Workers share the workspace, or get data through the remote cache.",
         )(command)
@@ -81,7 +82,7 @@ def executor_options(where: str) -> Callable[[F], F]:
         )(command)
         return click.option(
             "--executor",
-            type=click.Choice(["local", "dask"]),
+            type=click.Choice(words(ExecutorType)),
             default=None,
             help=f"Where {where} (default: executor: in mlbuild.yaml, else local).",
         )(command)

@@ -85,13 +85,14 @@ def reproduce(
 ) -> None:
     """Re-run TARGET's recorded build in a scratch copy of its inputs and compare every out:
     exit 0 if reproducible, 6 if an out differs, 1 if the re-run failed."""
+    from ..kinds import ExecutorType
     from ..options import BuildOptions
     from ..provenance.reproduce import parse_tolerances
     from ..provenance.reproduce import reproduce as run_reproduction
 
     options = BuildOptions(
         verbose=verbose,
-        executor="dask" if dask_address and executor is None else executor,
+        executor=ExecutorType.DASK.value if dask_address and executor is None else executor,
         dask_address=dask_address,
         dask_mode=dask_mode,
     )

@@ -7,6 +7,7 @@ import re
 from typing import Any, NamedTuple
 
 from ..errors import ConfigError
+from ..kinds import DaskMode, ExecutorType, words
 from ..suggest import did_you_mean
 from .access import Reader
 from .params import render_value
@@ -99,10 +100,10 @@ class Executor(NamedTuple):
     connect_timeout: SECONDS}``; None jobs: the CPU count (local) or the cluster's threads
     (dask)."""
 
-    kind: str = "local"
+    kind: str = ExecutorType.LOCAL.value
     address: str | None = None
     jobs: int | None = None
-    mode: str = "shared"
+    mode: str = DaskMode.SHARED.value
     connect_timeout: float = DASK_CONNECT_TIMEOUT
 
 
@@ -112,31 +113,32 @@ def load_executor(reader: Reader, raw: Any) -> Executor:
     path = ("executor",)
     reader.expect(raw, dict, path, "executor")
     reader.check_keys(raw, EXECUTOR_KEYS, path, "executor")
-    mode = raw.get("mode", "shared")
-    if mode not in ("shared", "remote"):
+    mode = raw.get("mode", DaskMode.SHARED.value)
+    if mode not in words(DaskMode):
         raise reader.fail(
             "executor.mode must be 'shared' (workers see the workspace) or 'remote' "
             "(inputs and outs move through the remote cache)",
             path + ("mode",),
         )
-    if "mode" in raw and raw.get("type") != "dask":
+    if "mode" in raw and raw.get("type") != ExecutorType.DASK:
         raise reader.fail("executor.mode goes with type: dask", path + ("mode",))
-    kind = raw.get("type", "local")
-    if kind not in ("local", "dask"):
+    kind = raw.get("type", ExecutorType.LOCAL.value)
+    if kind not in words(ExecutorType):
         raise reader.fail(
             f"executor type {kind!r} is unknown",
             path + ("type",),
-            hint=did_you_mean(str(kind), ["local", "dask"]) or "use local or dask",
+            hint=did_you_mean(str(kind), words(ExecutorType))
+            or f"use {' or '.join(words(ExecutorType))}",
         )
     address = raw.get("address")
     if address is not None:
         reader.expect(address, str, path + ("address",), "executor.address")
-        if kind != "dask":
+        if kind != ExecutorType.DASK:
             raise reader.fail("executor.address goes with type: dask", path + ("address",))
     timeout = raw.get("connect_timeout", DASK_CONNECT_TIMEOUT)
     if "connect_timeout" in raw:
         where = path + ("connect_timeout",)
-        if kind != "dask":
+        if kind != ExecutorType.DASK:
             raise reader.fail("executor.connect_timeout goes with type: dask", where)
         if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
             raise reader.fail("executor.connect_timeout must be a number of seconds > 0", where)

@@ -14,6 +14,7 @@ from enum import Enum
 from typing import Any
 
 from ..errors import SourcePos
+from ..kinds import DaskMode, ExecutorType
 from .schema import GATE_BOUNDS
 
 __all__ = [
@@ -111,9 +112,10 @@ class Pipeline:
     remote: str | None = None  # fsspec URL of the shared cache (store/remote.py)
     remote_options: Mapping[str, Any] = field(default_factory=dict)  # given to fsspec
     remote_write: bool = False  # push after every successful build, as --push
-    executor: str = "local"  # or "dask" (executors/dask.py)
+    # Plain words (the Python API and the JSON stay as they were), compared with members:
+    executor: str = ExecutorType.LOCAL.value  # an ExecutorType word (executors/dask.py)
     executor_address: str | None = None  # the Dask scheduler's address
-    executor_mode: str = "shared"  # Dask: "shared" filesystem, or "remote" (via the cache)
+    executor_mode: str = DaskMode.SHARED.value  # Dask: a DaskMode word (shared fs, or remote)
     executor_connect_timeout: float = DASK_CONNECT_TIMEOUT  # Dask: seconds to wait at start
 
     def owner_of(self, path: str) -> str | None:

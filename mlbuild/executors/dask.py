@@ -44,6 +44,7 @@ from typing import Any, Protocol
 
 from ..errors import MlbuildError, UsageError
 from ..jobs.spec import Job, JobResult
+from ..kinds import EntryMode, ExecutorType, OutType
 
 __all__ = ["DaskExecutor", "Staging", "run_on_worker", "run_staged"]
 
@@ -132,7 +133,7 @@ def run_staged(  # long: one worker task, fetch -> run -> store in order; kept w
             if os.path.isdir(full):
                 entries = []
                 for r, path, mode in walk_tree(full, confine=scratch):
-                    if mode == "l":  # a link is stored as its target text (digest.py)
+                    if mode == EntryMode.LINK:  # a link is stored as its target text (digest.py)
                         digest = link_digest(path, want_sha256=True)
                         text = os.fsencode(os.readlink(path))
                         remote.upload_bytes(text, object_rel(digest.xxh), scratch)
@@ -144,12 +145,13 @@ def run_staged(  # long: one worker task, fetch -> run -> store in order; kept w
                 whole = hash_tree(entries)
                 assert whole.xxh == hash_bytes(body)
                 remote.upload_bytes(body, object_rel(whole.xxh), scratch)
-                outs.append(OutRecord(rel, "dir", whole.xxh, whole.sha256, whole.size).to_json())
+                rec = OutRecord(rel, OutType.DIR.value, whole.xxh, whole.sha256, whole.size)
+                outs.append(rec.to_json())
             elif os.path.lexists(full):
                 fd = hash_file(full, want_sha256=True)
                 remote.upload(full, object_rel(fd.xxh))
                 executable = bool(os.stat(full).st_mode & 0o100)
-                rec = OutRecord(rel, "file", fd.xxh, fd.sha256, fd.size, executable)
+                rec = OutRecord(rel, OutType.FILE.value, fd.xxh, fd.sha256, fd.size, executable)
                 outs.append(rec.to_json())
         return result, worker, outs, log
     except RemoteError as exc:
@@ -280,4 +282,8 @@ class DaskExecutor:
 
     def executor_record(self, target: str) -> dict[str, Any]:
         """What the manifest says about where ``target`` ran."""
-        return {"type": "dask", "scheduler": self.address, "worker": self.last_worker.get(target)}
+        return {
+            "type": ExecutorType.DASK.value,
+            "scheduler": self.address,
+            "worker": self.last_worker.get(target),
+        }

@@ -154,7 +154,9 @@ class LocalExecutor:
     def executor_record(self, target: str) -> dict[str, Any]:
         import socket
 
-        return {"type": "local", "host": socket.gethostname()}
+        from ..kinds import ExecutorType
+
+        return {"type": ExecutorType.LOCAL.value, "host": socket.gethostname()}
 
     def kill_all(self) -> None:
         """Stop every running job: each command's whole process group gets SIGTERM, then

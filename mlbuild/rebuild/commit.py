@@ -23,6 +23,7 @@ from .. import reads
 from ..config import TargetSpec
 from ..digest import hash_tree
 from ..errors import BuildFailed
+from ..kinds import ManifestStatus, OutType
 from ..results import Decision
 from ..store import LockEntry, OutRecord
 from .context import Context
@@ -89,7 +90,7 @@ class Committer:
         mid = self.manifests.write_manifest(
             spec.name,
             decision,
-            "built",
+            ManifestStatus.BUILT.value,
             outs,
             started,
             log=self.ctx.log_path(spec.name),
@@ -119,13 +120,15 @@ class Committer:
                 digest = hash_tree(entries)
                 if self.ctx.options.store:
                     self.ctx.cache.store_tree(full, entries)
-                records.append(OutRecord(rel, "dir", digest.xxh, digest.sha256, digest.size))
+                rec = OutRecord(rel, OutType.DIR.value, digest.xxh, digest.sha256, digest.size)
+                records.append(rec)
             else:
                 fd = self.ctx.memo.file_digest(rel, want_sha256=True)
                 if self.ctx.options.store:
                     self.ctx.cache.store_file(full, fd.xxh)
                 executable = bool(os.stat(full).st_mode & 0o100)
-                records.append(OutRecord(rel, "file", fd.xxh, fd.sha256, fd.size, executable))
+                rec = OutRecord(rel, OutType.FILE.value, fd.xxh, fd.sha256, fd.size, executable)
+                records.append(rec)
         return tuple(records)
 
     def _changed_inputs(

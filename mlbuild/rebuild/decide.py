@@ -14,6 +14,7 @@ from typing import Protocol
 from ..config import TargetSpec
 from ..digest import LinkOutside, build_key
 from ..errors import MlbuildError
+from ..kinds import OutType
 from ..results import Action, Decision, Reason, ReasonKind
 from ..store import LockEntry, OutRecord, RecordError, RunEntry
 from .context import Context
@@ -172,7 +173,7 @@ class Decider:
             except LinkOutside:  # a link out of the workspace was put in it since
                 reasons.append(Reason(ReasonKind.OUT_MODIFIED, rec.path))
                 continue
-            if digest.xxh != rec.xxh or is_dir != (rec.type == "dir"):
+            if digest.xxh != rec.xxh or is_dir != (rec.type == OutType.DIR):
                 reasons.append(Reason(ReasonKind.OUT_MODIFIED, rec.path))
         return reasons
 

@@ -13,10 +13,11 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..codedeps import CodeScanner, entry_points
+from ..codedeps import CodeScanner, EntryKind, entry_points
 from ..config import DepKind, TargetSpec
 from ..digest import same_value
 from ..errors import MlbuildError
+from ..kinds import ChangeKind, CheckKind
 from ..results import Reason, ReasonKind
 from ..store import Cache, OutRecord, StateMemo
 
@@ -45,9 +46,9 @@ class Keys:
     def code_files(self, spec: TargetSpec) -> list[str]:
         entries = entry_points(spec.cmd, spec.python)
         entries += [
-            ("module", c.options["python"].split(":", 1)[0])
+            (EntryKind.MODULE, c.options["python"].split(":", 1)[0])
             for c in spec.checks
-            if c.check == "python"
+            if c.check == CheckKind.PYTHON
         ]
         return self.scanner.files_for(entries)
 
@@ -156,9 +157,9 @@ def diff_components(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[Reas
         n_map: Mapping[str, Any] = new.get(field_name) or {}
         for key in sorted(set(o_map) | set(n_map)):
             if key not in o_map:
-                reasons.append(Reason(kind, key, None, n_map[key], change="added"))
+                reasons.append(Reason(kind, key, None, n_map[key], change=ChangeKind.ADDED))
             elif key not in n_map:
-                reasons.append(Reason(kind, key, o_map[key], None, change="removed"))
+                reasons.append(Reason(kind, key, o_map[key], None, change=ChangeKind.REMOVED))
             elif not same_value(o_map[key], n_map[key]):
                 reasons.append(Reason(kind, key, o_map[key], n_map[key]))
     for field_name in ("checks", "gate", "promote"):

@@ -15,6 +15,7 @@ from typing import Any
 from ..config import TargetSpec, check_inside
 from ..digest import FileDigest
 from ..errors import BuildFailed, UsageError
+from ..kinds import ManifestStatus, OutType
 from ..metrics import pick_winner
 from ..provenance.records import Manifest
 from ..results import Action, Decision
@@ -59,7 +60,7 @@ class Materializer:
         self.manifests.write_manifest(
             spec.name,
             decision,
-            "restored",
+            ManifestStatus.RESTORED.value,
             outs,
             started,
             restored_from=run.manifest,
@@ -79,7 +80,7 @@ class Materializer:
         for rec in recs:
             self.ctx.ensure_inside(spec, rec.path)
             self.ctx.cache.restore_out(rec, os.path.join(self.ctx.root, rec.path), at=rec.path)
-            if rec.type == "file":
+            if rec.type == OutType.FILE:
                 self.ctx.memo.remember(rec.path, FileDigest(rec.size, rec.xxh, rec.sha256))
         return tuple(recs)
 
@@ -121,7 +122,13 @@ class Materializer:
         decision = Decision(spec.name, Action.RESTORE, doc["key"], (), components)
         quality = self.manifests.recorded_quality(spec, mid)
         new = self.manifests.write_manifest(
-            spec.name, decision, "rollback", outs, started, restored_from=mid, quality=quality
+            spec.name,
+            decision,
+            ManifestStatus.ROLLBACK.value,
+            outs,
+            started,
+            restored_from=mid,
+            quality=quality,
         )
         self.ctx.lock.record(
             spec.name, LockEntry(doc["key"], components, outs, quality.metrics)
@@ -194,7 +201,7 @@ class Materializer:
             full = os.path.join(self.ctx.root, dest)
             if _has_out(self.ctx.cache, rec):
                 self.ctx.cache.restore_out(rec, full, at=dest)
-            elif rec.type == "dir":
+            elif rec.type == OutType.DIR:
                 shutil.copytree(os.path.join(self.ctx.root, rec.path), full, symlinks=True)
             else:
                 shutil.copy2(os.path.join(self.ctx.root, rec.path), full)

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..config import TargetSpec, is_tabular
 from ..errors import BuildFailed, CheckFailed
+from ..kinds import Severity
 from ..metrics import evaluate_gates, read_metrics
 from ..provenance.records import Quality
 from .context import Context
@@ -65,7 +66,7 @@ class Validator:
                 checks.append(r.to_json())
                 if not r.passed:
                     line = f"{r.check} check on {r.out}: {r.message}"
-                    if r.severity == "error":
+                    if r.severity == Severity.ERROR:
                         failures.append(line)
                     else:
                         warnings.append(f"{spec.name}: {line}")

@@ -3,7 +3,7 @@
 Layout under ``.mlbuild/cache/`` (version 1)::
 
     objects/ab/cdef…          file bytes, addressed by their xxh3-128 hex (read-only, 0444)
-    objects/ab/cdef…          a tree object: canonical JSON ``[[relpath, xxh3, "f"|"x"], …]``
+    objects/ab/cdef…          a tree object: canonical JSON ``[[relpath, xxh3, "f"|"x"|"l"], …]``
                               whose own xxh3-128 is the directory's digest
     runs/ab/cdef….json        run-cache entry: ``{"version", "target", "key", "outs": [...]}``
 
@@ -25,6 +25,7 @@ from typing import Any
 
 from ..digest import FileDigest, TreeEntry, canonical_json, hash_bytes, hash_file, tree_object
 from ..errors import MlbuildError
+from ..kinds import EntryMode, OutType
 from .atomic import atomic_write, replacing
 from .records import (
     RUN_VERSION,
@@ -98,7 +99,7 @@ class Cache:
         A link (mode "l") is stored as an object holding its target text."""
         for rel, digest, mode in entries:
             path = os.path.join(full, rel)
-            if mode == "l":
+            if mode == EntryMode.LINK:
                 if not self.has(digest.xxh):
                     text = os.fsencode(os.readlink(path))
                     self.add_object(digest.xxh, functools.partial(_write_bytes, data=text))
@@ -128,7 +129,7 @@ class Cache:
         """True when every object needed to restore ``rec`` is in the store. A tree object
         that fails its check raises RecordError (and is dropped), so the caller can say why
         the build is not restorable."""
-        if rec.type == "file":
+        if rec.type == OutType.FILE:
             return self.has(rec.xxh)
         if not self.has(rec.xxh):
             return False
@@ -144,7 +145,7 @@ class Cache:
         directory itself."""
         parent = os.path.dirname(dest)
         os.makedirs(parent, exist_ok=True)
-        if rec.type == "file":
+        if rec.type == OutType.FILE:
             # Not durable: the cache object is the durable copy, a torn restore is redone.
             # `_remove` first: the out may be a directory now, which os.replace can't overwrite.
             with replacing(
@@ -164,12 +165,12 @@ class Cache:
             for rel, xxh, mode in self.read_tree(rec.xxh):  # paths checked there
                 target = os.path.join(tmpdir, *rel.split("/"))
                 makedirs(os.path.dirname(target))
-                if mode == "l":
+                if mode == EntryMode.LINK:
                     self._restore_link(xxh, target, f"{at}/{rel}" if at else rel)
                     continue
                 clone_file(self.object_path(xxh), target)
                 self._check_copy(target, xxh)
-                os.chmod(target, 0o755 if mode == "x" else 0o644)
+                os.chmod(target, 0o755 if mode == EntryMode.EXEC else 0o644)
             _remove(dest)
             os.replace(tmpdir, dest)
         except BaseException:

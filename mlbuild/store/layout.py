@@ -54,6 +54,8 @@ from dataclasses import dataclass
 __all__ = ["STATE_DIR", "Layout", "target_file_name"]
 
 STATE_DIR = ".mlbuild"  # per-workspace state, under the workspace root (see `Layout`)
+_ASIDE = "aside"
+_FAILED = "failed"
 
 _READABLE = re.compile(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*(:[A-Za-z0-9_.\-]+)?")
 
@@ -128,11 +130,17 @@ class Layout:
 
     def aside(self, target: str) -> str:
         """Where ``target``'s outs go before it runs or is restored (one generation)."""
-        return self._under("aside", target_file_name(target))
+        return self._under(_ASIDE, target_file_name(target))
 
     def failed(self, target: str) -> str:
         """Where ``target``'s partial or rejected outs go (one generation)."""
-        return self._under("failed", target_file_name(target))
+        return self._under(_FAILED, target_file_name(target))
+
+    @property
+    def user_copy_dirs(self) -> tuple[str, ...]:
+        """The names of the directories directly under `state_dir` that hold copies of
+        users' outs (`aside`, `failed`): cleaning never reaches into them."""
+        return (_ASIDE, _FAILED)
 
     @property
     def tmp_dir(self) -> str:

@@ -32,6 +32,7 @@ from typing import Any
 
 from ..digest import TreeEntry, hash_bytes
 from ..errors import MlbuildError
+from ..kinds import EntryMode, OutType, words
 
 __all__ = [
     "OutRecord",
@@ -51,7 +52,8 @@ RUN_VERSION = 1
 XXH_PATTERN = re.compile(r"xxh3-128:[0-9a-f]{32}")
 SHA_PATTERN = re.compile(r"sha256:[0-9a-f]{64}")
 _OUT_KEYS = frozenset({"path", "type", "xxh", "sha256", "size", "executable"})
-_OUT_TYPES = ("file", "dir")
+_OUT_TYPES = words(OutType)
+_ENTRY_MODES = words(EntryMode)
 
 
 class RecordError(MlbuildError):
@@ -64,7 +66,7 @@ class OutRecord:
     """What was recorded about one declared out: enough to verify and restore it."""
 
     path: str
-    type: str  # "file" or "dir"
+    type: str  # an OutType word, kept a plain str (written to the lock file and run cache)
     xxh: str
     sha256: str | None
     size: int
@@ -244,7 +246,7 @@ def parse_tree(raw: bytes, digest: str, where: str) -> list[TreeEntry]:
             raise _fail(where, f"tree entry {i} is not [path, digest, mode]")
         rel = check_relpath(item[0], f"{where}: tree entry {i}")
         xxh = check_xxh(item[1], f"{where}: tree entry {rel!r}")
-        if item[2] not in ("f", "x", "l"):
+        if item[2] not in _ENTRY_MODES:
             raise _fail(where, f"tree entry {rel!r} has mode {_show(item[2])}")
         if previous is not None and rel <= previous:
             raise _fail(where, f"tree entry {rel!r} is out of order or listed twice")

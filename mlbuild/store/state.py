@@ -27,6 +27,7 @@ import time
 from typing import Any
 
 from ..digest import FileDigest, hash_file, hash_tree, link_digest, walk_tree
+from ..kinds import EntryMode
 from .atomic import atomic_write
 from .records import SHA_PATTERN, XXH_PATTERN
 
@@ -146,7 +147,7 @@ class StateMemo:
             (
                 sub,
                 link_digest(path, want_sha256=want_sha256)
-                if mode == "l"
+                if mode == EntryMode.LINK
                 else self.file_digest(f"{rel}/{sub}", want_sha256=want_sha256),
                 mode,
             )

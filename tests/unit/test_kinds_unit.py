@@ -4,15 +4,20 @@ hash their JSON), audit output, and the words mlbuild.yaml accepts."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mlbuild import __version__
-from mlbuild.config.schema import CHECK_KINDS, GATE_BOUNDS
-from mlbuild.digest import canonical_json
+from mlbuild.config.schema import CHECK_KINDS, GATE_BOUNDS, SCHEMA
+from mlbuild.digest import FileDigest, canonical_json, hash_tree, tree_object, walk_tree
 from mlbuild.kinds import (
     CheckKind,
+    DaskMode,
+    EntryMode,
+    ExecutorType,
     GateBound,
     ManifestStatus,
     OutType,
@@ -147,3 +152,39 @@ def test_the_vocabularies_are_the_words_the_config_schema_declares() -> None:
     # A member is the word: a string read back compares equal to it.
     read_back: str = json.loads('"dir"')
     assert read_back == OutType.DIR and OutType(read_back) is OutType.DIR
+
+
+def test_the_executor_words_are_the_ones_the_config_schema_declares() -> None:
+    executor = SCHEMA["properties"]["executor"]["properties"]
+    assert words(ExecutorType) == tuple(executor["type"]["enum"]) == ("local", "dask")
+    assert words(DaskMode) == tuple(executor["mode"]["enum"]) == ("shared", "remote")
+
+
+def test_a_tree_object_built_with_entry_modes_is_byte_identical_to_one_of_plain_strings(
+    tmp_path: Path,
+) -> None:
+    def digest(n: int) -> FileDigest:
+        return FileDigest(n, "xxh3-128:" + f"{n:x}" * 32, "sha256:" + f"{n:x}" * 64)
+
+    plain = [("a.txt", digest(1), "f"), ("bin/run", digest(2), "x"), ("link", digest(3), "l")]
+    members: list[tuple[str, FileDigest, str]] = [
+        ("a.txt", digest(1), EntryMode.FILE),
+        ("bin/run", digest(2), EntryMode.EXEC),
+        ("link", digest(3), EntryMode.LINK),
+    ]
+    body = tree_object(plain)
+    assert body == (
+        b'[["a.txt","xxh3-128:' + b"1" * 32 + b'","f"],'
+        b'["bin/run","xxh3-128:' + b"2" * 32 + b'","x"],'
+        b'["link","xxh3-128:' + b"3" * 32 + b'","l"]]'
+    )
+    assert tree_object(members) == body
+    assert hash_tree(members) == hash_tree(plain)
+    # The walk hands out the words themselves, so what is stored never depends on members.
+    (tmp_path / "f").write_text("1")
+    (tmp_path / "x").write_text("2")
+    os.chmod(tmp_path / "x", 0o755)
+    os.symlink("f", tmp_path / "l")
+    walked = walk_tree(str(tmp_path), confine=str(tmp_path))
+    assert [(rel, mode) for rel, _, mode in walked] == [("f", "f"), ("l", "l"), ("x", "x")]
+    assert all(type(mode) is str for _, _, mode in walked)
