@@ -17,6 +17,7 @@ from ..config import is_tabular
 from ..config.params import MISSING
 from ..digest import LinkOutside, hash_file, hash_tree, link_digest, walk_tree
 from ..errors import MlbuildError
+from ..kinds import OutType
 from ..store import Cache, OutRecord
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ class Comparer:
             return OutResult(rel, kind, recorded, now, True, "bit-identical")
         if now is None or not now.startswith("sha256:"):
             return OutResult(rel, kind, recorded, None, False, now or "missing: not written")
-        if kind == "dir":
+        if kind == OutType.DIR:
             return OutResult(rel, kind, recorded, now, False, self._tree_diff(out, work))
         old = self._recorded_copy(out, recorded_root)
         if rel in metrics_files:
@@ -120,9 +121,9 @@ class Comparer:
     def _recorded_copy(self, out: dict[str, Any], recorded_root: str) -> str | None:
         """The recorded bytes of a file out, from the cache, under ``recorded_root`` (with
         its own name: readers go by the extension); None when the cache lacks them."""
-        if out["type"] != "file":
+        if out["type"] != OutType.FILE:
             return None
-        rec = OutRecord(out["path"], "file", out["xxh3"], out["sha256"], out["size"])
+        rec = OutRecord(out["path"], OutType.FILE.value, out["xxh3"], out["sha256"], out["size"])
         dest = os.path.join(recorded_root, out["path"])
         try:
             if not self.cache.has(rec.xxh):

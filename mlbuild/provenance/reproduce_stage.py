@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..config.params import MISSING, lookup, parse_params
 from ..digest import canonical_json
 from ..errors import MlbuildError, UsageError
+from ..kinds import OutType
 from ..store import LockFile, OutRecord, RecordError, StateMemo
 from ..store.records import check_relpath
 
@@ -68,7 +69,7 @@ class Stager:
                 ) from None
             if path in inputs.files:
                 continue
-            rec = OutRecord(path, "file", digest, None, 0)
+            rec = OutRecord(path, OutType.FILE.value, digest, None, 0)
             self._place(spec.name, "code file", path, digest, work, rec, False)
             inputs.files.append(path)
         self._write_params(spec, build, work, inputs)
@@ -135,7 +136,8 @@ class Stager:
             )
         if rec is None and not produced and self.cache.has(xxh):
             with contextlib.suppress(MlbuildError, OSError):
-                self.cache.restore_out(OutRecord(rel, "file", xxh, None, 0), dest, at=rel)
+                recorded = OutRecord(rel, OutType.FILE.value, xxh, None, 0)
+                self.cache.restore_out(recorded, dest, at=rel)
                 return
         state = "is gone" if now is None else f"changed since the build (now {now})"
         raise UsageError(
