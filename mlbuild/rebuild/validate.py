@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from ..config import TargetSpec, is_tabular
 from ..errors import BuildFailed, CheckFailed
 from ..kinds import Severity
 from ..metrics import evaluate_gates, read_metrics
-from ..provenance.records import Quality
+from ..provenance.records import Manifest, Quality
 from .context import Context
 from .manifests import Manifests
 from .materialize import Materializer
@@ -70,9 +71,8 @@ class Validator:
                         failures.append(line)
                     else:
                         warnings.append(f"{spec.name}: {line}")
-        gates = evaluate_gates(
-            spec.name, spec.gates, metrics or {}, previous.get("metrics") if previous else None
-        )
+        before = self._previous_metrics(spec, previous)
+        gates = evaluate_gates(spec.name, spec.gates, metrics or {}, before)
         failures += [f"gate failed: {g.message}" for g in gates if not g.passed]
         quality = Quality(
             metrics=metrics,
@@ -85,6 +85,18 @@ class Validator:
             findings = (*quality.checks, *quality.gates)
             raise CheckFailed("; ".join(failures), findings=findings)
         return quality, warnings
+
+    def _previous_metrics(
+        self, spec: TargetSpec, previous: Manifest | None
+    ) -> Mapping[str, Any] | None:
+        """The metrics of ``spec``'s last successful build, for ``vs: previous`` gates: its
+        manifest's, or, without one (a fresh clone: no .mlbuild/), those its lock entry
+        recorded, which is the committed record of that build. Never "no previous build"
+        while the lock file says there was one."""
+        if previous is not None:
+            return previous.get("metrics")
+        entry = self.ctx.lock.entries.get(spec.name)
+        return entry.metrics if entry is not None else None
 
     def reject(self, spec: TargetSpec, findings: tuple[dict[str, object], ...]) -> str:
         """After a failed check or gate: the rejected outs go to .mlbuild/failed/<target>/

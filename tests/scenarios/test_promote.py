@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from typing import Any
 
@@ -492,3 +493,18 @@ def test_diff_of_two_prod_builds_shows_the_gate_that_changed(
     assert run.code == 0, run.err
     fields = {(d["field"], d["key"]) for d in json.loads(run.out)["differences"]}
     assert ("validation", "gate") in fields
+
+
+def test_gate_max_drop_on_a_fresh_clone_compares_with_the_committed_lock_file(
+    project: ProjectFactory,
+) -> None:
+    """A CI checkout has mlbuild.lock (committed) but no .mlbuild/ (no manifests): the
+    previous build's metrics are the lock entry's, and a drop is still caught."""
+    p = project("ml_sweep")
+    _gate(p, "{metric: accuracy, max_drop: 0.02, vs: previous}")
+    p.build("-j", "2")
+    shutil.rmtree(p.path(".mlbuild"))  # a fresh clone: sources, outs and the lock file
+    _score(p, "tree", acc="0.85")  # knn wins with 0.88: drops by 0.05 from 0.93
+    run = p.mlbuild("-j", "2")
+    assert run.code == 3
+    assert "gate failed: accuracy = 0.88, previous 0.93: dropped by 0.05, allowed 0.02" in run.err
