@@ -252,6 +252,14 @@ def _clean_env() -> dict[str, str]:
 _SUBPROCESS_MARKERS = ("cli_subprocess", "dask", "s3")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``-n 2 --dist loadgroup``, pyproject.toml), every Dask test runs
+    on one worker: the session's cluster is started once, not once per worker."""
+    for item in items:
+        if item.get_closest_marker("dask"):
+            item.add_marker(pytest.mark.xdist_group("dask"))
+
+
 @pytest.fixture(autouse=True)
 def _cli_mode(request: pytest.FixtureRequest) -> Iterator[None]:
     """In-process CLI calls unless the test is marked as needing a process boundary."""
