@@ -22,27 +22,48 @@ gc
 On the remote, gc keeps what *this* workspace's lock file and history need: other
 branches' and machines' builds are collected too unless they share those keys. Preview
 with ``--dry-run`` (see docs/remote.md).
+
+clean
+    The workspace side: removes the declared outs of the chosen targets whose current
+    bytes the cache holds (the lock entry's digests, a run-cache entry of its key naming
+    them, and every object), so a plain build restores them without running anything.
+    An out the cache cannot give back is kept and named (``--force`` removes it anyway).
+    Only declared outs are ever removed (a directory out as a whole), never a path
+    through a symlink that leads out of the workspace; `.mlbuild/` and sources cannot be
+    declared outs (config/paths.py `OutGuard`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import os
+import posixpath
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .digest import hash_file
+from .config import Pipeline, check_inside
+from .digest import LinkOutside, hash_file
 from .kinds import OutType
 from .provenance.store import ManifestStore
-from .store import Cache, LockFile, OutRecord
+from .store import Cache, LockFile, OutRecord, StateMemo
 from .store.cache import remove_tree
 from .store.layout import Layout
 from .store.records import RecordError, parse_run, parse_tree
 from .store.remote import Remote, object_rel
 
-__all__ = ["GcReport", "VerifyReport", "collect", "verify"]
+__all__ = [
+    "CleanReport",
+    "CleanedOut",
+    "GcReport",
+    "Uncached",
+    "VerifyReport",
+    "clean",
+    "collect",
+    "verify",
+]
 
 XXH = "xxh3-128:"
 REMOTE_TMP_AGE = 3600.0  # seconds before a remote upload's temporary file counts as dead
@@ -335,3 +356,132 @@ def remove_leftovers(
             with contextlib.suppress(OSError):
                 remove_tree(path)
     return len(found)
+
+
+# ------------------------------------------------------------------------------ clean
+class Uncached(enum.Enum):
+    """Why `clean` keeps an out: the cache could not give its current bytes back."""
+
+    NOT_BUILT = "not-built"  # no record of a build of it (never built, or made by hand)
+    NOT_CACHED = "not-cached"  # its build is not in the cache (--no-cache, gc, repair)
+    MODIFIED = "modified"  # its bytes are not those its build recorded
+    OUTSIDE = "outside"  # a symlinked parent leads out of the workspace: never removed
+
+    def describe(self, target: str) -> str:
+        return {
+            Uncached.NOT_BUILT: f"no build of {target} recorded it",
+            Uncached.NOT_CACHED: f"the build of {target} is not in the cache",
+            Uncached.MODIFIED: f"modified since {target} was built",
+            Uncached.OUTSIDE: "its directory leads out of the workspace",
+        }[self]
+
+
+@dataclass(frozen=True)
+class CleanedOut:
+    """One existing declared out `clean` looked at: ``removed`` (or, on a dry run, would
+    be) or kept; ``why`` is None when the cache can restore it, else why it cannot (kept,
+    or removed by ``force``)."""
+
+    target: str
+    path: str
+    removed: bool
+    why: Uncached | None = None
+
+    def to_json(self) -> dict[str, str]:
+        data = {"target": self.target, "path": self.path}
+        if self.why is not None:
+            data |= {"reason": self.why.value, "text": self.why.describe(self.target)}
+        return data
+
+
+@dataclass(frozen=True)
+class CleanReport:
+    """Every existing declared out of the chosen targets, in build order, then in the
+    order the target declares them."""
+
+    dry_run: bool
+    outs: tuple[CleanedOut, ...]
+
+    @property
+    def removed(self) -> list[CleanedOut]:
+        return [o for o in self.outs if o.removed]
+
+    @property
+    def kept(self) -> list[CleanedOut]:
+        return [o for o in self.outs if not o.removed]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "removed": [o.to_json() for o in self.removed],
+            "kept": [o.to_json() for o in self.kept],
+        }
+
+
+def clean(
+    pipeline: Pipeline,
+    targets: Iterable[str],
+    cache: Cache,
+    lock: LockFile,
+    memo: StateMemo,
+    *,
+    force: bool,
+    dry_run: bool,
+) -> CleanReport:
+    """Remove the declared outs of ``targets`` that the cache can restore (all of them
+    with ``force``, but one whose directory leads out of the workspace); an out that
+    does not exist is left out of the report."""
+    seen: list[CleanedOut] = []
+    for name in targets:
+        spec = pipeline.targets[name]
+        for rel in spec.outs:
+            full = os.path.join(pipeline.root, rel)
+            if not os.path.lexists(full):
+                continue
+            why = _uncached(spec.outs, name, rel, cache, lock, memo, pipeline.root)
+            remove = why is None or (force and why is not Uncached.OUTSIDE)
+            seen.append(CleanedOut(name, rel, remove, why))
+            if remove and not dry_run:
+                remove_tree(full)  # a link is unlinked, never followed
+    return CleanReport(dry_run, tuple(seen))
+
+
+def _uncached(
+    declared: tuple[str, ...],
+    target: str,
+    rel: str,
+    cache: Cache,
+    lock: LockFile,
+    memo: StateMemo,
+    root: str,
+) -> Uncached | None:
+    """Why the cache cannot give back the bytes at ``rel`` (None: it can). Those bytes
+    must be the ones the lock entry recorded, and a restore needs what a plain build
+    restores from (rebuild/decide.py): the run-cache entry of the entry's key, listing
+    exactly the ``declared`` outs and this one with the same digest, and every object."""
+    parent = posixpath.dirname(rel)
+    if parent and not check_inside(root, parent):
+        return Uncached.OUTSIDE
+    entry = lock.entries.get(target)
+    rec = next((r for r in entry.outs if r.path == rel), None) if entry is not None else None
+    if entry is None or rec is None:
+        return Uncached.NOT_BUILT
+    try:
+        digest, is_dir = memo.digest(rel, out=True)
+    except (OSError, LinkOutside):
+        return Uncached.MODIFIED
+    if digest.xxh != rec.xxh or is_dir != (rec.type == OutType.DIR):
+        return Uncached.MODIFIED
+    run = cache.get_run(entry.key, declared)  # one the strict parser refuses is none
+    wanted = (rel, rec.xxh, rec.type)
+    same = run is not None and any((r.path, r.xxh, r.type) == wanted for r in run)
+    if not same or not _has_out(cache, rec):
+        return Uncached.NOT_CACHED
+    return None
+
+
+def _has_out(cache: Cache, rec: OutRecord) -> bool:
+    try:
+        return cache.has_out(rec)
+    except RecordError:  # a corrupt tree object (dropped by the cache)
+        return False

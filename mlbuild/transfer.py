@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from .digest import FileDigest, hash_file, hash_tree
 from .kinds import OutType
+from .plural import counted
 from .provenance.parse import parse_manifest
 from .provenance.records import ManifestError
 from .provenance.store import ManifestStore
@@ -53,8 +54,8 @@ class TransferStats:
     def describe(self) -> str:
         mib = self.bytes / 2**20
         return (
-            f"{self.builds} build(s), {self.objects} object(s) ({mib:.1f} MiB), "
-            f"{self.manifests} manifest(s)"
+            f"{counted(self.builds, 'build')}, {counted(self.objects, 'object')} "
+            f"({mib:.1f} MiB), {counted(self.manifests, 'manifest')}"
         )
 
 

@@ -46,7 +46,7 @@ from .wiring import Wiring, wire
 
 if TYPE_CHECKING:
     from .executors import Executor
-    from .maintenance import GcReport, VerifyReport
+    from .maintenance import CleanReport, GcReport, VerifyReport
     from .provenance.signing import SigningKey
     from .transfer import Transfer, TransferStats
 
@@ -481,3 +481,16 @@ class Workspace(ExperimentQueries):
                     dry_run=dry_run,
                 )
             return report
+
+    def clean(
+        self, targets: Iterable[str] | None = None, *, force: bool = False, dry_run: bool = False
+    ) -> CleanReport:
+        """Remove the outs of ``targets`` (every target by default, not ``default:``: as
+        ``make clean``) that the cache can restore; see maintenance.py."""
+        from .maintenance import clean
+
+        names, memo = self._named(targets), self._memo()
+        memo.path = None  # hashing for clean is not worth a write of the memo
+        with WorkspaceLock(self.layout.workspace_lock, wait=True):  # no build writing outs
+            lock = LockFile(self.lock_path)
+            return clean(self.pipeline, names, self.cache, lock, memo, force=force, dry_run=dry_run)

@@ -9,6 +9,7 @@
                     card, diff
     experiments.py  metrics show|diff, params diff, report
     cache.py        push, pull, cache verify, gc
+    clean.py        clean
     project.py      init, schema, key generate
 
 Each command module registers its commands on `main.cli` when imported; this package
@@ -16,7 +17,15 @@ imports them all, so ``mlbuild.cli:main`` (the console script) and ``python -m m
 see every command. Renderers live in mlbuild/render/.
 """
 
-from . import build, cache, experiments, inspect, project, provenance  # noqa: F401 (registers)
+from . import (  # noqa: F401 (registers)
+    build,
+    cache,
+    clean,
+    experiments,
+    inspect,
+    project,
+    provenance,
+)
 from .main import cli, main
 
 __all__ = ["cli", "main"]

@@ -11,7 +11,9 @@ import click
 from ..errors import ExitCode
 from ..kinds import ExecutorType
 from .context import (
+    ColorMode,
     Invocation,
+    color_option,
     echo_lines,
     emit_json,
     executor_options,
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
 @click.option("--no-cache", is_flag=True, help="Do not store outs in the cache.")
 @click.option("--no-restore", is_flag=True, help="Do not restore from the cache; run instead.")
 @click.option("-q", "--question", is_flag=True, help="Run nothing; exit 0 if fresh, 1 if stale.")
-@click.option("-s", "--silent", is_flag=True, help="Print only failures.")
+@click.option("-s", "--silent", "--quiet", "silent", is_flag=True, help="Print only failures.")
 @click.option("-v", "--verbose", is_flag=True, help="Stream command output live.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines events on stdout.")
 @click.option("--resources", default="", metavar="NAME=N,...", help="Capacity of resource pools.")
@@ -53,6 +55,7 @@ if TYPE_CHECKING:
 @click.option("--pull", is_flag=True, help="Restore stale targets from the remote first.")
 @click.option("--push", is_flag=True, help="Upload successful builds to the remote.")
 @executor_options("jobs run")
+@color_option(None)
 @pass_invocation
 def build(
     invocation: Invocation,
@@ -76,6 +79,7 @@ def build(
     executor: str | None,
     dask_address: str | None,
     dask_mode: str | None,
+    color: str | None,
 ) -> None:
     """Build TARGETS (names, globs like 'model:*', or kind prefixes like data:)."""
     from ..options import BuildOptions, parse_resources
@@ -104,13 +108,21 @@ def build(
         return
     from ..render.reporters import reporter
 
-    events = reporter(as_json=as_json, live=sys.stdout.isatty() and not verbose, silent=silent)
+    if color is not None:
+        invocation.color = ColorMode(color)
+    events = reporter(
+        as_json=as_json,
+        live=sys.stdout.isatty() and not verbose,
+        silent=silent,
+        color=invocation.use_color(sys.stdout),
+    )
     _finish(ws.build(targets, options=options, events=events), as_json=as_json, silent=silent)
 
 
 def _finish(result: BuildResult, *, as_json: bool, silent: bool) -> None:
     """After the reporter's summary: what was pushed, and the exit code of a build that
     did not succeed (with one line naming the failed targets, unless --json)."""
+    from ..plural import counted
     from ..results import Outcome
 
     if result.pushed and not (as_json or silent):
@@ -123,7 +135,8 @@ def _finish(result: BuildResult, *, as_json: bool, silent: bool) -> None:
             rejected = result.exit_code is ExitCode.CHECK_FAILED
             what = "rejected by a check or gate" if rejected else "failed"
             click.echo(
-                f"mlbuild: error: {len(failed)} target(s) {what}: {', '.join(failed)}", err=True
+                f"mlbuild: error: {counted(len(failed), 'target')} {what}: {', '.join(failed)}",
+                err=True,
             )
         sys.exit(result.exit_code)
 
@@ -136,16 +149,21 @@ def _plan(
     question: bool,
     as_json: bool,
 ) -> None:
-    """``-n`` prints what would happen; ``-q`` prints nothing and exits 1 if anything is
-    stale (both with ``--json``: the decisions)."""
+    """``-n`` prints what would happen, with the commands that would run; ``-q`` prints
+    nothing and exits 1 if anything is stale (both with ``--json``: the decisions and the
+    commands). Secrets are read from this process's environment, as a build would, only
+    to mask their values in the commands shown."""
+    import os
+
     from ..render.explain import plan_json, plan_lines
     from ..results import Action
 
     decisions = ws.plan(targets, options)
+    specs, root = ws.pipeline.targets, ws.pipeline.root
     if as_json:
-        emit_json(plan_json(decisions))
+        emit_json(plan_json(decisions, specs, root=root, environ=os.environ))
     elif not question:
-        echo_lines(plan_lines(decisions))
+        echo_lines(plan_lines(decisions, specs, root=root, environ=os.environ))
     if question and any(d.action is not Action.FRESH for d in decisions):
         sys.exit(ExitCode.BUILD_FAILED)
 

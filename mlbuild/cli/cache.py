@@ -8,6 +8,7 @@ import sys
 import click
 
 from ..errors import ExitCode, VerificationError
+from ..plural import counted, noun
 from .context import Invocation, parse_jobs, pass_invocation
 from .main import cli
 
@@ -25,7 +26,7 @@ def push(
     from ..options import BuildOptions
     from ..render.reporters import TransferProgress
 
-    with TransferProgress("pushing builds") as bar:
+    with TransferProgress("pushing builds", color=invocation.use_color(sys.stderr)) as bar:
         stats = invocation.workspace().push(
             targets, BuildOptions(jobs=parse_jobs(jobs), remote=remote), progress=bar.update
         )
@@ -52,7 +53,9 @@ def pull(
     from ..results import Outcome
 
     # On a terminal, a live bar over the targets being restored.
-    events = reporter(as_json=as_json, live=sys.stdout.isatty())
+    events = reporter(
+        as_json=as_json, live=sys.stdout.isatty(), color=invocation.use_color(sys.stdout)
+    )
     result = invocation.workspace().pull(
         targets, BuildOptions(jobs=parse_jobs(jobs), remote=remote), events=events
     )
@@ -62,7 +65,7 @@ def pull(
     if missing:
         if not as_json:
             click.echo(
-                f"mlbuild: error: {len(missing)} target(s) not available from the caches: "
+                f"mlbuild: error: {counted(len(missing), 'target')} not available from the caches: "
                 f"{', '.join(missing)}",
                 err=True,
             )
@@ -102,17 +105,19 @@ def cache_verify(invocation: Invocation, remote: str | None, repair: bool) -> No
     for entry, digest in report.missing:
         click.echo(f"missing  {entry} names {digest}, which is not there")
     click.echo(
-        f"checked {report.checked} object(s): {len(report.corrupt)} corrupt, "
+        f"checked {counted(report.checked, 'object')}: {len(report.corrupt)} corrupt, "
         f"{len(report.missing)} missing"
     )
     if repair and not report.ok:
         click.echo(
-            f"dropped {report.dropped_objects} object(s) and {report.dropped_runs} run-cache "
-            "entr(y/ies) naming them: those builds are no longer restorable from this cache"
+            f"dropped {counted(report.dropped_objects, 'object')} and "
+            f"{counted(report.dropped_runs, 'run-cache entry', 'run-cache entries')} naming "
+            "them: those builds are no longer restorable from this cache"
         )
     elif not report.ok:
         raise VerificationError(
-            f"{len(report.corrupt)} corrupt and {len(report.missing)} missing cache object(s)",
+            f"{len(report.corrupt)} corrupt and {len(report.missing)} missing cache "
+            f"{noun(len(report.corrupt) + len(report.missing), 'object')}",
             hint="mlbuild cache verify --repair drops them and the entries naming them",
         )
 
@@ -134,11 +139,13 @@ def gc(invocation: Invocation, keep: int, remote: str | None, dry_run: bool) -> 
     )
     verb = "would remove" if dry_run else "removed"
     click.echo(
-        f"{verb} {report.removed_objects} object(s) ({report.removed_bytes / 2**20:.1f} MiB) "
-        f"and {report.removed_runs} run-cache entr(y/ies); kept {report.kept_objects} "
-        f"object(s) and {report.kept_runs} entr(y/ies)"
+        f"{verb} {counted(report.removed_objects, 'object')} "
+        f"({report.removed_bytes / 2**20:.1f} MiB) and "
+        f"{counted(report.removed_runs, 'run-cache entry', 'run-cache entries')}; kept "
+        f"{counted(report.kept_objects, 'object')} and "
+        f"{counted(report.kept_runs, 'entry', 'entries')}"
         + (
-            f"; {verb} {report.removed_temporaries} leftover temporary file(s)"
+            f"; {verb} {counted(report.removed_temporaries, 'leftover temporary file')}"
             if report.removed_temporaries
             else ""
         )

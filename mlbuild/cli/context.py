@@ -2,7 +2,7 @@
 helpers for output.
 
 `Invocation` is created by `main` and handed to click as ``obj``; the group callback fills
-it from ``-C``, ``-f`` and ``--debug`` and each command receives it through
+it from ``-C``, ``-f``, ``--debug`` and ``--color`` and each command receives it through
 `pass_invocation`. `main` keeps a reference, so the error boundary knows ``--debug`` after
 click has unwound. No module-level state: one process may run several invocations.
 """
@@ -13,7 +13,8 @@ import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from enum import Enum
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -24,7 +25,9 @@ if TYPE_CHECKING:
     from ..workspace import Workspace
 
 __all__ = [
+    "ColorMode",
     "Invocation",
+    "color_option",
     "echo_lines",
     "emit_json",
     "executor_options",
@@ -34,6 +37,14 @@ __all__ = [
 ]
 
 
+class ColorMode(Enum):
+    """``--color``: as ls, grep and git spell it."""
+
+    AUTO = "auto"  # on a terminal, unless NO_COLOR is set (and not empty)
+    ALWAYS = "always"  # even into a pipe or file, and despite NO_COLOR (CI logs that show it)
+    NEVER = "never"
+
+
 @dataclass
 class Invocation:
     """The options given before the subcommand."""
@@ -41,6 +52,15 @@ class Invocation:
     directory: str | None = None  # -C: as make -C, everything else is relative to it
     file: str | None = None  # -f: the config file, relative to the directory
     debug: bool = False  # --debug: a traceback with every error
+    color: ColorMode = ColorMode.AUTO  # --color (build's own --color wins for the build)
+
+    def use_color(self, stream: IO[str]) -> bool:
+        """Whether output to ``stream`` gets ANSI colors. ``auto`` follows
+        https://no-color.org: a non-empty NO_COLOR turns color off; a command-line flag
+        overrides it (``--color always``)."""
+        if self.color is not ColorMode.AUTO:
+            return self.color is ColorMode.ALWAYS
+        return stream.isatty() and not os.environ.get("NO_COLOR")
 
     def base_dir(self) -> str:
         """The -C directory, checked."""
@@ -63,6 +83,19 @@ pass_invocation = click.make_pass_decorator(Invocation, ensure=True)
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def color_option(default: str | None) -> Callable[[F], F]:
+    """``--color auto|always|never``: a group option (every command) that `build` takes
+    too, since make users put flags after the targets (``mlbuild model:prod --color never``).
+    ``default`` None on build: the group's value stands unless build's is given."""
+    return click.option(
+        "--color",
+        type=click.Choice([m.value for m in ColorMode]),
+        default=default,
+        show_default=default is not None,
+        help="Color output: auto (a terminal, unless NO_COLOR is set), always, or never.",
+    )
 
 
 def executor_options(where: str) -> Callable[[F], F]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import UsageError
+from ..plural import counted
 from .context import Invocation, echo_lines, emit_json, pass_invocation
 from .main import cli
 
@@ -118,4 +119,5 @@ def validate(invocation: Invocation) -> None:
     """Check mlbuild.yaml (syntax, references, cycles) and exit; for pre-commit hooks."""
     ws = invocation.workspace()
     _ = ws.graph
-    click.echo(f"{os.path.relpath(ws.config_path)}: ok ({len(ws.pipeline.targets)} targets)")
+    n = counted(len(ws.pipeline.targets), "target")
+    click.echo(f"{os.path.relpath(ws.config_path)}: ok ({n})")

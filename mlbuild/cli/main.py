@@ -4,7 +4,9 @@
 errors.py). Commands raise; they exit themselves only with a verdict that is not an error
 (``-q`` stale, an audit violation, a failed build already reported by its reporter).
 A bare ``mlbuild [OPTIONS] [TARGETS]`` is ``mlbuild build ...``: `_route` inserts the word
-``build`` when the first word is not a subcommand, as make users expect.
+``build`` when the first word is not a subcommand, as make users expect. So ``mlbuild
+--help`` lists build's options too (`_Commands.format_options`, read from the `build`
+command itself so that the two lists cannot drift).
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import click
 
 from .. import __version__, interrupts
 from ..errors import ExitCode, MlbuildError, environment_fault
-from .context import Invocation
+from .context import ColorMode, Invocation, color_option
 
 __all__ = ["cli", "main"]
 
-_GROUP_VALUE_OPTS = {"-C", "--directory", "-f", "--file"}
+_GROUP_VALUE_OPTS = {"-C", "--directory", "-f", "--file", "--color"}
 _GROUP_FLAGS = {"--debug", "--version", "--help", "-h"}
 
 
@@ -58,6 +60,26 @@ class _Commands(click.Group):
         hint = f": did you mean `{ctx.command_path} {close}`?" if close else "."
         raise click.UsageError(f"No such command {name!r}{hint}", ctx)
 
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The group's options, then (top level only) build's, since a bare ``mlbuild
+        TARGETS`` is a build, then the commands."""
+        click.Command.format_options(self, ctx, formatter)
+        build = self.commands.get("build") if ctx.parent is None else None
+        if build is not None:
+            sub = click.Context(build, info_name="build", parent=ctx)
+            records = [
+                record
+                for param in build.get_params(sub)
+                # not TARGETS (in the usage line), --help (build's own) nor --color (above)
+                if isinstance(param, click.Option)
+                and param.expose_value
+                and param.name != "color"
+                and (record := param.get_help_record(sub)) is not None
+            ]
+            with formatter.section("Build options (mlbuild [OPTIONS] [TARGETS] is a build)"):
+                formatter.write_dl(records)
+        self.format_commands(ctx, formatter)
+
 
 def _names_target(ctx: click.Context, word: str) -> bool:
     """Whether ``word`` is a target of the workspace the group options point at (False when
@@ -75,13 +97,20 @@ def _names_target(ctx: click.Context, word: str) -> bool:
         return False
 
 
-@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    subcommand_metavar="[TARGETS]... | COMMAND [ARGS]...",
+)
 @click.option("-C", "--directory", metavar="DIR", help="Run in workspace DIR (as make -C).")
 @click.option("-f", "--file", "file_", metavar="FILE", help="Use FILE instead of mlbuild.yaml.")
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
+@color_option(ColorMode.AUTO.value)
 @click.version_option(__version__, prog_name="mlbuild")
 @click.pass_context
-def cli(ctx: click.Context, directory: str | None, file_: str | None, debug: bool) -> None:
+def cli(
+    ctx: click.Context, directory: str | None, file_: str | None, debug: bool, color: str
+) -> None:
     """mlbuild: make for machine learning.
 
     \b
@@ -90,11 +119,16 @@ def cli(ctx: click.Context, directory: str | None, file_: str | None, debug: boo
     mlbuild explain TARGET           why a target would rebuild
     mlbuild reproduce TARGET         re-run its recorded build; are the outs the same?
 
+    A first word that is not a command is a target: `mlbuild -j4 model:prod` is
+    `mlbuild build -j4 model:prod`, and takes the build options below.
+
     Exit codes: 0 ok, 1 build failed (or -q: stale), 2 bad usage/config, 3 check or gate
-    failed, 4 no target matched, 5 workspace locked, 6 verification failed, 130 interrupted.
+    failed, 4 no target matched, 5 workspace locked, 6 verification failed, 70 internal
+    error (a bug in mlbuild), 130 interrupted (143 SIGTERM, 129 SIGHUP).
     """
     invocation = ctx.ensure_object(Invocation)
     invocation.directory, invocation.file, invocation.debug = directory, file_, debug
+    invocation.color = ColorMode(color)
 
 
 def _route(argv: list[str]) -> list[str]:

@@ -261,7 +261,8 @@ SCHEMA: dict[str, Any] = {
 }
 
 STARTER = """\
-# mlbuild.yaml: targets, their deps and outs. Docs: docs/mlbuild-yaml.md
+# mlbuild.yaml: targets, their deps and outs. Every key and its type: `mlbuild schema`
+# (a JSON Schema); every command: `mlbuild --help`.
 version: 1
 default: [model:train]
 

@@ -105,12 +105,7 @@ def _call(job: Job, module_name: str, func_name: str) -> JobResult:
         try:
             module = importlib.import_module(module_name)
             func = getattr(module, func_name)
-            func(
-                deps=list(job.deps),
-                outs=list(job.outs),
-                params=dict(job.params),
-                **dict(job.matrix),
-            )
+            func(**job.call_kwargs())  # what `mlbuild -n` prints (Job.command_text)
         except BaseException as exc:  # the user's code may raise anything, SystemExit too
             traceback.print_exc()
             last = f"{type(exc).__name__}: {exc}".strip()

@@ -1,5 +1,6 @@
 """Job and JobResult: the plain, picklable description of one command and how it ended,
-and `build_job` / `read_secrets`, which make a target's Job from its spec.
+and `build_job` / `read_secrets`, which make a target's Job from its spec (`planned_job`:
+the Job a build would make, whose `Job.command_text` `mlbuild -n` prints).
 
 A Job carries everything a worker needs (paths, env, params) and nothing it must not touch
 (no pipeline, no cache, no lock file), so the same Job can run in a thread, a loky process
@@ -13,12 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .masking import StreamMasker
+from .masking import Masker, StreamMasker
 
 if TYPE_CHECKING:  # only attribute reads: a worker unpickling a Job never imports config
     from ..config import TargetSpec
 
-__all__ = ["Job", "JobResult", "build_job", "read_secrets"]
+__all__ = ["Job", "JobResult", "build_job", "planned_job", "read_secrets"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,37 @@ class Job:
     secret_env: tuple[str, ...] = ()
 
     def masker(self) -> StreamMasker:
-        return StreamMasker([self.env[name] for name in self.secret_env if name in self.env])
+        return StreamMasker(self._secret_values())
+
+    def text_masker(self) -> Masker:
+        """Masks this job's secret values in text shown to a user (`command_text`)."""
+        return Masker(self._secret_values())
+
+    def _secret_values(self) -> list[str]:
+        return [self.env[name] for name in self.secret_env if name in self.env]
+
+    def call_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments the ``python:`` callable gets (jobs/call.py), in this
+        order: ``deps``, ``outs``, ``params``, then the matrix variables."""
+        return {
+            "deps": list(self.deps),
+            "outs": list(self.outs),
+            "params": dict(self.params),
+            **dict(self.matrix),
+        }
+
+    def command_text(self) -> tuple[str, ...]:
+        """What this job runs, as text (`mlbuild -n`): each ``cmd`` exactly as ``/bin/sh -c``
+        gets it, or the callable's call, ``module:function(deps=[...], ...)``, with the
+        arguments of `call_kwargs` as Python literals. Secret values are ``***``, as in logs:
+        a command cannot interpolate a secret, but a param or literal may hold its value."""
+        if self.python is not None:
+            args = ", ".join(f"{k}={v!r}" for k, v in self.call_kwargs().items())
+            texts: tuple[str, ...] = (f"{self.python}({args})",)
+        else:
+            texts = self.cmds or ()
+        mask = self.text_masker()
+        return tuple(mask(t) for t in texts) if mask else texts
 
 
 @dataclass(frozen=True)
@@ -106,3 +137,11 @@ def build_job(
         resources=dict(spec.resources),
         inputs=tuple(sorted({*spec.dep_paths, *code})),
     )
+
+
+def planned_job(spec: TargetSpec, *, root: str, environ: Mapping[str, str]) -> Job:
+    """The Job a build would give ``spec``, never run (``mlbuild -n``): the secrets set in
+    ``environ`` are read, only so that `Job.command_text` masks their values; one not set
+    is left out (the build itself reports it). No log or running directory: none is used."""
+    secrets = {name: environ[src] for name, src in spec.secrets.items() if src in environ}
+    return build_job(spec, root=root, code=(), secrets=secrets, log_path="", running_dir="")

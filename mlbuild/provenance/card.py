@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..plural import counted
 from .findings import AuditReport
 from .records import Manifest
 
@@ -197,13 +198,14 @@ def _verification(report: AuditReport) -> list[str]:
     lines = ["", "## Verification", ""]
     if report.ok:
         lines.append(
-            f"`mlbuild audit` passed for this target and its {len(report.targets) - 1} "
-            "upstream target(s) when this card was generated (clean git tree required"
+            f"`mlbuild audit` passed for this target and its "
+            f"{counted(len(report.targets) - 1, 'upstream target')} when this card was "
+            "generated (clean git tree required"
             + ("; signatures by the trusted keys required" if report.signatures_required else "")
             + ")."
         )
     else:
-        lines.append(f"`mlbuild audit` found {len(report.findings)} violation(s):")
+        lines.append(f"`mlbuild audit` found {counted(len(report.findings), 'violation')}:")
         lines += [""] + [
             f"- {f.target}: {f.check.value} `{f.subject}`: expected {f.expected}, found {f.found}"
             for f in report.findings

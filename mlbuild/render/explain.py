@@ -1,18 +1,22 @@
 """Why targets are stale: `mlbuild -n`, `-q --json`, `status` and `explain` (`why`).
 
 Every reason is a `Reason` (results.py) and is worded by `Reason.describe`; this module only
-lays reasons out: one line per stale target for a dry run, a table row per target for
-`status`, a cause tree for `explain`, with the same facts in ``--json``.
+lays reasons out: one line per stale target for a dry run (with the commands it would run
+under it), a table row per target for `status`, a cause tree for `explain`, with the same
+facts in ``--json``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..results import Action, Decision, ReasonKind
 
 if TYPE_CHECKING:
+    from ..config import PromoteSpec, TargetSpec
+    from ..jobs.masking import Masker
+    from ..jobs.spec import Job
     from ..queries import Explanation, StatusEntry
     from ..results import Reason
 
@@ -41,7 +45,63 @@ def undeclared_text(paths: Sequence[str]) -> str:
     return f"read {shown}, which it does not declare: its key does not cover it"
 
 
-def plan_json(decisions: Sequence[Decision]) -> dict[str, Any]:
+_COMMAND_INDENT = "    "
+
+
+def _planned(
+    d: Decision, specs: Mapping[str, TargetSpec], root: str, environ: Mapping[str, str]
+) -> Job | None:
+    """The Job a target that would run would get (none for a promotion, which copies)."""
+    from ..jobs.spec import planned_job  # only -n needs jobs/: not status, not explain
+
+    spec = specs[d.target]
+    if d.action is not Action.RUN or spec.promote is not None:
+        return None
+    return planned_job(spec, root=root, environ=environ)
+
+
+def _promotion(d: Decision, spec: TargetSpec) -> PromoteSpec | None:
+    """What a promotion that would run would do (it runs no command: it copies)."""
+    return spec.promote if d.action is Action.RUN else None
+
+
+def _masked(value: Any, mask: Masker) -> Any:
+    """``value`` (a callable's argument, as JSON) with secret values as ``***``."""
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, (list, tuple)):
+        return [_masked(v, mask) for v in value]
+    if isinstance(value, dict):
+        return {mask(str(k)): _masked(v, mask) for k, v in value.items()}
+    return value
+
+
+def _planned_json(
+    d: Decision, specs: Mapping[str, TargetSpec], root: str, environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """``commands`` (each as the shell gets it, or the callable's call as text), ``call``
+    (the callable and its keyword arguments) and ``promote``, for a target that would run."""
+    job = _planned(d, specs, root, environ)
+    promotion = _promotion(d, specs[d.target])
+    call = None
+    if job is not None and job.python is not None:
+        call = {"callable": job.python, "kwargs": _masked(job.call_kwargs(), job.text_masker())}
+    return {
+        "commands": list(job.command_text()) if job is not None else [],
+        "call": call,
+        "promote": promotion.to_json() if promotion is not None else None,
+    }
+
+
+def plan_json(
+    decisions: Sequence[Decision],
+    specs: Mapping[str, TargetSpec],
+    *,
+    root: str,
+    environ: Mapping[str, str],
+) -> dict[str, Any]:
+    """``-n --json`` / ``-q --json``: every decision, with what a run would execute.
+    ``environ``: where a build would read secrets, whose values are masked."""
     return {
         "stale": any(d.action is not Action.FRESH for d in decisions),
         "targets": [
@@ -50,14 +110,24 @@ def plan_json(decisions: Sequence[Decision]) -> dict[str, Any]:
                 "action": d.action.value,
                 "key": d.key,
                 "reasons": [r.to_json() for r in d.reasons],
+                **_planned_json(d, specs, root, environ),
             }
             for d in decisions
         ],
     }
 
 
-def plan_lines(decisions: Sequence[Decision]) -> list[str]:
-    """`mlbuild -n`: what would run or be restored, and why; or that nothing would."""
+def plan_lines(
+    decisions: Sequence[Decision],
+    specs: Mapping[str, TargetSpec],
+    *,
+    root: str,
+    environ: Mapping[str, str],
+) -> list[str]:
+    """`mlbuild -n`: what would run or be restored, and why, each command that would run
+    indented under its target (as ``make -n`` and ``snakemake -np`` print them); or that
+    nothing would. A multi-line command keeps its lines, each indented alike (its final
+    newline, which a YAML ``|`` block adds, is not shown)."""
     lines = []
     for d in decisions:
         if d.action is Action.FRESH:
@@ -65,6 +135,15 @@ def plan_lines(decisions: Sequence[Decision]) -> list[str]:
         verb = "would restore" if d.action is Action.RESTORE else "would run"
         why = "; ".join(r.describe() for r in d.reasons)
         lines.append(f"{verb:13} {d.target}  ({why})")
+        job = _planned(d, specs, root, environ)
+        texts = job.command_text() if job is not None else ()
+        promotion = _promotion(d, specs[d.target])
+        if promotion is not None:
+            p = promotion
+            texts = (f"promote the best of {p.pattern} by {p.by} ({p.mode})",)
+        for text in texts:
+            for line in text.rstrip("\n").split("\n"):
+                lines.append(f"{_COMMAND_INDENT}{line}".rstrip())
     return lines or ["mlbuild: nothing to do, everything is fresh"]
 
 

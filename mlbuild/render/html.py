@@ -37,6 +37,7 @@ from html import escape
 from typing import Any
 
 from ..kinds import CheckKind, GateBound, words
+from ..plural import counted
 
 __all__ = ["MAX_DAG_TARGETS", "render_html"]
 
@@ -257,7 +258,8 @@ def _header(data: Mapping[str, Any], targets: Sequence[Mapping[str, Any]]) -> st
     summary = ", ".join(f"{_badge(s)} {counts[s]}" for s in known) or "no targets"
     return (
         f"<h1>mlbuild report: {_e(data.get('title', ''))}</h1>"
-        f"<p>Generated {_fmt(data.get('generated'))} · {len(targets)} targets: {summary}</p>"
+        f"<p>Generated {_fmt(data.get('generated'))} · {counted(len(targets), 'target')}: "
+        f"{summary}</p>"
     )
 
 

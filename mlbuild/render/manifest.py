@@ -62,10 +62,13 @@ def _judgement_lines(doc: Manifest) -> list[str]:
 
 
 def history_line(mid: str, doc: Manifest) -> str:
-    """`history`: one build per line, its params and metrics inline."""
+    """`history`: one build per line, its params and metrics inline. Metrics are formatted
+    as `metrics show` formats them (`tables.fmt`); params as written (JSON), never rounded."""
+    from .tables import fmt
+
     params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(doc["params"].items()))
     metrics = doc.get("metrics") or {}
-    shown = ", ".join(f"{k}={v}" for k, v in sorted(metrics.items()))
+    shown = ", ".join(f"{k}={fmt(v)}" for k, v in sorted(metrics.items()))
     return f"{mid[:19]}…  {doc['finished']}  {doc['status']:8}  {params or '-'}" + (
         f"  [{shown}]" if shown else ""
     )

@@ -554,7 +554,7 @@ def test_gc_removes_leftovers_of_interrupted_writes(
 
     run = p.mlbuild("gc")
     assert run.code == 0, run.err
-    assert "4 leftover temporary file(s)" in run.out, run.out
+    assert "4 leftover temporary files" in run.out, run.out
     assert not (objects / ".tmp-dead").exists()
     assert not (p.root / ".tmp-lock.part").exists()
     assert (p.root / ".tmp-mine").exists()

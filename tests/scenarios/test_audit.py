@@ -50,7 +50,7 @@ def test_clean_build_audits_ok_with_every_manifest(project: Callable[[str], Proj
     assert [t["target"] for t in report["targets"]] == ["data:raw", "features:even", "model:lr"]
     assert all(t["manifest"].startswith("sha256:") for t in report["targets"])
     table = p.mlbuild("audit")
-    assert table.code == 0 and "audit: 4 target(s): ok" in table.out
+    assert table.code == 0 and "audit: 4 targets: ok" in table.out
 
 
 def test_one_flipped_byte_in_an_upstream_out_is_named(project: Callable[[str], Project]) -> None:

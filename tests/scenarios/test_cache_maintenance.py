@@ -39,7 +39,7 @@ def test_verify_reports_a_corrupt_object_and_repair_drops_it_with_its_entries(
     cache = p.root / ".mlbuild/cache"
     ok = p.mlbuild("cache", "verify")
     assert ok.code == 0, ok.err
-    assert f"checked {len(_objects(cache))} object(s): 0 corrupt, 0 missing" in ok.out
+    assert f"checked {len(_objects(cache))} objects: 0 corrupt, 0 missing" in ok.out
     raw = p.path("data/raw.txt").read_bytes()
     [obj] = [o for o in _objects(cache) if o.read_bytes() == raw]
     obj.chmod(0o644)
@@ -48,7 +48,7 @@ def test_verify_reports_a_corrupt_object_and_repair_drops_it_with_its_entries(
     assert bad.code == 6
     rel = obj.relative_to(cache).as_posix()
     assert f"corrupt  {rel}" in bad.out
-    assert "1 corrupt and 0 missing cache object(s)" in bad.err
+    assert "1 corrupt and 0 missing cache object" in bad.err
     runs_before = len(_runs(cache))
     fixed = p.mlbuild("cache", "verify", "--repair")
     assert fixed.code == 0, fixed.err
@@ -75,7 +75,7 @@ def test_gc_keeps_the_lock_and_the_last_builds_and_removes_the_rest(
     assert len(_runs(cache)) == 8
     preview = p.mlbuild("gc", "--keep", "2", "--dry-run")
     assert preview.code == 0, preview.err
-    assert "would remove" in preview.out and "and 4 run-cache entr(y/ies)" in preview.out
+    assert "would remove" in preview.out and "and 4 run-cache entries" in preview.out
     assert len(_runs(cache)) == 8
     run = p.mlbuild("gc", "--keep", "2")
     assert run.code == 0, run.err

@@ -27,7 +27,7 @@ def test_card_documents_artifacts_lineage_params_and_verification(
     assert "- `scripts/helpers.py` `xxh3-128:" in card  # the code, imported modules too
     assert "| `model:lr` | `train.lr` | `0.1` |" in card
     assert "| `data:raw` | `data.rows` | `6` |" in card
-    assert "`mlbuild audit` passed for this target and its 2 upstream target(s)" in card
+    assert "`mlbuild audit` passed for this target and its 2 upstream targets" in card
     assert "(clean git tree required)" in card
 
 
@@ -36,7 +36,7 @@ def test_card_reports_audit_violations(project: Callable[[str], Project]) -> Non
     p.build()
     p.write("data/raw.txt", "tampered\n")
     card = p.mlbuild("card", "model:lr").out
-    assert "`mlbuild audit` found 1 violation(s):" in card
+    assert "`mlbuild audit` found 1 violation:" in card
     assert "- data:raw: out `data/raw.txt`" in card
 
 

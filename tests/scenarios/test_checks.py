@@ -212,7 +212,7 @@ def test_row_count_and_strict_columns_fail_with_what_was_found(project: ProjectF
     assert run.code == 3
     assert "data:raw: columns check on data/raw.csv: unexpected column(s) email" in run.err
     assert "rows check on data/raw.csv: 12 rows, expected [20, 1000]" in run.err
-    assert "mlbuild: error: 1 target(s) rejected by a check or gate: data:raw" in run.err
+    assert "mlbuild: error: 1 target rejected by a check or gate: data:raw" in run.err
     assert "Traceback" not in run.err
 
 

@@ -273,7 +273,7 @@ def test_a_target_named_like_a_command_is_built_with_the_build_word(
     p = workspace("targets:\n  gc:\n    cmd: echo built > ${outs[0]}\n    outs: [gc.txt]\n")
     run = p.mlbuild("gc", "--dry-run")  # the command: collects nothing, builds nothing
     assert run.code == 0, run.err
-    assert run.out.startswith("would remove 0 object(s)")
+    assert run.out.startswith("would remove 0 objects")
     assert not p.path("gc.txt").exists()
     assert p.mlbuild("build", "gc").code == 0
     assert p.read("gc.txt") == "built\n"

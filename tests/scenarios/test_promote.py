@@ -237,7 +237,7 @@ def test_gate_min_passes_then_refuses_a_worse_winner(project: ProjectFactory) ->
         "model:prod: gate failed: accuracy = 0.88, needs >= 0.9 "
         "(rejected outs kept in .mlbuild/failed/model__prod/)"
     ) in run.err
-    assert "mlbuild: error: 1 target(s) rejected by a check or gate: model:prod" in run.err
+    assert "mlbuild: error: 1 target rejected by a check or gate: model:prod" in run.err
     # The candidates were built and recorded; prod is exactly as before.
     assert p.lock_entries()["model:tree"]["metrics"]["accuracy"] == 0.5
     assert p.lock_entries()["model:prod"] == prod_before

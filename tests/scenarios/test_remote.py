@@ -110,8 +110,8 @@ def test_push_and_pull_commands_with_a_remote_flag(workspace: Workspace, tmp_pat
     p.build()
     run = p.mlbuild("push", "--remote", str(remote))
     assert run.code == 0, run.err
-    assert run.out.startswith("pushed 3 build(s), 7 object(s)")  # 2 files, tree + 4, 1 file
-    assert p.mlbuild("push", "--remote", str(remote)).out.startswith("pushed 0 build(s)")
+    assert run.out.startswith("pushed 3 builds, 7 objects")  # 2 files, tree + 4, 1 file
+    assert p.mlbuild("push", "--remote", str(remote)).out.startswith("pushed 0 builds")
 
     q = _clone(p, tmp_path / "second")
     pulled = q.mlbuild("pull", "--json", "--remote", str(remote))
@@ -122,7 +122,7 @@ def test_push_and_pull_commands_with_a_remote_flag(workspace: Workspace, tmp_pat
     q.replace("train.py", "rows=", "n=")
     missing = q.mlbuild("pull", "--remote", str(remote))
     assert missing.code == 1
-    assert "1 target(s) not available from the caches: model:m" in missing.err
+    assert "1 target not available from the caches: model:m" in missing.err
     assert q.read("models/m.txt").startswith("rows=")
 
 
@@ -308,7 +308,7 @@ def test_remote_write_pushes_builds_but_never_from_pull_and_counts_only_pushes(
     run = q.mlbuild("--pull")
     assert run.code == 0, run.err
     # 2 builds restored, 1 built and pushed: the summary counts only what was sent.
-    assert "mlbuild: pushed 1 build(s), 1 object(s)" in run.err
+    assert "mlbuild: pushed 1 build, 1 object" in run.err
     assert len(_runs_of(remote)) == 4
 
 
@@ -325,7 +325,7 @@ def test_push_on_a_terminal_draws_a_progress_bar_and_ci_gets_one_line(
     p, remote = _with_remote(workspace, tmp_path)
     p.build()
     plain = p.mlbuild("push")
-    assert plain.out == "pushed 3 build(s), 7 object(s) (0.0 MiB), 3 manifest(s)\n"
+    assert plain.out == "pushed 3 builds, 7 objects (0.0 MiB), 3 manifests\n"
     assert plain.err == ""  # no bar without a terminal
     shutil.rmtree(remote)
     cmd = f"{sys.executable} -m mlbuild push"
@@ -334,7 +334,7 @@ def test_push_on_a_terminal_draws_a_progress_bar_and_ci_gets_one_line(
     )
     assert tty.returncode == 0
     assert "pushing builds" in tty.stdout and "3/3" in tty.stdout
-    assert "pushed 3 build(s)" in tty.stdout
+    assert "pushed 3 builds" in tty.stdout
 
 
 def test_a_dry_run_with_pull_says_what_the_remote_would_restore(

@@ -38,6 +38,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "errors",
             "kinds",
             "suggest",
+            "plural",
             "digest",
             "results",
             "options",
