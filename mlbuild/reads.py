@@ -34,6 +34,9 @@ _ROOT_ENV = "MLBUILD_READS_ROOT"
 # install --target`` directory): a package's version joins the key through ``packages:``,
 # not its files.
 _IGNORED_PARTS = frozenset({".git", "__pycache__", "site-packages", "dist-packages"})
+# Installed-package metadata (`pip install -e .` writes NAME.egg-info/ in the workspace, and
+# importlib.metadata reads it from a job's cwd): covered by `packages:`, like site-packages.
+_METADATA_SUFFIXES = (".egg-info", ".dist-info")
 
 
 def hook_env(log_dir: str, root: str, declared: Mapping[str, str]) -> dict[str, str]:
@@ -125,8 +128,10 @@ def _relative(path: str, roots: Iterable[str], ignored: frozenset[str]) -> str |
         prefix = os.path.join(root, "")
         if path.startswith(prefix):  # normalized already: slicing is relpath, 3x faster
             rel = path[len(prefix) :].replace(os.sep, "/")
-            if not set(rel.split("/")) & ignored:
-                return rel
+            parts = rel.split("/")
+            if set(parts) & ignored or any(p.endswith(_METADATA_SUFFIXES) for p in parts):
+                return None
+            return rel
     return None
 
 

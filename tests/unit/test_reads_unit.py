@@ -91,3 +91,21 @@ def test_a_callables_worker_records_only_while_a_job_runs(tmp_path: Path) -> Non
     with reads.recording() as log_dir:
         subprocess.run([sys.executable, "-c", code, log_dir], check=True)
         assert reads.collect(log_dir, str(root)) == (("in.txt",), ())
+
+
+def test_installed_package_metadata_in_the_workspace_is_not_an_undeclared_read(
+    tmp_path: Path,
+) -> None:
+    """`pip install -e .` writes NAME.egg-info/ at the workspace root, and importlib.metadata
+    (scikit-learn's narwhals lists entry points) reads it from a job's cwd: package metadata,
+    covered by `packages:` like site-packages, never an input a target should declare."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    log = tmp_path / "log"
+    log.mkdir()
+    (log / "1-0").write_bytes(
+        b"r\t" + str(root / "mlbuild.egg-info" / "entry_points.txt").encode() + b"\n"
+        b"r\t" + str(root / "build/lib/pkg-1.0.dist-info/METADATA").encode() + b"\n"
+        b"r\t" + str(root / "data" / "train.csv").encode() + b"\n"
+    )
+    assert reads.collect(str(log), str(root)) == (("data/train.csv",), ())
