@@ -243,6 +243,19 @@ def check_upstream(t: TargetAudit, doc: Manifest) -> None:
                 AuditCheck.UPSTREAM, dep["path"], f"manifest of {upstream}", f"{linked} (missing)"
             )
             continue
+        if linked_doc["target"] != upstream:  # a link names a build of the dep's target
+            found = f"{linked} (a manifest of {linked_doc['target']})"
+            t.violation(AuditCheck.UPSTREAM, dep["path"], f"manifest of {upstream}", found)
+            continue
+        made = {o["path"]: o["xxh3"] for o in linked_doc.get("outs", [])}
+        if dep["path"] in made and made[dep["path"]] != dep.get("xxh3"):
+            t.violation(
+                AuditCheck.UPSTREAM,
+                dep["path"],
+                f"{dep.get('xxh3')} (as recorded for this dep)",
+                f"{made[dep['path']]} (what {upstream}'s linked build {linked} made)",
+            )
+            continue
         # Rebuilt since? Compare content, not ids: a restore or an identical rebuild of
         # the upstream (early cutoff) leaves this target valid.
         current = t.report.manifests.get(upstream) or t.store.current(upstream)

@@ -185,3 +185,21 @@ def test_components_that_do_not_hash_to_the_key_are_a_violation(
     found = {(f["check"], f["expected"].split()[0]) for f in report["findings"]}
     assert ("consistency", "key") in found
     assert ("lock", "params") in found
+
+
+def test_a_dep_link_to_another_targets_manifest_is_a_violation(
+    project: Callable[[str], Project],
+) -> None:
+    """A forged link (a new, consistent manifest whose target dep points at the build of a
+    different target) never passes for that dep's provenance: the linked manifest must be
+    of the dep's target and must have produced the dep's recorded bytes."""
+    p = project("basic")
+    p.build("model:lr")
+    store, doc = _current(p, "features:even")
+    [dep] = [d for d in doc["deps"] if d.get("target") == "data:raw"]
+    dep["manifest"] = store.current("model:lr")  # another target's build
+    store.put(doc)
+    code, report = _audit(p, "features:even")
+    assert code == 6
+    [finding] = [f for f in report["findings"] if f["check"] == "upstream"]
+    assert "model:lr" in finding["found"] and finding["subject"] == "data/raw.txt"
