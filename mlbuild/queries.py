@@ -196,6 +196,26 @@ class ProvenanceQueries(_Host):
         view = self.manifest_store.view(doc)
         return model_card(mid, view, self.lineage(name), report, self.pipeline.targets[name].desc)
 
+    def _no_manifest(self, name: str) -> UsageError:
+        """No manifest of ``name`` here. If mlbuild.lock records a build of it (a fresh
+        clone: outs and lock committed, `.mlbuild/` absent), a plain build or `pull` finds
+        it fresh and records nothing, and `-B` records it without its upstream: the hint
+        offers what does bring the records (pull restores only outs that are missing)."""
+        if name not in LockFile(self.lock_path).entries:
+            return UsageError(
+                f"{name} has no manifest here: it was never built in this workspace",
+                hint=f"run `mlbuild {name}` first",
+            )
+        fetch = "fetch the recorded builds from the remote cache: `mlbuild clean --force && "
+        rebuild = f"run it and its upstream again: `mlbuild --force-all {name}`"
+        return UsageError(
+            f"{name} has no manifest here: mlbuild.lock records a build of it, but .mlbuild/"
+            " holds no record of that build (as in a fresh clone)",
+            hint=f"{fetch}mlbuild pull`, or {rebuild}"
+            if self.pipeline.remote
+            else f"{rebuild}, or {fetch}mlbuild pull --remote URL`",
+        )
+
     def manifest(self, target: str) -> tuple[str, Manifest]:
         """The id and content of ``target``'s current manifest (its latest build or restore).
 
@@ -207,10 +227,7 @@ class ProvenanceQueries(_Host):
         store = self.manifest_store
         mid = store.current(name)
         if mid is None:
-            raise UsageError(
-                f"{name} has no manifest here: it was never built in this workspace",
-                hint=f"run `mlbuild {name}` first",
-            )
+            raise self._no_manifest(name)
         rebuild = f"move the file out of .mlbuild/manifests/, then rebuild: `mlbuild -B {name}`"
         try:
             manifest = store.load(mid)

@@ -106,7 +106,33 @@ def _artifacts(doc: Manifest) -> list[str]:
         lines += ["```sh", *command, "```"]
     if doc.get("python"):
         lines += [f"Python callable `{doc['python']}`."]
+    if doc.get("promotion"):
+        lines += _promotion(doc)
+    if not command and not doc.get("python") and not doc.get("promotion"):
+        lines += ["No command, callable or promotion is recorded."]
     return lines
+
+
+def _promotion(doc: Manifest) -> list[str]:
+    """What a `promote:` target did: it ran nothing, it copied the winner's outs. The
+    winner's build is the manifest its deps link to, so the card names the exact build."""
+    promotion = doc["promotion"]
+    winner = promotion.get("winner")
+    links = {d.get("manifest") for d in doc.get("deps", []) if d.get("target") == winner}
+    builds = sorted(str(m) for m in links if m)
+    build = f" (build `{builds[0]}`)" if len(builds) == 1 else ""
+    best = "lowest" if promotion.get("mode") == "min" else "highest"
+    by = promotion.get("by")
+    lines = [
+        f"A promotion: no command ran. The outs are copies of those of `{winner}`{build}, "
+        f"the candidate matching `{promotion.get('from')}` with the {best} `{by}` "
+        f"(`mode: {promotion.get('mode')}`). Candidates by `{by}`:",
+        "",
+    ]
+    return lines + [
+        f"- `{cand}` {_value(score)}" + (" (winner)" if cand == winner else "")
+        for cand, score in sorted((promotion.get("scores") or {}).items())
+    ]
 
 
 def _lineage(nodes: list[dict[str, Any]]) -> list[str]:
@@ -142,21 +168,10 @@ def _parameters(nodes: list[dict[str, Any]]) -> list[str]:
 
 
 def _metrics(doc: Manifest) -> list[str]:
-    """Metrics, the promotion (if any) and the gates."""
+    """Metrics (a promotion's are the winner's) and the gates."""
     lines = ["", "## Metrics", ""]
     metrics = doc.get("metrics") or {}
     lines += [f"- `{k}` = {_value(v)}" for k, v in sorted(metrics.items())] or ["- none recorded"]
-    promotion = doc.get("promotion")
-    if promotion:
-        lines += ["", "## Promotion", ""]
-        lines.append(
-            f"Promoted `{promotion.get('winner')}` from `{promotion.get('from')}` by "
-            f"`{promotion.get('by')}` ({promotion.get('mode')}):"
-        )
-        lines += [""] + [
-            f"- `{cand}` {_value(score)}" + (" (winner)" if cand == promotion.get("winner") else "")
-            for cand, score in sorted((promotion.get("scores") or {}).items())
-        ]
     lines += ["", "## Gates", ""]
     lines += [
         f"- {'passed' if g.get('passed') else 'FAILED'}: {g.get('message')}"

@@ -205,6 +205,8 @@ class Materializer:
                 shutil.copytree(os.path.join(self.ctx.root, rec.path), full, symlinks=True)
             else:
                 shutil.copy2(os.path.join(self.ctx.root, rec.path), full)
+        # The first job of a fresh clone may be this promotion (`mlbuild -B model:prod`).
+        os.makedirs(os.path.dirname(self.ctx.log_path(spec.name)), exist_ok=True)
         with open(self.ctx.log_path(spec.name), "w", encoding="utf-8") as log:
             json.dump({"winner": winner, "scores": table}, log, sort_keys=True)
             log.write("\n")

@@ -33,7 +33,8 @@ def mermaid(deps: Deps, names: Sequence[str]) -> list[str]:
 
 def tree(deps: Deps, names: Sequence[str]) -> list[str]:
     """Each target nothing else in ``names`` depends on, with its upstream drawn below it;
-    upstream drawn once already is marked ``(see above)`` rather than drawn again."""
+    a target drawn once already is marked ``(see above)`` rather than drawn again, a leaf
+    too (as `lineage` does, and `npm ls` with "deduped"), so a shared dep reads as one."""
     wanted = set(names)
     roots = [n for n in names if not any(n in deps[m] for m in wanted)]
     lines: list[str] = []
@@ -42,7 +43,7 @@ def tree(deps: Deps, names: Sequence[str]) -> list[str]:
     def walk(n: str, prefix: str) -> None:
         for i, d in enumerate(deps[n]):
             last = i == len(deps[n]) - 1
-            again = " (see above)" if d in seen and deps[d] else ""
+            again = " (see above)" if d in seen else ""
             lines.append(f"{prefix}{'└── ' if last else '├── '}{d}{again}")
             if not again:
                 seen.add(d)

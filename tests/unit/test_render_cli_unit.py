@@ -63,6 +63,11 @@ def test_graph_tree_marks_shared_upstream_once() -> None:
     ]
 
 
+def test_graph_tree_marks_a_repeated_leaf_too() -> None:
+    deps = {"raw": (), "test": ("raw",), "train": ("raw",), "m": ("test", "train")}
+    assert graph.tree(deps, ["raw", "test", "train", "m"])[-1] == "    └── raw (see above)"
+
+
 def test_lineage_terminal_tree_says_what_the_plain_lines_say(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
