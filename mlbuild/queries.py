@@ -5,7 +5,8 @@ maintenance: what takes the workspace lock and writes); these mixins hold its qu
 that no one module carries the whole API:
 
 - `ProvenanceQueries`: audit, lineage, history, resolve_manifest, card, manifest;
-- `ExperimentQueries`: metrics, metrics_diff, params_diff, report_data, status, explain.
+- `ExperimentQueries`: metrics, metrics_diff, params_diff, experiments, report_data,
+  status, explain.
 
 They are mixins rather than functions so that ``Workspace(".").status()`` and the rest of
 the documented API stay as they are. `_Host` declares what they use of the workspace.
@@ -28,7 +29,7 @@ from .store import LockFile
 
 if TYPE_CHECKING:
     from .config import Pipeline
-    from .experiments import ParamChange
+    from .experiments import ExperimentTable, ParamChange, SortOrder
     from .graph import BuildGraph
     from .metrics import MetricChange
     from .provenance.findings import AuditReport
@@ -303,6 +304,33 @@ class ExperimentQueries(ProvenanceQueries):
             else lock_at_revision(self.root, self.lock_path, rev)
         )
         return params_diff(self.pipeline, self.graph, recorded)
+
+    def experiments(
+        self,
+        targets: Iterable[str] | None = None,
+        *,
+        all_params: bool = False,
+        sort_by: str | None = None,
+        order: SortOrder | None = None,
+    ) -> ExperimentTable:
+        """Every recorded build of the targets, newest first, with its lineage's params and
+        its metrics (`exp show`). Default targets: those that declare metrics (all when
+        none does)."""
+        from .experiments import SortOrder, experiment_table
+
+        patterns = list(targets or ())
+        names = self.graph.select(patterns) if patterns else []
+        if not patterns:
+            names = [n for n in self.graph.order if self.pipeline.targets[n].metrics]
+            names = names or list(self.graph.order)
+        return experiment_table(
+            self.pipeline,
+            self.manifest_store,
+            names,
+            all_params=all_params,
+            sort_by=sort_by,
+            order=order or SortOrder.ASC,
+        )
 
     def report_data(self) -> dict[str, Any]:
         """Everything `mlbuild report` shows, as plain data (render.html.render_html's input):

@@ -7,9 +7,11 @@
     inspect.py      list, show, graph, validate
     provenance.py   audit, reproduce, lineage, manifest show|export, history, rollback,
                     card, diff
-    experiments.py  metrics show|diff, params diff, report
+    experiments.py  metrics show|diff, params diff, exp show, report
     cache.py        push, pull, cache verify, gc
     clean.py        clean
+    completion.py   completion bash|zsh|fish; the target names TARGETS arguments complete
+    shells.py       click's shell support, bash taught that `:` is part of a name (lazy)
     project.py      init, schema, key generate
 
 Each command module registers its commands on `main.cli` when imported; this package
@@ -21,6 +23,7 @@ from . import (  # noqa: F401 (registers)
     build,
     cache,
     clean,
+    completion,
     experiments,
     inspect,
     project,

@@ -10,6 +10,7 @@ import click
 
 from ..errors import ExitCode
 from ..kinds import ExecutorType
+from .completion import complete_targets
 from .context import (
     ColorMode,
     Invocation,
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 
 @cli.command()
-@click.argument("targets", nargs=-1)
+@click.argument("targets", nargs=-1, shell_complete=complete_targets)
 @click.option("-j", "--jobs", default=None, metavar="N", help="Parallel jobs (auto = CPU count).")
 @click.option(
     "-n", "--dry-run", is_flag=True, help="Print what would run or be restored; change nothing."
@@ -169,7 +170,7 @@ def _plan(
 
 
 @cli.command()
-@click.argument("targets", nargs=-1)
+@click.argument("targets", nargs=-1, shell_complete=complete_targets)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 @pass_invocation
 def status(invocation: Invocation, targets: tuple[str, ...], as_json: bool) -> None:
@@ -184,7 +185,7 @@ def status(invocation: Invocation, targets: tuple[str, ...], as_json: bool) -> N
 
 
 @cli.command()
-@click.argument("target")
+@click.argument("target", shell_complete=complete_targets)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 @pass_invocation
 def explain(invocation: Invocation, target: str, as_json: bool) -> None:

@@ -9,12 +9,13 @@ import click
 
 from ..errors import ExitCode, VerificationError
 from ..plural import counted, noun
+from .completion import complete_targets
 from .context import Invocation, parse_jobs, pass_invocation
 from .main import cli
 
 
 @cli.command()
-@click.argument("targets", nargs=-1)
+@click.argument("targets", nargs=-1, shell_complete=complete_targets)
 @click.option("--remote", metavar="URL", help="Remote cache (fsspec URL) instead of remote:.")
 @click.option("-j", "--jobs", default=None, metavar="N", help="Parallel transfers (x2).")
 @pass_invocation
@@ -34,7 +35,7 @@ def push(
 
 
 @cli.command()
-@click.argument("targets", nargs=-1)
+@click.argument("targets", nargs=-1, shell_complete=complete_targets)
 @click.option("--remote", metavar="URL", help="Remote cache (fsspec URL) instead of remote:.")
 @click.option("-j", "--jobs", default=None, metavar="N", help="Parallel transfers.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines events on stdout.")

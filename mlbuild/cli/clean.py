@@ -6,12 +6,13 @@ from __future__ import annotations
 import click
 
 from ..plural import counted, noun
+from .completion import complete_targets
 from .context import Invocation, emit_json, pass_invocation
 from .main import cli
 
 
 @cli.command()
-@click.argument("targets", nargs=-1)
+@click.argument("targets", nargs=-1, shell_complete=complete_targets)
 @click.option("-n", "--dry-run", is_flag=True, help="List what would go; remove nothing.")
 @click.option("--force", is_flag=True, help="Also remove outs the cache cannot restore.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document: removed, kept.")

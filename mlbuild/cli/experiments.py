@@ -1,13 +1,16 @@
-"""Experiments: `metrics show|diff`, `params diff` and the HTML `report` (queries in
-experiments.py and `Workspace.report_data`; tables in render/tables.py)."""
+"""Experiments: `metrics show|diff`, `params diff`, `exp show` and the HTML `report`
+(queries in experiments.py and `Workspace.report_data`; tables in render/tables.py, the
+experiments table in render/exp.py)."""
 
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
 from ..errors import UsageError
+from .completion import complete_targets
 from .context import Invocation, echo_lines, emit_json, pass_invocation, write_output
 from .main import cli
 
@@ -32,7 +35,7 @@ def metrics() -> None:
 
 
 @metrics.command(name="show")
-@click.argument("targets", nargs=-1)
+@click.argument("targets", nargs=-1, shell_complete=complete_targets)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 @_md_option
 @pass_invocation
@@ -61,7 +64,14 @@ def metrics_show(
 
 @metrics.command(name="diff")
 @click.argument("rev", required=False)
-@click.option("-t", "--targets", "patterns", multiple=True, help="Only these targets (repeat).")
+@click.option(
+    "-t",
+    "--targets",
+    "patterns",
+    multiple=True,
+    help="Only these targets (repeat).",
+    shell_complete=complete_targets,
+)
 @click.option("--all", "all_", is_flag=True, help="Show unchanged metrics too.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 @_md_option
@@ -108,6 +118,67 @@ def params_diff(invocation: Invocation, rev: str | None, as_json: bool, as_md: b
         emit_json({"against": base, "changes": [c.to_json() for c in changes]})
     else:
         echo_lines((params_diff_markdown if as_md else params_diff_lines)(changes, base))
+
+
+@cli.group()
+def exp() -> None:
+    """Experiments: every recorded build with its params and metrics."""
+
+
+@exp.command(name="show")
+@click.argument("targets", nargs=-1, shell_complete=complete_targets)
+@click.option("--all-params", is_flag=True, help="Every param column, not only those that vary.")
+@click.option("--sort-by", metavar="NAME", help="Sort the rows by this metric (or param).")
+@click.option(
+    "--sort-order",
+    type=click.Choice(["asc", "desc"]),
+    help="With --sort-by: ascending (the default, as DVC) or descending.",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with exact values.")
+@_md_option
+@pass_invocation
+def exp_show(
+    invocation: Invocation,
+    targets: tuple[str, ...],
+    all_params: bool,
+    sort_by: str | None,
+    sort_order: str | None,
+    as_json: bool,
+    as_csv: bool,
+    as_md: bool,
+) -> None:
+    """One row per recorded build of TARGETS, newest first: when, id, status, metrics and
+    the params its whole lineage read (default: the targets that declare metrics)."""
+    from ..experiments import SortOrder
+    from ..render import exp as draw
+
+    chosen = [flag for flag, on in (("--json", as_json), ("--csv", as_csv), ("--md", as_md)) if on]
+    if len(chosen) > 1:
+        raise UsageError(
+            f"{' and '.join(chosen)} cannot be used together", hint="pick one output format"
+        )
+    if sort_order is not None and sort_by is None:
+        raise UsageError("--sort-order goes with --sort-by", hint="add --sort-by METRIC")
+    ws = invocation.workspace()
+    table = ws.experiments(
+        targets,
+        all_params=all_params,
+        sort_by=sort_by,
+        order=SortOrder(sort_order) if sort_order else None,
+    )
+    for problem in table.problems:
+        click.echo(f"mlbuild: warning: {problem}", err=True)
+    if as_json:
+        emit_json(table.to_json())
+    elif as_csv:
+        click.echo(draw.exp_csv(table), nl=False)
+    elif as_md:
+        echo_lines(draw.exp_markdown(table))
+    elif sys.stdout.isatty():
+        draw.print_table(table, color=invocation.use_color(sys.stdout))
+    else:
+        echo_lines(draw.exp_lines(table))
 
 
 @cli.command()

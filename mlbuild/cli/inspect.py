@@ -10,6 +10,7 @@ import click
 
 from ..errors import UsageError
 from ..plural import counted
+from .completion import complete_targets
 from .context import Invocation, echo_lines, emit_json, pass_invocation
 from .main import cli
 
@@ -35,7 +36,7 @@ def list_(invocation: Invocation, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("target")
+@click.argument("target", shell_complete=complete_targets)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 @pass_invocation
 def show(invocation: Invocation, target: str, as_json: bool) -> None:
@@ -100,7 +101,7 @@ def _spec_json(spec: TargetSpec, *, full: bool) -> dict[str, Any]:
 
 
 @cli.command()
-@click.argument("targets", nargs=-1)
+@click.argument("targets", nargs=-1, shell_complete=complete_targets)
 @click.option("--format", "fmt", type=click.Choice(["text", "dot", "mermaid"]), default="text")
 @pass_invocation
 def graph(invocation: Invocation, targets: tuple[str, ...], fmt: str) -> None:

@@ -6,7 +6,8 @@ errors.py). Commands raise; they exit themselves only with a verdict that is not
 A bare ``mlbuild [OPTIONS] [TARGETS]`` is ``mlbuild build ...``: `_route` inserts the word
 ``build`` when the first word is not a subcommand, as make users expect. So ``mlbuild
 --help`` lists build's options too (`_Commands.format_options`, read from the `build`
-command itself so that the two lists cannot drift).
+command itself so that the two lists cannot drift). Shell completion (completion.py) routes
+the same way without loading anything, and completes a first word to commands and targets.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import gc as pygc
 import os
 import re
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -23,7 +24,12 @@ from .. import __version__, interrupts
 from ..errors import ExitCode, MlbuildError, environment_fault
 from .context import ColorMode, Invocation, color_option
 
-__all__ = ["cli", "main"]
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
+__all__ = ["COMPLETE_VAR", "cli", "main"]
+
+COMPLETE_VAR = "_MLBUILD_COMPLETE"  # set by the completion scripts (click: _{PROG}_COMPLETE)
 
 _GROUP_VALUE_OPTS = {"-C", "--directory", "-f", "--file", "--color"}
 _GROUP_FLAGS = {"--debug", "--version", "--help", "-h"}
@@ -45,12 +51,11 @@ class _Commands(click.Group):
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else ""
-        if (
-            not name
-            or name.startswith("-")
-            or ctx.resilient_parsing  # shell completion: no loading, no errors
-            or self.get_command(ctx, name) is not None
-        ):
+        if not name or name.startswith("-") or self.get_command(ctx, name) is not None:
+            return super().resolve_command(ctx, args)
+        if ctx.resilient_parsing:  # shell completion: no loading, no errors; as `_route`
+            if ctx.parent is None and "build" in self.commands:
+                return "build", self.commands["build"], args
             return super().resolve_command(ctx, args)
         if ctx.parent is None and "build" in self.commands and _names_target(ctx, name):
             return "build", self.commands["build"], args
@@ -59,6 +64,16 @@ class _Commands(click.Group):
         close = suggest(name, self.list_commands(ctx))
         hint = f": did you mean `{ctx.command_path} {close}`?" if close else "."
         raise click.UsageError(f"No such command {name!r}{hint}", ctx)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem[str]]:
+        """The subcommands, and at the top level the target names too: a first word that
+        is not a command is a target (`_route`). cli/completion.py reads the names."""
+        items = super().shell_complete(ctx, incomplete)
+        if ctx.parent is None and not incomplete.startswith("-"):
+            from .completion import target_items
+
+            items.extend(target_items(ctx, incomplete))
+        return items
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The group's options, then (top level only) build's, since a bare ``mlbuild
@@ -79,6 +94,13 @@ class _Commands(click.Group):
             with formatter.section("Build options (mlbuild [OPTIONS] [TARGETS] is a build)"):
                 formatter.write_dl(records)
         self.format_commands(ctx, formatter)
+
+
+def _complete_path(incomplete: str, kind: str) -> list[CompletionItem[str]]:
+    """-C / -f complete as paths: the shell lists directories (``dir``) or files."""
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(incomplete, type=kind)]
 
 
 def _names_target(ctx: click.Context, word: str) -> bool:
@@ -102,8 +124,21 @@ def _names_target(ctx: click.Context, word: str) -> bool:
     context_settings={"help_option_names": ["-h", "--help"]},
     subcommand_metavar="[TARGETS]... | COMMAND [ARGS]...",
 )
-@click.option("-C", "--directory", metavar="DIR", help="Run in workspace DIR (as make -C).")
-@click.option("-f", "--file", "file_", metavar="FILE", help="Use FILE instead of mlbuild.yaml.")
+@click.option(
+    "-C",
+    "--directory",
+    metavar="DIR",
+    help="Run in workspace DIR (as make -C).",
+    shell_complete=lambda ctx, param, incomplete: _complete_path(incomplete, "dir"),
+)
+@click.option(
+    "-f",
+    "--file",
+    "file_",
+    metavar="FILE",
+    help="Use FILE instead of mlbuild.yaml.",
+    shell_complete=lambda ctx, param, incomplete: _complete_path(incomplete, "file"),
+)
 @click.option("--debug", is_flag=True, help="Show a traceback on errors.")
 @color_option(ColorMode.AUTO.value)
 @click.version_option(__version__, prog_name="mlbuild")
@@ -180,6 +215,8 @@ def main(argv: list[str] | None = None) -> NoReturn:
     invocation = Invocation()
     try:
         args = _route(list(sys.argv[1:] if argv is None else argv))
+        if os.environ.get(COMPLETE_VAR):  # a shell asks: click answers (cli.main exits)
+            from . import shells  # noqa: F401 (registers bash that knows `model:prod`)
         with interrupts.stop_on_signals():  # SIGTERM/SIGHUP stop the build as Ctrl-C does
             cli.main(args=args, prog_name="mlbuild", standalone_mode=False, obj=invocation)
     except MlbuildError as exc:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from ..errors import ExitCode, VerificationError
+from .completion import complete_targets
 from .context import (
     Invocation,
     echo_lines,
@@ -23,7 +24,7 @@ from .main import cli
 
 
 @cli.command()
-@click.argument("targets", nargs=-1)
+@click.argument("targets", nargs=-1, shell_complete=complete_targets)
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "json", "md"]), default="table", help="Output."
 )
@@ -59,7 +60,7 @@ def audit(
 
 
 @cli.command()
-@click.argument("target")
+@click.argument("target", shell_complete=complete_targets)
 @click.option("--manifest", "ref", metavar="ID", help="Re-run this earlier build (id or prefix).")
 @click.option(
     "--tolerance",
@@ -114,7 +115,7 @@ def reproduce(
 
 
 @cli.command()
-@click.argument("target")
+@click.argument("target", shell_complete=complete_targets)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 @pass_invocation
 def lineage(invocation: Invocation, target: str, as_json: bool) -> None:
@@ -131,7 +132,7 @@ def lineage(invocation: Invocation, target: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("target")
+@click.argument("target", shell_complete=complete_targets)
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 @pass_invocation
 def history(invocation: Invocation, target: str, as_json: bool) -> None:
@@ -166,7 +167,7 @@ def history(invocation: Invocation, target: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("target")
+@click.argument("target", shell_complete=complete_targets)
 @click.option("--to", "to", metavar="ID", help="The manifest to roll back to (id or prefix).")
 @pass_invocation
 def rollback(invocation: Invocation, target: str, to: str | None) -> None:
@@ -205,7 +206,7 @@ def diff(invocation: Invocation, a: str, b: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("target")
+@click.argument("target", shell_complete=complete_targets)
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @pass_invocation
 def card(invocation: Invocation, target: str, output: str | None) -> None:
@@ -219,7 +220,7 @@ def manifest() -> None:
 
 
 @manifest.command(name="show")
-@click.argument("target")
+@click.argument("target", shell_complete=complete_targets)
 @click.option("--json", "as_json", is_flag=True, help="The manifest itself, with its id.")
 @pass_invocation
 def manifest_show(invocation: Invocation, target: str, as_json: bool) -> None:
@@ -237,7 +238,7 @@ def manifest_show(invocation: Invocation, target: str, as_json: bool) -> None:
 
 
 @manifest.command(name="export")
-@click.argument("target")
+@click.argument("target", shell_complete=complete_targets)
 @click.option(
     "--format", "fmt", type=click.Choice(["in-toto", "json"]), default="in-toto", help="Format."
 )
