@@ -25,7 +25,7 @@ from .config import Pipeline
 from .digest import canonical_json, same_value
 from .errors import UsageError
 from .graph import BuildGraph
-from .kinds import ChangeKind, ManifestStatus
+from .kinds import ChangeKind, ManifestStatus, PromoteMode
 from .provenance.records import Manifest, ManifestError
 from .provenance.store import ManifestStore
 from .store import LockEntry, LockFile
@@ -222,11 +222,9 @@ class SortOrder(str, Enum):
     DESC = "desc"
 
 
-class Direction(str, Enum):
-    """Which end of a metric's values is its best (bold in `exp show`'s table)."""
-
-    MAX = "max"
-    MIN = "min"
+# Which end of a metric's values is its best (bold in `exp show`'s table): the words and
+# meaning of `promote.mode`, whose declaration it follows where there is one.
+Direction = PromoteMode
 
 
 @dataclass(frozen=True)
