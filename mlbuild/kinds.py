@@ -50,6 +50,7 @@ class ManifestStatus(str, Enum):
     BUILT = "built"  # the command ran
     RESTORED = "restored"  # restored from the cache or a remote
     ROLLBACK = "rollback"  # `mlbuild rollback` restored an earlier build
+    COMMIT = "commit"  # `mlbuild commit` accepted outs mlbuild did not build (rebuild/accept.py)
     REPRODUCTION = "reproduction"  # a record of `mlbuild reproduce`, never a build
 
 

@@ -31,7 +31,7 @@ from .kinds import ManifestStatus
 from .options import BuildOptions
 from .provenance.store import ManifestStore
 from .queries import ExperimentQueries, Explanation, StatusEntry
-from .rebuild import Notes, Rebuilder
+from .rebuild import Accepted, Notes, Rebuilder, accept
 from .results import (
     Action,
     BuildResult,
@@ -433,6 +433,13 @@ class Workspace(ExperimentQueries):
         )
         return RollbackResult(name, mid, new, stale)
 
+    def commit(self, targets: Iterable[str], *, dry_run: bool = False) -> list[Accepted]:
+        """`mlbuild commit`: record the outs in the workspace as the build of the current key
+        of ``targets``, running nothing (rebuild/accept.py); -n writes nothing."""
+        names = self.graph.select(list(targets))
+        with WorkspaceLock(self.layout.workspace_lock, wait=True):
+            rebuilder = self._rebuilder(BuildOptions(store=not dry_run), signer=self.signing_key())
+            return accept(rebuilder, self.graph, names, dry_run=dry_run)
 
     # ----------------------------------------------------------------- maintenance
     def verify_cache(

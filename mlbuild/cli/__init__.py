@@ -10,6 +10,7 @@
     experiments.py  metrics show|diff, params diff, exp show, report
     cache.py        push, pull, cache verify, gc
     clean.py        clean
+    commit.py       commit (accept the outs in the workspace as a build; rebuild/accept.py)
     completion.py   completion bash|zsh|fish; the target names TARGETS arguments complete
     shells.py       click's shell support, bash taught that `:` is part of a name (lazy)
     project.py      init, schema, key generate
@@ -23,6 +24,7 @@ from . import (  # noqa: F401 (registers)
     build,
     cache,
     clean,
+    commit,
     completion,
     experiments,
     inspect,

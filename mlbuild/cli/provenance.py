@@ -31,6 +31,9 @@ from .main import cli
 @click.option("--allow-dirty", is_flag=True, help="Accept builds from a dirty git tree.")
 @click.option("--require-signatures", is_flag=True, help="An unsigned manifest is a violation.")
 @click.option(
+    "--require-built", is_flag=True, help="A build `mlbuild commit` recorded is a violation."
+)
+@click.option(
     "--trusted-key", "trusted", multiple=True, metavar="FILE", help="A public key to accept."
 )
 @pass_invocation
@@ -40,9 +43,11 @@ def audit(
     fmt: str,
     allow_dirty: bool,
     require_signatures: bool,
+    require_built: bool,
     trusted: tuple[str, ...],
 ) -> None:
-    """Verify TARGETS and their whole upstream against their manifests; exit 6 on a violation."""
+    """Verify TARGETS and their whole upstream against their manifests; exit 6 on a violation.
+    Builds recorded by `mlbuild commit` are listed; with --require-built they violate."""
     from ..render.tables import audit_lines
 
     report = invocation.workspace().audit(
@@ -51,9 +56,14 @@ def audit(
         require_signatures=require_signatures,
         trusted_keys=trusted,
     )
+    if require_built:
+        report.require_built()
     if fmt == "json":
         emit_json(report.to_json())
     else:
+        if not require_built:  # with it, they are among the findings
+            for c in report.committed:
+                click.echo(f"{c.target}  committed  {c.subject}  {c.describe()}")
         echo_lines(audit_lines(report, fmt))
     if not report.ok:
         sys.exit(ExitCode.VERIFICATION)

@@ -36,6 +36,10 @@ check                 violation when
                       of the build it restores) found an out that differs beyond the
                       tolerances it was given, or failed to re-run; or that record (or
                       its index) is unusable. No reproduction at all is not a violation
+``committed``         only with ``--require-built``: the build was recorded by `mlbuild
+                      commit` (or restores such a record): its outs were accepted, no
+                      command ran. Without the flag it is listed (``committed``), not a
+                      violation
 ====================  ==================================================================
 
 Every reproduction verdict of an audited build is in the report (`AuditReport.reproductions`,

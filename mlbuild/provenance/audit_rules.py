@@ -22,7 +22,7 @@ from ..digest import (
 from ..errors import MlbuildError
 from ..kinds import OutType, Severity
 from ..store import Cache, LockEntry, LockFile
-from .findings import AuditCheck, AuditReport, Finding
+from .findings import AuditCheck, AuditReport, Committed, Finding
 from .records import KeyComponents, Manifest, ManifestError, OutEntry, is_restore
 from .store import ManifestStore
 from .views import restore_disagreements, restore_view
@@ -112,6 +112,7 @@ def audit_target(t: TargetAudit) -> tuple[str | None, Manifest | None]:
     check_outs(t, doc)
     check_upstream(t, doc)
     view = check_restored_from(t, doc, subject)
+    note_committed(t, doc, view, mid)
     check_verdicts(t, view)
     check_declared_validation(t, doc.get("components", {}))
     check_git(t, view, mid)
@@ -300,6 +301,19 @@ def check_restored_from(t: TargetAudit, doc: Manifest, subject: str) -> Manifest
             f"{differs} differ",
         )
     return restore_view(doc, build)
+
+
+def note_committed(t: TargetAudit, doc: Manifest, view: Manifest, mid: str) -> None:
+    """``committed``: a build `mlbuild commit` recorded (or a restore of one: the view
+    carries its build's flag) is reported, not a violation unless --require-built."""
+    if view.get("committed") is not True:
+        return
+    by = f"{doc.get('user')}@{doc.get('host')}"
+    subject = t.rel(t.store.path(mid))
+    restored = is_restore(doc)
+    t.report.committed.append(
+        Committed(t.name, mid, subject, by, str(doc.get("finished")), restored)
+    )
 
 
 def check_verdicts(t: TargetAudit, view: Manifest) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, TypedDict
 
-__all__ = ["AuditCheck", "AuditReport", "Finding", "ReproductionSummary"]
+__all__ = ["AuditCheck", "AuditReport", "Committed", "Finding", "ReproductionSummary"]
 
 
 class AuditCheck(str, Enum):
@@ -31,6 +31,7 @@ class AuditCheck(str, Enum):
     GIT_DIRTY = "git-dirty"
     SIGNATURE = "signature"
     REPRODUCTION = "reproduction"
+    COMMITTED = "committed"  # only with --require-built (`AuditReport.require_built`)
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,32 @@ class Finding:
             "subject": self.subject,
             "expected": self.expected,
             "found": self.found,
+        }
+
+
+@dataclass(frozen=True)
+class Committed:
+    """An audited build that `mlbuild commit` recorded (not built by mlbuild): reported,
+    and a violation only when builds are required (`AuditReport.require_built`)."""
+
+    target: str
+    manifest: str
+    subject: str  # the commit's manifest file, workspace-relative
+    by: str  # user@host
+    when: str  # finished
+    restored: bool  # the audited record restores a commit
+
+    def describe(self) -> str:
+        how = "a restore of outs committed" if self.restored else "committed"
+        return f"{how} by {self.by} at {self.when}, not built by mlbuild"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "manifest": self.manifest,
+            "by": self.by,
+            "when": self.when,
+            "restored": self.restored,
         }
 
 
@@ -73,14 +100,26 @@ class AuditReport:
     findings: list[Finding] = field(default_factory=list)
     # target → the latest reproduction of its audited build (`audit._judge_reproduction`)
     reproductions: dict[str, ReproductionSummary] = field(default_factory=dict)
+    # audited builds that `mlbuild commit` recorded, in audit order (not violations)
+    committed: list[Committed] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.findings
 
+    def require_built(self) -> None:
+        """`audit --require-built`: every committed build is a ``committed`` violation
+        (an auditor who must know that mlbuild ran every command)."""
+        for c in self.committed:
+            expected = "built by mlbuild"
+            self.findings.append(
+                Finding(c.target, AuditCheck.COMMITTED, c.subject, expected, c.describe())
+            )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
+            "committed": [c.to_json() for c in self.committed],
             "targets": [{"target": t, "manifest": self.manifests.get(t)} for t in self.targets],
             "findings": [f.to_json() for f in self.findings],
             "reproductions": [

@@ -28,7 +28,7 @@ from .records import (
 __all__ = ["parse_manifest"]
 
 #: What a build record's ``status`` may be (a reproduction is told apart first).
-_STATUSES = words(ManifestStatus)[:-1]
+_STATUSES = tuple(w for w in words(ManifestStatus) if w != ManifestStatus.REPRODUCTION)
 _OUT_TYPES = words(OutType)
 _WHO = ("target", "started", "finished", "user", "host", "mlbuild")
 
@@ -69,7 +69,8 @@ def _check_fields(doc: dict[str, Any]) -> None:
     """Raise _Bad naming the first field whose type or shape the readers cannot use.
 
     Required: what every v1 writer wrote; ``gates``, ``promotion``, ``profile``,
-    ``executor``, ``exit_code``, ``log`` and ``restored_from`` are checked when present.
+    ``executor``, ``exit_code``, ``log`` and ``restored_from`` are checked when present;
+    ``committed`` is true exactly when the status is ``commit``.
     Dep and out paths must be relative and normalized (the audit opens them); code paths
     are only shown, and a script run as ``python ../x.py`` is recorded as it was named.
     A reproduction has a shape of its own (`_check_reproduction`)."""
@@ -219,6 +220,14 @@ def _check_run(doc: dict[str, Any]) -> None:
         _need(isinstance(read, dict), f"undeclared_reads[{i}]", read, "an object")
         _record(check_relpath, read.get("path"), f"undeclared_reads[{i}].path")
         _record(check_xxh, read.get("xxh3"), f"undeclared_reads[{i}].xxh3")
+    # A commit says so, and only a commit: `audit --require-built` relies on the flag.
+    committed = doc.get("status") == ManifestStatus.COMMIT
+    _need(
+        doc.get("committed") is True if committed else "committed" not in doc,
+        "committed",
+        doc.get("committed", "absent"),
+        "true (status commit)" if committed else "absent (status is not commit)",
+    )
     if "restored_from" in doc:
         restored_from = doc["restored_from"]
         _need(

@@ -8,7 +8,7 @@ change, so a reader must handle every version it ever wrote)::
     {
       "schema": "mlbuild.manifest/v1",
       "target": "model:lr",
-      "status": "built" | "restored" | "rollback",
+      "status": "built" | "restored" | "rollback" | "commit",
       "key": "xxh3-128:…",  "components": {… the build key's inputs …},
       "started": "2026-11-27T00:25:00.123456Z", "finished": "…", "seconds": 1.234,
       "user": "alice", "host": "build-01", "mlbuild": "0.1.0",
@@ -27,8 +27,14 @@ change, so a reader must handle every version it ever wrote)::
                 | {"type": "dask", "scheduler": "tcp://…", "worker": "tcp://…"},
       "exit_code": 0, "log": "sha256:…" | null,
       "restored_from": "sha256:…"            # restores only
+      "committed": true                      # `mlbuild commit` only: not built by mlbuild
       "undeclared_reads": [{"path", "xxh3"}]  # files its Python read undeclared (reads.py)
     }
+
+A commit (`mlbuild commit`, rebuild/accept.py) accepted outs that were already in the
+workspace as the result of the current key: nothing ran, so ``exit_code`` and ``log`` are
+null and ``committed`` is true; ``command`` is still the recipe the key hashes (a restore
+of it copies that), and the run cache and lock entry point at it as at a build.
 
 A reproduction (`mlbuild reproduce`, reproduce.py) is a record of its own kind, never a
 build: it names the build it re-ran and what came out, and holds no key, deps or outs that
@@ -371,6 +377,8 @@ def build_manifest(
     }
     if restored_from is not None:
         manifest["restored_from"] = restored_from
+    if ManifestStatus(status) is ManifestStatus.COMMIT:
+        manifest["committed"] = True  # accepted by `mlbuild commit`: not built by mlbuild
     if q.promotion is not None:
         manifest["promotion"] = q.promotion
     if undeclared:

@@ -193,6 +193,7 @@ class Manifest(_ManifestHead, total=False):
     exit_code: int | None
     log: str | None
     restored_from: str
+    committed: bool  # `mlbuild commit` (status commit) only
     undeclared_reads: list[ReadRecord]
     # a reproduction (also: environment, executor, exit_code, log)
     reproduces: str

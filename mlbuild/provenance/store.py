@@ -417,7 +417,7 @@ class ManifestStore:
             found = self.get(mid)
             if found is None:
                 return None
-            if found.get("status") == ManifestStatus.BUILT:
+            if found.get("status") in (ManifestStatus.BUILT, ManifestStatus.COMMIT):
                 return mid, found
             doc = found
         return None

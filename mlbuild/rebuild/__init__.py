@@ -1,7 +1,8 @@
 """The rebuilder, split by step: decide whether a target is FRESH, can be RESTOREd, or
 must RUN (`decide`, over the key components of `keys`); put outs in place (`materialize`:
 restore, rollback, promote, the aside/failed moves); judge a finished run (`validate`);
-record it (`commit`, writing through `manifests`).
+record it (`commit`, writing through `manifests`). `accept` is `mlbuild commit`: the outs
+in the workspace recorded as a build of the current key, nothing run.
 
 `Rebuilder` is the façade that builds the steps, complete, over one `Context`: they share
 its stores (the lock file each step reads or records into, the stat memo), its notes and
@@ -20,6 +21,7 @@ from ..config import Pipeline
 from ..options import BuildOptions
 from ..provenance.store import ManifestStore
 from ..store import Cache, Layout, LockFile, StateMemo
+from .accept import Accepted, AcceptOutcome, accept
 from .commit import CommitResult, Committer
 from .context import Context, Notes, safe_name
 from .decide import Decide, Decider
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from ..transfer import Transfer
 
 __all__ = [
+    "AcceptOutcome",
+    "Accepted",
     "CommitResult",
     "Committer",
     "Context",
@@ -44,6 +48,7 @@ __all__ = [
     "Notes",
     "Rebuilder",
     "Validator",
+    "accept",
     "code_diff",
     "diff_components",
     "safe_name",

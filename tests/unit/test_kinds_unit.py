@@ -147,7 +147,7 @@ def test_the_vocabularies_are_the_words_the_config_schema_declares() -> None:
     assert words(GateBound) == GATE_BOUNDS
     assert words(Severity) == ("error", "warn")
     assert words(PromoteMode) == ("max", "min")
-    assert words(ManifestStatus) == ("built", "restored", "rollback", "reproduction")
+    assert words(ManifestStatus) == ("built", "restored", "rollback", "commit", "reproduction")
     assert words(Verdict) == ("identical", "within-tolerance", "differs", "failed")
     # A member is the word: a string read back compares equal to it.
     read_back: str = json.loads('"dir"')
