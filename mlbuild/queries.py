@@ -390,7 +390,7 @@ class ExperimentQueries(ProvenanceQueries):
         lock = LockFile(self.lock_path).entries
         for d in decisions:
             if d.action is Action.FRESH:
-                status = TargetStatus.FRESH
+                status = TargetStatus.TEMP if self._temp_gone(d.target) else TargetStatus.FRESH
             elif d.action is Action.RESTORE:
                 status = TargetStatus.RESTORABLE
             elif any(r.kind is ReasonKind.NEVER_BUILT for r in d.reasons):
@@ -401,6 +401,13 @@ class ExperimentQueries(ProvenanceQueries):
             undeclared = tuple(sorted(entry.undeclared or ())) if entry is not None else ()
             entries.append(StatusEntry(d.target, status, d.reasons, undeclared))
         return entries
+
+    def _temp_gone(self, name: str) -> bool:
+        """A fresh `temp` target with an out missing: the decision found it in the cache
+        (rebuild/decide.py `temp_in_cache`), else it would not be fresh."""
+        spec = self.pipeline.targets[name]
+        root = self.pipeline.root
+        return spec.temp and any(not os.path.lexists(os.path.join(root, p)) for p in spec.outs)
 
     def explain(self, target: str) -> Explanation:
         """Every reason ``target`` is stale, with the stale upstream as a tree."""

@@ -160,6 +160,7 @@ class TargetStatus(Enum):
     STALE = "stale"
     RESTORABLE = "restorable"
     NEVER_BUILT = "never-built"
+    TEMP = "temp"  # a fresh `temp` target whose outs were removed; the cache holds them
 
 
 class Outcome(Enum):

@@ -9,12 +9,13 @@ over the rebuilder's steps (rebuild/) and the executor. Its Job is built by
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import TargetSpec
+from .config import TargetSpec, check_inside
 from .errors import BuildFailed, CheckFailed, MlbuildError
 from .events import BuildEvents
 from .executors import Executor
@@ -23,7 +24,8 @@ from .jobs.masking import Masker
 from .jobs.spec import build_job, read_secrets
 from .rebuild import Rebuilder
 from .results import Action, Decision, Outcome, TargetResult
-from .store import OutRecord
+from .store import Cache, OutRecord, RecordError
+from .store.cache import remove_tree
 
 __all__ = ["Done", "TargetRunner"]
 
@@ -55,11 +57,17 @@ class TargetRunner:
         self.run = run  # False (`mlbuild pull`): a failed restore is skipped, never run
         self.running_dir = running_dir
         self.environ = environ  # where secrets are read, when a job is about to run
+        self._temp_lock = threading.Lock()  # restores of temp upstream, one at a time
 
     def execute(
-        self, spec: TargetSpec, decision: Decision, upstream: Mapping[str, tuple[OutRecord, ...]]
+        self,
+        spec: TargetSpec,
+        decision: Decision,
+        upstream: Mapping[str, tuple[OutRecord, ...]],
+        temp_upstream: tuple[TargetSpec, ...] = (),
     ) -> Done:
-        """Restore, or run the job and commit its outs."""
+        """Restore, or run the job (the outs of its ``temp_upstream`` brought back first if
+        a build removed them) and commit its outs."""
         t0 = time.monotonic()
         wall = time.time()
         if decision.action is Action.RESTORE:
@@ -74,6 +82,11 @@ class TargetRunner:
                     error = f"restore failed ({exc})"
                     return Done(TargetResult(spec.name, Outcome.SKIPPED, error=error), None)
                 self.events.warning(f"{spec.name}: restore failed ({exc}); running it instead")
+        try:
+            self._restore_temp_deps(spec, temp_upstream, wall)
+        except (OSError, MlbuildError) as exc:
+            error = f"could not restore the temp outs it reads ({exc})"
+            return Done(TargetResult(spec.name, Outcome.FAILED, 0.0, decision.reasons, error), None)
         try:
             secrets = read_secrets(spec, self.environ)
         except BuildFailed as exc:
@@ -97,6 +110,45 @@ class TargetRunner:
             )
             return self._commit(spec, decision, upstream, wall, t0, promotion)
         return self._run_job(spec, decision, upstream, secrets, wall, t0)
+
+    def _restore_temp_deps(
+        self, spec: TargetSpec, temp_upstream: tuple[TargetSpec, ...], wall: float
+    ) -> None:
+        """Bring back the outs of each `temp` upstream that a build removed (it was found
+        fresh: "temp (in cache)") before ``spec`` runs on them, from the cache, under the
+        upstream's recorded key. One at a time: two dependents may ask at once."""
+        if not temp_upstream:
+            return
+        ctx = self.rb.ctx
+        with self._temp_lock:
+            for up in temp_upstream:
+                entry = ctx.lock.entries.get(up.name)
+                if entry is None or not _gone(ctx.root, up.outs):
+                    continue
+                again = Decision(up.name, Action.RESTORE, entry.key, (), entry.components)
+                self.rb.materializer.restore(up, again, wall)
+                self.events.target_output(
+                    spec.name, f"restored temp outs of {up.name} from the cache"
+                )
+
+    def drop_temp(self, spec: TargetSpec, outs: tuple[OutRecord, ...]) -> list[str]:
+        """Delete the declared outs of a `temp` target whose every dependent in the build
+        succeeded, each only if the cache holds it (never delete what cannot come back).
+        Returns the paths removed, in declared order."""
+        ctx = self.rb.ctx
+        removed: list[str] = []
+        by_path = {rec.path: rec for rec in outs}
+        for rel in spec.outs:
+            rec = by_path.get(rel)
+            if rec is None or not _in_cache(ctx.cache, rec):
+                continue
+            if os.path.dirname(rel) and not check_inside(ctx.root, os.path.dirname(rel)):
+                continue  # a symlink made since load leads out: never reached
+            full = os.path.join(ctx.root, rel)
+            if os.path.lexists(full):
+                remove_tree(full)
+                removed.append(rel)
+        return removed
 
     def _run_job(
         self,
@@ -212,3 +264,16 @@ class TargetRunner:
             ),
             None,
         )
+
+
+def _gone(root: str, outs: tuple[str, ...]) -> bool:
+    """Whether any of ``outs`` (workspace-relative, declared) is missing."""
+    return any(not os.path.lexists(os.path.join(root, rel)) for rel in outs)
+
+
+def _in_cache(cache: Cache, rec: OutRecord) -> bool:
+    """`Cache.has_out`, a corrupt tree counting as absent (the out is then kept)."""
+    try:
+        return cache.has_out(rec)
+    except RecordError:
+        return False

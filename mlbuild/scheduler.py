@@ -107,6 +107,7 @@ class _Build:
         self.results: dict[str, TargetResult] = {}
         self.running: dict[Future[Done], str] = {}
         self.stopping = False
+        self.dropped: set[str] = set()  # temp targets whose outs this build removed
 
     def finish(self, name: str, done: Done) -> None:
         """Record how ``name`` ended: its dependents are unlocked, or (--keep-going, it
@@ -267,10 +268,16 @@ class Scheduler:
             if decision.action is Action.FRESH:
                 fresh = TargetResult(name, Outcome.FRESH)
                 build.finish(name, Done(fresh, self.decider.current_outs(name)))
+                self._drop_temps(build, name)
                 continue
             self.events.target_started(decision)
             self._take(spec, +1)
-            job = pool.submit(self.runner.execute, spec, decision, dict(build.outs))
+            temps = tuple(
+                up
+                for up in (self.pipeline.targets[d] for d in sorted(self.graph.deps[name]))
+                if up.temp
+            )
+            job = pool.submit(self.runner.execute, spec, decision, dict(build.outs), temps)
             build.running[job] = name
         for item in deferred:
             heapq.heappush(build.ready, item)
@@ -291,3 +298,24 @@ class Scheduler:
             build.finish(name, done)
             if done.outs is None and not self.options.keep_going:
                 build.stopping = True
+            elif done.outs is not None:
+                self._drop_temps(build, name)
+
+    def _drop_temps(self, build: _Build, name: str) -> None:
+        """``name`` succeeded: each `temp` upstream whose every dependent in this build has
+        now succeeded loses its outs (those the cache holds; runner.py). A temp target with
+        no dependent in the build keeps them: it was asked for (as Snakemake does)."""
+        for up in self.graph.deps[name]:
+            spec = self.pipeline.targets[up]
+            children = build.dependents.get(up, [])
+            if not spec.temp or up in build.dropped or up not in build.outs or not children:
+                continue
+            if all(child in build.outs for child in children):
+                build.dropped.add(up)
+                try:
+                    removed = self.runner.drop_temp(spec, build.outs[up])
+                except OSError as exc:
+                    self.events.warning(f"{up}: could not remove its temp outs ({exc})")
+                    continue
+                if removed:
+                    self.events.target_output(up, f"removed temp outs {', '.join(removed)}")

@@ -54,7 +54,8 @@ def metrics_show(
     stale = sorted(
         e.target
         for e in ws.status(list(table))
-        if e.target in table and e.status is not TargetStatus.FRESH
+        # a temp target whose outs went back to the cache is as current as a fresh one
+        if e.target in table and e.status not in (TargetStatus.FRESH, TargetStatus.TEMP)
     )
     if as_json:
         emit_json({"metrics": table, "stale": stale})

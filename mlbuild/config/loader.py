@@ -270,6 +270,7 @@ class Loader:
             declared.setdefault(key, value)  # a read of the whole list wins: it is wider
         resources = self.load_resources(path, body)
         always = reader.expect(body.get("always", False), bool, path + ("always",), "always")
+        temp = reader.expect(body.get("temp", False), bool, path + ("temp",), "temp")
         retries = body.get("retries", 0)
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             raise reader.fail("retries must be a non-negative integer", path + ("retries",))
@@ -301,6 +302,7 @@ class Loader:
             desc=desc,
             pos=self.doc.key_at(path),
             strict_inputs=strict_inputs,
+            temp=temp,
         )
 
     def load_deps(

@@ -155,6 +155,11 @@ _TARGET: dict[str, Any] = {
         "additionalProperties": {"type": "integer", "minimum": 0},
     },
     "always": {"type": "boolean"},
+    "temp": {
+        "type": "boolean",
+        "description": "Delete the outs once every dependent in the build succeeded "
+        "(kept in the cache; restored when a dependent must run).",
+    },
     "metrics": {**_STR_LIST, "description": "JSON/YAML metrics files (also outs)."},
     "checks": {"type": "array", "items": {"$ref": "#/$defs/check"}},
     "promote": {

@@ -84,6 +84,10 @@ class TargetSpec:
     # A Python read of an undeclared workspace file fails the build instead of warning.
     # Not part of the key: it decides how a run is judged, not what it produces.
     strict_inputs: bool = False
+    # Snakemake's temp(): the outs are deleted once every dependent in the build succeeded
+    # (only if the cache holds them), and restored when a dependent must run. Not part of
+    # the key: it decides where the outs live, not what they are.
+    temp: bool = False
 
     @property
     def kind(self) -> str:

@@ -73,7 +73,10 @@ class Decider:
         elif spec.always:
             reasons.append(Reason(ReasonKind.ALWAYS, spec.name))
         elif entry is not None and entry.key == key:
-            reasons = self.check_outs(entry.outs, spec.outs) or [
+            reasons = self.check_outs(entry.outs, spec.outs)
+            if spec.temp and self.temp_in_cache(spec.name, entry.outs, reasons):
+                reasons = []  # removed on purpose; restored when a dependent must run
+            reasons = reasons or [
                 Reason(ReasonKind.UNDECLARED_READ, path)
                 for path in self.changed_reads(entry.undeclared)
             ]
@@ -177,6 +180,26 @@ class Decider:
                 reasons.append(Reason(ReasonKind.OUT_MODIFIED, rec.path))
         return reasons
 
+    def temp_in_cache(
+        self, name: str, outs: tuple[OutRecord, ...], reasons: Collection[Reason]
+    ) -> bool:
+        """Whether ``reasons`` are only outs of a `temp` target that are gone and that the
+        cache can bring back: then the target is "temp (in cache)", not stale. An out
+        modified, or one the cache lost, keeps it stale (never call gone what cannot come
+        back)."""
+        by_path = {rec.path: rec for rec in outs}
+        for reason in reasons:
+            rec = by_path.get(reason.subject)
+            if reason.kind is not ReasonKind.OUT_MISSING or rec is None:
+                return False
+            try:
+                if not self.ctx.cache.has_out(rec):
+                    return False
+            except RecordError as exc:
+                self.ctx.notes.add(f"{name}: {exc.message}; its temp outs are stale")
+                return False
+        return True
+
     def decide_behind(
         self,
         spec: TargetSpec,
@@ -232,6 +255,8 @@ class Decider:
             return own
         # Nothing of its own changed: as `decide` does then, its outs and reads are looked at.
         broken = self.check_outs(entry.outs, spec.outs)
+        if spec.temp and self.temp_in_cache(spec.name, entry.outs, broken):
+            broken = []  # gone on purpose (temp), and the cache holds them
         if broken:
             return broken
         return [Reason(ReasonKind.UNDECLARED_READ, p) for p in self.changed_reads(entry.undeclared)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..results import Action, Decision, ReasonKind
+from ..results import Action, Decision, ReasonKind, TargetStatus
 
 if TYPE_CHECKING:
     from ..config import PromoteSpec, TargetSpec
@@ -35,6 +35,9 @@ _LABEL = {
     Action.RESTORE: "would be restored from the cache",
     Action.RUN: "would run",
 }
+
+# How `status` words a state whose JSON value is one word ("temp").
+_STATUS_WORDS = {TargetStatus.TEMP: "temp (in cache)"}
 
 
 def undeclared_text(paths: Sequence[str]) -> str:
@@ -164,11 +167,13 @@ def status_json(entries: Sequence[StatusEntry]) -> dict[str, Any]:
 def status_lines(entries: Sequence[StatusEntry]) -> list[str]:
     """One aligned row per target: name, status, every reason (and undeclared reads)."""
     width = max((len(e.target) for e in entries), default=0)
+    words = {e.target: _STATUS_WORDS.get(e.status, e.status.value) for e in entries}
+    column = max([11, *(len(w) for w in words.values())])
     lines = []
     for e in entries:
         texts = [r.describe() for r in e.reasons] + [undeclared_text(e.undeclared)]
         reason = "; ".join(t for t in texts if t)
-        lines.append(f"{e.target:<{width}}  {e.status.value:<11}  {reason}".rstrip())
+        lines.append(f"{e.target:<{width}}  {words[e.target]:<{column}}  {reason}".rstrip())
     return lines
 
 
