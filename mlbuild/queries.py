@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
+from .kinds import ManifestStatus
 from .options import BuildOptions
 from .rebuild import code_diff
 from .results import Action, Decision, Reason, ReasonKind, TargetStatus
@@ -182,6 +183,20 @@ class ProvenanceQueries(_Host):
         if doc is None:
             raise UsageError(f"manifest {found[0]} is unreadable")
         return found[0], doc
+
+    def resolve_build(self, ref: str, name: str, instead: str) -> tuple[str, Manifest]:
+        """`resolve_manifest`, refusing a manifest of another target or a reproduction (a
+        check of a build, not one): what ``rollback --to`` and ``reproduce --manifest``
+        accept as a build of ``name``; ``instead`` words the hint, before the build's id."""
+        mid, doc = self.resolve_manifest(ref)
+        if doc.get("target") != name:
+            raise UsageError(f"manifest {mid} is of {doc.get('target')}, not {name}")
+        if doc.get("status") == ManifestStatus.REPRODUCTION:
+            raise UsageError(
+                f"manifest {mid} is a reproduction, not a build of {name}",
+                hint=f"{instead} {doc.get('reproduces')}",
+            )
+        return mid, doc
 
     def card(self, target: str) -> str:
         """A Markdown model card for ``target``, from its provenance and a fresh audit."""

@@ -393,15 +393,9 @@ class Workspace(ExperimentQueries):
         spec = self.pipeline.targets[name]
         store = self.manifest_store
         if to is not None:
-            mid, doc = self.resolve_manifest(to)
-            if doc.get("target") != name:
-                raise UsageError(f"manifest {mid} is of {doc.get('target')}, not {name}")
-            # A reproduction is a check of a build, not one (reproduce.py).
-            if doc.get("status") == ManifestStatus.REPRODUCTION:
-                raise UsageError(
-                    f"manifest {mid} is a reproduction, not a build of {name}",
-                    hint=f"roll back to the build it reproduced: --to {doc.get('reproduces')}",
-                )
+            mid, doc = self.resolve_build(
+                to, name, "roll back to the build it reproduced: --to"
+            )
         else:
             current = LockFile(self.lock_path).entries.get(name)
             built = ManifestStatus.BUILT

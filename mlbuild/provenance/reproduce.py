@@ -200,12 +200,12 @@ class _Reproducer:
     # ------------------------------------------------------------------ what to re-run
     def _build(self, name: str, ref: str | None) -> tuple[str, Manifest]:
         """(id, record) of the build to re-run: a build, never a restore or a reproduction."""
-        if ref is None:
-            mid, doc = self.ws.manifest(name)
+        if ref is not None:
+            mid, doc = self.ws.resolve_build(
+                ref, name, "name the build it reproduced: --manifest"
+            )
         else:
-            mid, doc = self.ws.resolve_manifest(ref)
-            if doc.get("target") != name:
-                raise UsageError(f"manifest {mid} is of {doc.get('target')}, not {name}")
+            mid, doc = self.ws.manifest(name)  # the current one: a build or a restore
         if doc.get("status") == ManifestStatus.REPRODUCTION:
             raise UsageError(
                 f"manifest {mid} is a reproduction, not a build of {name}",

@@ -215,3 +215,26 @@ def test_a_callable_reproduces_on_a_dask_cluster(workspace: Workspace, cluster: 
     [(_, record)] = _records(p, "model:small")
     assert record["executor"]["type"] == "dask"
     assert record["executor"]["scheduler"] == cluster
+
+
+def test_a_reproduction_or_another_targets_manifest_is_refused_as_a_build(
+    workspace: Workspace,
+) -> None:
+    """`rollback --to` and `reproduce --manifest` take a build of the named target only."""
+    p = workspace(PIPELINE, FILES)
+    p.build("model:fit")
+    assert p.mlbuild("reproduce", "model:fit").code == 0
+    [(repro, doc)] = _records(p, "model:fit")
+    raw_id, _ = p.manifest("data:raw")
+    for args, hint in (
+        (("rollback", "model:fit", "--to", repro), "roll back to the build it reproduced: --to"),
+        (("reproduce", "model:fit", "--manifest", repro), "name the build it reproduced"),
+    ):
+        run = p.mlbuild(*args)
+        assert run.code == 2, run.err
+        assert f"manifest {repro} is a reproduction, not a build of model:fit" in run.err
+        assert f"{hint}" in run.err and doc["reproduces"] in run.err
+    for verb, flag in (("rollback", "--to"), ("reproduce", "--manifest")):
+        run = p.mlbuild(verb, "model:fit", flag, raw_id)
+        assert run.code == 2
+        assert f"manifest {raw_id} is of data:raw, not model:fit" in run.err
