@@ -508,3 +508,22 @@ def test_gate_max_drop_on_a_fresh_clone_compares_with_the_committed_lock_file(
     run = p.mlbuild("-j", "2")
     assert run.code == 3
     assert "gate failed: accuracy = 0.88, previous 0.93: dropped by 0.05, allowed 0.02" in run.err
+
+
+def test_a_non_numeric_metric_in_the_lock_file_is_no_previous_build_for_a_gate(
+    project: ProjectFactory,
+) -> None:
+    """What a fresh clone's gate reads from mlbuild.lock is checked like any other record:
+    a metric that is not a number (a hand-edited lock) is no previous value, said so."""
+    p = project("ml_sweep")
+    _gate(p, "{metric: accuracy, max_drop: 0.02, vs: previous}")
+    p.build("-j", "2")
+    shutil.rmtree(p.path(".mlbuild"))
+    lock = json.loads(p.read("mlbuild.lock"))
+    lock["targets"]["model:prod"]["metrics"]["accuracy"] = "high"
+    p.write("mlbuild.lock", json.dumps(lock))
+    _score(p, "tree", acc="0.85")
+    run = p.mlbuild("-j", "2")
+    assert run.code == 0, run.err
+    [gate] = p.manifest("model:prod")[1]["gates"]
+    assert "no previous build with accuracy" in gate["message"]
