@@ -640,3 +640,42 @@ def test_waiting_lock_is_acquired_once_the_holder_releases(tmp_path: Path) -> No
         assert not acquired.wait(0.2)
     thread.join(5)
     assert acquired.is_set()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"\xff\xfe not utf-8",
+        b'{"pid": "4242", "since": 1}',
+        b'{"pid": true, "since": 1}',
+        b'{"pid": 4242}',
+        b'{"pid": 4242, "since": "soon"}',
+        b'{"pid": 4242, "since": 1e400}',
+        b"[1, 2]",
+        b'{"pid": 42',
+    ],
+)
+def test_a_hostile_lock_holder_record_only_makes_the_message_vaguer(
+    tmp_path: Path, content: bytes
+) -> None:
+    """The holder's pid/since in .mlbuild/lock is read for a message only: whatever the file
+    holds, the waiter says "another mlbuild" and --no-wait still exits 5, never crashes."""
+    from mlbuild.store.wslock import holder_text
+
+    path = tmp_path / ".mlbuild" / "lock"
+    path.parent.mkdir()
+    path.write_bytes(content)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert holder_text(fd) is None
+    finally:
+        os.close(fd)
+    with WorkspaceLock(str(path), wait=True):
+        path.write_bytes(content)  # the holder's record replaced by the hostile bytes
+        # flock belongs to an open file: a second open in this process is refused as another
+        # mlbuild would be
+        with pytest.raises(LockHeldError) as info, WorkspaceLock(str(path), wait=False):
+            pass
+        assert str(info.value).startswith("another mlbuild is running in this workspace")
+        assert "PID" not in str(info.value)
