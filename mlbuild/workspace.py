@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .config import CONFIG_NAME, Pipeline, find_config, load_pipeline
 from .errors import UsageError
@@ -70,7 +70,14 @@ class RollbackResult:
 class Workspace(ExperimentQueries):
     """One mlbuild workspace: the directory holding mlbuild.yaml."""
 
-    def __init__(self, path: str | os.PathLike[str] = ".", *, config: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = ".",
+        *,
+        config: str | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.overrides = dict(overrides or {})  # --set values over the params (never written)
         if config is not None:
             self.config_path = os.path.abspath(config)
         else:
@@ -89,7 +96,7 @@ class Workspace(ExperimentQueries):
 
     @cached_property
     def pipeline(self) -> Pipeline:
-        return load_pipeline(self.config_path)
+        return load_pipeline(self.config_path, self.overrides)
 
     @cached_property
     def cache(self) -> Cache:

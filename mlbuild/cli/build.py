@@ -55,6 +55,13 @@ if TYPE_CHECKING:
 @click.option("--remote", metavar="URL", help="Remote cache (fsspec URL) instead of remote:.")
 @click.option("--pull", is_flag=True, help="Restore stale targets from the remote first.")
 @click.option("--push", is_flag=True, help="Upload successful builds to the remote.")
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a param for this build only (repeatable; params.yaml is not edited).",
+)
 @executor_options("jobs run")
 @color_option(None)
 @pass_invocation
@@ -77,12 +84,14 @@ def build(
     remote: str | None,
     pull: bool,
     push: bool,
+    sets: tuple[str, ...],
     executor: str | None,
     dask_address: str | None,
     dask_mode: str | None,
     color: str | None,
 ) -> None:
     """Build TARGETS (names, globs like 'model:*', or kind prefixes like data:)."""
+    from ..config.params import parse_overrides
     from ..options import BuildOptions, parse_resources
 
     options = BuildOptions(
@@ -103,7 +112,9 @@ def build(
         dask_address=dask_address,
         dask_mode=dask_mode,
     )
-    ws = invocation.workspace()
+    ws = invocation.workspace(parse_overrides(sets))
+    if sets:
+        _note_unread(ws)
     if question or dry_run:
         _plan(ws, targets, options, question=question, as_json=as_json)
         return
@@ -118,6 +129,20 @@ def build(
         color=invocation.use_color(sys.stdout),
     )
     _finish(ws.build(targets, options=options, events=events), as_json=as_json, silent=silent)
+
+
+def _note_unread(ws: Workspace) -> None:
+    """Say which ``--set`` values no target reads: they change nothing, and a user who meant
+    them (a script reading an undeclared key) should hear it rather than see "fresh"."""
+    from ..config.params import covers
+
+    specs = ws.pipeline.targets.values()
+    for key in ws.overrides:
+        if not any(covers(read, key) for spec in specs for read in spec.params):
+            click.echo(
+                f"mlbuild: note: --set {key}: no target reads it, so it changes nothing",
+                err=True,
+            )
 
 
 def _finish(result: BuildResult, *, as_json: bool, silent: bool) -> None:

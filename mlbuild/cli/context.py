@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import IO, TYPE_CHECKING, Any, TypeVar
@@ -69,14 +69,15 @@ class Invocation:
             raise UsageError(f"-C {base}: no such directory")
         return base
 
-    def workspace(self) -> Workspace:
-        """The workspace these options name (its config is loaded lazily)."""
+    def workspace(self, overrides: Mapping[str, Any] | None = None) -> Workspace:
+        """The workspace these options name (its config is loaded lazily), with a build's
+        ``--set`` values over its params."""
         from ..workspace import Workspace
 
         base = self.base_dir()
         if self.file:
-            return Workspace(config=os.path.join(base, self.file))
-        return Workspace(base)
+            return Workspace(config=os.path.join(base, self.file), overrides=overrides)
+        return Workspace(base, overrides=overrides)
 
 
 pass_invocation = click.make_pass_decorator(Invocation, ensure=True)

@@ -168,12 +168,13 @@ def history(invocation: Invocation, target: str, as_json: bool) -> None:
         if doc is None:
             click.echo(f"{mid}  ({problem})")
             continue
+        overrides = doc.get("overrides") or {}  # this build's own --set, not its source's
         try:
             doc = store.view(doc)  # a restore shows its build's params and metrics
         except ManifestError as exc:
             click.echo(f"{mid}  (the build it restores is unusable: {exc.subject}: {exc.found})")
             continue
-        click.echo(history_line(mid, doc))
+        click.echo(history_line(mid, doc, overrides))
 
 
 @cli.command()

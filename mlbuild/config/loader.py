@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
@@ -21,7 +22,7 @@ from .access import Reader
 from .interpolate import Scope, interpolate
 from .matrix import Expanded, Matrix
 from .ml import check_module, load_ml
-from .params import MISSING, Params, flat_keys, lookup
+from .params import MISSING, Params, covers, flat_keys, lookup
 from .paths import (
     GLOB_CHARS,
     OutGuard,
@@ -48,9 +49,11 @@ __all__ = ["load_pipeline"]
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
-def load_pipeline(config_path: str) -> Pipeline:
-    """Read, validate and interpolate ``config_path``; raises ConfigError on any problem."""
-    return Loader(config_path).load()
+def load_pipeline(config_path: str, overrides: Mapping[str, Any] | None = None) -> Pipeline:
+    """Read, validate and interpolate ``config_path``, with the ``--set`` values
+    ``overrides`` over its params; raises ConfigError (or UsageError, for an override) on
+    any problem."""
+    return Loader(config_path, overrides).load()
 
 
 def _read_config(config_path: str) -> bytes:
@@ -83,7 +86,8 @@ def _owner(out_owner: dict[str, str], rel: str) -> str | None:
 class Loader:
     """Turns the composed document into a validated `Pipeline` (one instance per load)."""
 
-    def __init__(self, config_path: str) -> None:
+    def __init__(self, config_path: str, overrides: Mapping[str, Any] | None = None) -> None:
+        self.overrides = overrides or {}
         self.config_path = os.path.abspath(config_path)
         self.root = os.path.dirname(self.config_path)
         self.rel = os.path.basename(self.config_path)
@@ -105,6 +109,7 @@ class Loader:
         reader.check_keys(top, TOP_KEYS, (), "the top level")
         check_version(reader, top)
         self.params.load(reader, self.root, top)
+        self.params.overlay(self.overrides)
         strict_inputs = reader.expect(
             top.get("strict_inputs", False), bool, ("strict_inputs",), "strict_inputs"
         )
@@ -148,6 +153,7 @@ class Loader:
             executor_address=executor.address,
             executor_mode=executor.mode,
             executor_connect_timeout=executor.connect_timeout,
+            overrides=dict(self.overrides),
         )
 
     # -- outs of every target, before any dep ------------------------------------------
@@ -265,6 +271,8 @@ class Loader:
         deps, dep_paths = self.load_deps(e, scope, names)
         declared = self.declared_params(e, scope)
         cmd, python = self.load_command(e, scope, dep_paths)
+        if cmd is not None and self.overrides:
+            self.check_overrides_reach(e, declared, scope)
         declared.update(scope.used_params)
         for key, value in scope.matrix_reads.items():
             declared.setdefault(key, value)  # a read of the whole list wins: it is wider
@@ -394,6 +402,25 @@ class Loader:
                 )
             declared[key] = value
         return declared
+
+    def check_overrides_reach(self, e: Expanded, declared: Mapping[str, Any], scope: Scope) -> None:
+        """Refuse a ``--set`` value a shell command would never see: a key the target reads
+        only through ``params:`` (so its script reads the params file itself, which keeps its
+        value) and never through ``${params.*}``. Building it would record the override in
+        the manifest for outs made from the file's value."""
+        passed = [*scope.used_params, *scope.matrix_reads]
+        for key in self.overrides:
+            if any(covers(p, key) for p in passed):
+                continue
+            for i, read in enumerate(declared):
+                if covers(read, key):
+                    raise self.reader.fail(
+                        f"--set {key}: target {e.name!r} reads {key!r} from the params file "
+                        f"itself (params: [{read}]), so its command would not see the value",
+                        e.path + ("params", i),
+                        hint=f"pass it in cmd as ${{params.{key}}}, make the target a python: "
+                        "callable, or edit the params file",
+                    )
 
     def load_command(
         self, e: Expanded, scope: Scope, dep_paths: list[str]

@@ -6,20 +6,34 @@ dotted key (``train.lr``, ``samples.0``) walks mappings and lists (`lookup`).
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ..errors import ConfigError, SourcePos
+from ..errors import ConfigError, SourcePos, UsageError
 from ..store.layout import Layout
+from ..suggest import did_you_mean
 from .access import Reader
 from .paths import normalize_path
 from .yaml import Doc, decode_utf8
 
-__all__ = ["MISSING", "Params", "flat_keys", "kind_of", "lookup", "parse_params", "render_value"]
+__all__ = [
+    "MISSING",
+    "Params",
+    "flat_keys",
+    "kind_of",
+    "lookup",
+    "override_text",
+    "overrides_read",
+    "parse_overrides",
+    "parse_params",
+    "render_value",
+]
 
 MISSING = object()  # what `lookup` returns for a key that is not there
 
@@ -33,6 +47,7 @@ class Params:
         self.files: list[str] = []  # as written in the config (params.yaml when implied)
         self.inline = False  # params: is a mapping in this file, not file names
         self.sources: list[tuple[str, Mapping[str, Any]]] = []  # (file, its values)
+        self.overrides: dict[str, Any] = {}  # --set KEY=VALUE of this build (`overlay`)
 
     def load(self, reader: Reader, root: str, top: dict[str, Any]) -> None:
         """Read ``params:`` of the top level (file names, a mapping, or params.yaml if
@@ -56,8 +71,34 @@ class Params:
             _merge(self.values, values)
         self.files = files
 
+    def overlay(self, overrides: Mapping[str, Any]) -> None:
+        """Apply ``--set`` values over the merged params (never over a file): each key must
+        name a value that is there and is not a mapping or list, so an override replaces one
+        value the file has, as a typo or a whole subtree never can silently."""
+        if not overrides:
+            return
+        self.values = copy.deepcopy(self.values)  # the files' trees stay as read
+        for key, value in overrides.items():
+            current = lookup(self.values, key)
+            if current is MISSING:
+                raise UsageError(
+                    f"--set: unknown param {key!r} (not in {self.described()})",
+                    hint=did_you_mean(key, _leaf_keys(self.values)),
+                )
+            if isinstance(current, (Mapping, list)):
+                kind = "a mapping" if isinstance(current, Mapping) else "a list"
+                inner = _leaf_keys({key: current})[:3]
+                raise UsageError(
+                    f"--set: param {key!r} is {kind}; --set replaces one value",
+                    hint=f"set one of its values: {', '.join(inner)}",
+                )
+            _assign(self.values, key, value)
+        self.overrides = dict(overrides)
+
     def origin(self, key: str) -> str:
         """The params file whose value of ``key`` won the merge (the last that has it)."""
+        if key in self.overrides:
+            return "--set"
         for source, values in self.sources[::-1]:
             if lookup(values, key) is not MISSING:
                 return source
@@ -82,6 +123,104 @@ def render_value(value: Any) -> str:
         return repr(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` options as ``{key: value}``, each value a YAML scalar read by the
+    parser that reads params files (``1e-3`` is a number, ``'2'`` a string, ``null`` null;
+    an empty VALUE is the empty string). A key given twice is refused: which would win?"""
+    overrides: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise UsageError(
+                f"--set {item!r} is not KEY=VALUE", hint=f"e.g. --set {key or 'train.lr'}=0.01"
+            )
+        if key in overrides:
+            raise UsageError(f"--set: {key!r} is set twice", hint="give each key once")
+        overrides[key] = _scalar(key, text)
+    return overrides
+
+
+# A number in YAML 1.2 that PyYAML's YAML 1.1 reads as a string: ``1e-3`` (no dot).
+_EXP_NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+")
+
+
+def _scalar(key: str, text: str) -> Any:
+    if not text.strip():
+        return text
+    if _EXP_NUMBER.fullmatch(text.strip()):
+        return float(text)  # what anyone typing --set lr=1e-3 means
+    try:
+        value = Doc("--set", text).value
+    except ConfigError as exc:
+        raise UsageError(f"--set {key}: {exc.message}", hint="quote a string: 'text'") from None
+    if isinstance(value, (Mapping, list)):
+        kind = "a mapping" if isinstance(value, Mapping) else "a list"
+        raise UsageError(
+            f"--set {key}={text}: {kind} is not a scalar",
+            hint="--set gives one value (a number, string, boolean or null); edit the "
+            "params file for more",
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UsageError(
+            f"--set {key}={text}: not a finite number",
+            hint="params are recorded as JSON, which has no infinity or NaN",
+        )
+    if not isinstance(value, (str, int, float, bool)) and value is not None:
+        raise UsageError(  # a YAML date or timestamp: no params file value is one
+            f"--set {key}={text}: a {type(value).__name__} is not a params value",
+            hint="quote it to pass it as a string",
+        )
+    return value
+
+
+def override_text(key: str, value: Any) -> str:
+    """``KEY=VALUE`` as one would type it again: a string that would read back as another
+    type (``'2'``, ``'true'``) is quoted, so what is shown round-trips."""
+    if isinstance(value, str) and value.strip() and _scalar(key, value) != value:
+        return f"{key}={json.dumps(value, ensure_ascii=False)}"
+    return f"{key}={render_value(value)}"
+
+
+def overrides_read(read: Iterable[str], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The overrides among ``overrides`` that a target reading params keys ``read`` sees:
+    a key it reads, or one under a subtree it reads (``train`` reads ``train.lr``)."""
+    keys = list(read)
+    return {k: v for k, v in overrides.items() if any(covers(r, k) for r in keys)}
+
+
+def covers(read: str, key: str) -> bool:
+    """Whether reading params key ``read`` reads the value at ``key``."""
+    return key == read or key.startswith(read + ".")
+
+
+def _assign(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set the value at ``dotted``, which `lookup` has found (so every step exists)."""
+    *parents, last = dotted.split(".")
+    node: Any = tree
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def _leaf_keys(tree: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Every key of a value that is neither a mapping nor a list (list items as ``k.0``)."""
+    keys: list[str] = []
+    items: Iterable[tuple[Any, Any]] = tree.items()
+    for key, value in items:
+        full = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            keys.extend(_leaf_keys(value, full + "."))
+        elif isinstance(value, list):
+            keys.extend(_leaf_keys({str(i): v for i, v in enumerate(value)}, full + "."))
+        else:
+            keys.append(full)
+    return keys
 
 
 def _load_params_file(root: str, rel: str, pos: SourcePos) -> dict[str, Any]:

@@ -121,6 +121,7 @@ class Pipeline:
     executor_address: str | None = None  # the Dask scheduler's address
     executor_mode: str = DaskMode.SHARED.value  # Dask: a DaskMode word (shared fs, or remote)
     executor_connect_timeout: float = DASK_CONNECT_TIMEOUT  # Dask: seconds to wait at start
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # --set KEY=VALUE, this build
 
     def owner_of(self, path: str) -> str | None:
         """The target whose out is ``path`` or contains it, if any."""

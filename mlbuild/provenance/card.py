@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..config.params import override_text
 from ..plural import counted
 from .findings import AuditReport
 from .records import Manifest
@@ -164,6 +165,13 @@ def _parameters(nodes: list[dict[str, Any]]) -> list[str]:
         for node in nodes
         for k, v in sorted(node.get("params", {}).items())
     ]
+    sets = [
+        f"`{node['target']}`: `{override_text(k, v)}`"
+        for node in nodes
+        for k, v in (node.get("overrides") or {}).items()
+    ]
+    if sets:  # an auditor must not take these for the params file's values
+        rows += ["", "Given by `--set`, not read from a params file: " + ", ".join(sets)]
     return lines + (rows or ["| - | - | - |"])
 
 

@@ -47,6 +47,8 @@ def lineage(store: ManifestStore, mid: str, seen: set[str] | None = None) -> dic
     ]
     node["code"] = [{"path": p, "xxh3": d} for p, d in sorted(doc.get("code", {}).items())]
     node["params"] = doc.get("params", {})
+    if doc.get("overrides"):
+        node["overrides"] = doc["overrides"]  # which of them --set gave, not a params file
     node["checks"] = doc.get("checks") or []
     # Upstream in target-name order (ids differ between identical builds; names do not).
     linked = {(d.get("target", ""), d.get("manifest") or "") for d in doc.get("deps", [])}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
+from ..config.params import covers
 from ..kinds import ManifestStatus, OutType, Verdict, words
 from ..store.records import RecordError, check_relpath, check_sha256, check_xxh
 from .findings import AuditCheck
@@ -209,6 +210,26 @@ def _check_quality(doc: dict[str, Any]) -> None:
     _need(tables is None or isinstance(tables, dict), "profile.tables", tables, "an object")
 
 
+def _check_overrides(doc: dict[str, Any]) -> None:
+    """``--set`` values: an object of dotted keys to scalars, each one among the params it
+    read (the key hashed the value; this only says where it came from)."""
+    overrides: Any = doc.get("overrides", {})
+    _need(isinstance(overrides, dict), "overrides", overrides, "an object")
+    for key, value in overrides.items():
+        _need(
+            value is None or isinstance(value, (str, int, float)),
+            f"overrides[{key!r}]",
+            value,
+            "a scalar",
+        )
+        _need(
+            any(covers(read, key) for read in doc["params"]),
+            f"overrides[{key!r}]",
+            key,
+            "a key under one of its params",
+        )
+
+
 def _check_run(doc: dict[str, Any]) -> None:
     """Where it ran, how it ended, what it read undeclared, what it restores."""
     executor = doc.get("executor", {})
@@ -220,6 +241,7 @@ def _check_run(doc: dict[str, Any]) -> None:
         _need(isinstance(read, dict), f"undeclared_reads[{i}]", read, "an object")
         _record(check_relpath, read.get("path"), f"undeclared_reads[{i}].path")
         _record(check_xxh, read.get("xxh3"), f"undeclared_reads[{i}].xxh3")
+    _check_overrides(doc)
     # A commit says so, and only a commit: `audit --require-built` relies on the flag.
     committed = doc.get("status") == ManifestStatus.COMMIT
     _need(

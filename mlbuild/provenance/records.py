@@ -29,6 +29,7 @@ change, so a reader must handle every version it ever wrote)::
       "restored_from": "sha256:…"            # restores only
       "committed": true                      # `mlbuild commit` only: not built by mlbuild
       "undeclared_reads": [{"path", "xxh3"}]  # files its Python read undeclared (reads.py)
+      "overrides": {"train.lr": 0.5}         # `--set` values it read (already in "params")
     }
 
 A commit (`mlbuild commit`, rebuild/accept.py) accepted outs that were already in the
@@ -337,6 +338,7 @@ def build_manifest(
     quality: Quality | None = None,
     executor: dict[str, Any] | None = None,
     undeclared: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
 ) -> Manifest:
     """The manifest of one build or restore (see the module docstring for the format)."""
     q = quality or Quality()
@@ -381,6 +383,8 @@ def build_manifest(
         manifest["committed"] = True  # accepted by `mlbuild commit`: not built by mlbuild
     if q.promotion is not None:
         manifest["promotion"] = q.promotion
+    if overrides:
+        manifest["overrides"] = dict(overrides)  # --set values among its params
     if undeclared:
         manifest["undeclared_reads"] = [
             {"path": path, "xxh3": digest} for path, digest in sorted(undeclared.items())

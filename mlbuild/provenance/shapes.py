@@ -195,6 +195,7 @@ class Manifest(_ManifestHead, total=False):
     restored_from: str
     committed: bool  # `mlbuild commit` (status commit) only
     undeclared_reads: list[ReadRecord]
+    overrides: dict[str, Any]  # `--set` values among its params (when given)
     # a reproduction (also: environment, executor, exit_code, log)
     reproduces: str
     tolerances: dict[str, float]

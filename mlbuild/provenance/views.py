@@ -32,6 +32,7 @@ RESTORE_OWN_FIELDS = (
     "executor",
     "exit_code",
     "log",
+    "overrides",  # --set values are the restoring invocation's (the key fixes the values)
 )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..config import TargetSpec
+from ..config.params import overrides_read
 from ..digest import hash_file
 from ..metrics import read_metrics
 from ..provenance.records import (
@@ -91,6 +92,7 @@ class Manifests:
             quality=quality,
             executor=executor,
             undeclared=undeclared,
+            overrides=overrides_read(decision.components["params"], self.ctx.pipeline.overrides),
         )
         return self.store.put(manifest, self.ctx.signer)
 

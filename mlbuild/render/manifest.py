@@ -7,7 +7,7 @@ through `ManifestStore.view`, with the facts of the build it restores, by the ca
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -61,17 +61,21 @@ def _judgement_lines(doc: Manifest) -> list[str]:
     return lines
 
 
-def history_line(mid: str, doc: Manifest) -> str:
-    """`history`: one build per line, its params and metrics inline. Metrics are formatted
-    as `metrics show` formats them (`tables.fmt`); params as written (JSON), never rounded."""
+def history_line(mid: str, doc: Manifest, overrides: Mapping[str, Any]) -> str:
+    """`history`: one build per line, its params and metrics inline, then the ``--set``
+    values of that build (``overrides``), as one would type them again. Metrics are
+    formatted as `metrics show` formats them (`tables.fmt`); params as written (JSON), never
+    rounded."""
+    from ..config.params import override_text
     from .tables import fmt
 
     params = ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(doc["params"].items()))
     metrics = doc.get("metrics") or {}
     shown = ", ".join(f"{k}={fmt(v)}" for k, v in sorted(metrics.items()))
+    sets = "".join(f"  --set {override_text(k, v)}" for k, v in overrides.items())
     return f"{mid[:19]}…  {doc['finished']}  {doc['status']:8}  {params or '-'}" + (
         f"  [{shown}]" if shown else ""
-    )
+    ) + sets
 
 
 def diff_lines(
