@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from .provenance.records import Manifest
     from .provenance.store import ManifestStore
     from .rebuild import Rebuilder
-    from .store import Cache
+    from .store import Cache, Layout
+    from .store.failures import FailedAttempt
 
 __all__ = ["ExperimentQueries", "Explanation", "ProvenanceQueries", "StatusEntry"]
 
@@ -50,6 +51,8 @@ class StatusEntry:
     # What its last build read without declaring it (reads.py): fresh or not, its key
     # does not cover these files.
     undeclared: tuple[str, ...] = ()
+    # Its last attempt failed with the key it would run with now (store/failures.py).
+    failure: FailedAttempt | None = None
 
     @property
     def first_reason(self) -> str:
@@ -64,6 +67,7 @@ class Explanation:
     upstream: tuple[Explanation, ...] = ()
     code_diffs: dict[str, str] = field(default_factory=dict)
     undeclared: tuple[str, ...] = ()  # as in StatusEntry
+    failure: FailedAttempt | None = None  # as in StatusEntry
 
 
 class _Host:
@@ -72,6 +76,7 @@ class _Host:
     if TYPE_CHECKING:
         root: str
         lock_path: str
+        layout: Layout
 
         @property
         def pipeline(self) -> Pipeline: ...
@@ -399,10 +404,35 @@ class ExperimentQueries(ProvenanceQueries):
             "sweeps": list(sweeps.values()),
         }
 
+    def _failures(self) -> Mapping[str, FailedAttempt]:
+        """Each target's last failed attempt, as recorded (store/failures.py)."""
+        from .store.failures import load_failures
+
+        return load_failures(self.layout.failures_file)
+
+    @staticmethod
+    def _failure_now(d: Decision, failures: Mapping[str, FailedAttempt]) -> FailedAttempt | None:
+        """``d.target``'s last failed attempt if it would run with the key that failed (an
+        edit since: a new key, and the failure no longer says what would run)."""
+        attempt = failures.get(d.target)
+        if attempt is None or d.action is not Action.RUN or d.key != attempt.key:
+            return None
+        return attempt
+
     def status(self, targets: Iterable[str] | None = None) -> list[StatusEntry]:
+        """Each target's status and reasons, in build order: the targets matched and their
+        upstream, or, with none named, every target of the file, not only `default:`
+        (`default:` says what a bare build builds; `status` surveys the whole pipeline, as
+        `dvc status` does)."""
         entries: list[StatusEntry] = []
-        decisions = self.plan(targets)
+        patterns = list(targets or ())
+        if patterns:
+            decisions = self.plan(patterns)
+        else:
+            decider = self._rebuilder(BuildOptions()).decider
+            decisions = plan(self.graph, self.pipeline, decider, list(self.graph.order), set())
         lock = LockFile(self.lock_path).entries
+        failures = self._failures()
         for d in decisions:
             if d.action is Action.FRESH:
                 status = TargetStatus.TEMP if self._temp_gone(d.target) else TargetStatus.FRESH
@@ -414,7 +444,8 @@ class ExperimentQueries(ProvenanceQueries):
                 status = TargetStatus.STALE
             entry = lock.get(d.target)
             undeclared = tuple(sorted(entry.undeclared or ())) if entry is not None else ()
-            entries.append(StatusEntry(d.target, status, d.reasons, undeclared))
+            failure = self._failure_now(d, failures)
+            entries.append(StatusEntry(d.target, status, d.reasons, undeclared, failure))
         return entries
 
     def _temp_gone(self, name: str) -> bool:
@@ -433,6 +464,7 @@ class ExperimentQueries(ProvenanceQueries):
             d.target: d for d in plan(self.graph, self.pipeline, rebuilder.decider, order, set())
         }
         lock = rebuilder.lock
+        failures = self._failures()
 
         def node(n: str) -> Explanation:
             d = decisions[n]
@@ -445,6 +477,6 @@ class ExperimentQueries(ProvenanceQueries):
                 node(u) for u in self.graph.deps[n] if decisions[u].action is not Action.FRESH
             )
             reads = tuple(sorted(entry.undeclared or ())) if entry is not None else ()
-            return Explanation(d, ups, diffs, reads)
+            return Explanation(d, ups, diffs, reads, self._failure_now(d, failures))
 
         return node(name)

@@ -22,10 +22,13 @@ from .executors import Executor
 from .jobs.logs import tail_lines
 from .jobs.masking import Masker
 from .jobs.spec import build_job, read_secrets
+from .kinds import Severity
+from .plural import counted
 from .rebuild import Rebuilder
 from .results import Action, Decision, Outcome, TargetResult
 from .store import Cache, OutRecord, RecordError
 from .store.cache import remove_tree
+from .store.failures import FailedAttempt, FailureCause, FailureLog
 
 __all__ = ["Done", "TargetRunner"]
 
@@ -34,10 +37,13 @@ _SHOWN_READS = 5  # undeclared reads named one per line; the rest are counted
 
 @dataclass(frozen=True)
 class Done:
-    """How a target ended; ``outs`` None: it failed (or was skipped), dependents wait."""
+    """How a target ended; ``outs`` None: it failed (or was skipped), dependents wait.
+    ``cause`` and ``exit_code``: how a failed attempt ended (store/failures.py)."""
 
     result: TargetResult
     outs: tuple[OutRecord, ...] | None
+    cause: FailureCause = FailureCause.ERROR
+    exit_code: int | None = None
 
 
 class TargetRunner:
@@ -58,6 +64,8 @@ class TargetRunner:
         self.running_dir = running_dir
         self.environ = environ  # where secrets are read, when a job is about to run
         self._temp_lock = threading.Lock()  # restores of temp upstream, one at a time
+        # Each target's last failed attempt, for `status` and `explain`.
+        self.failures = FailureLog(rebuilder.ctx.layout.failures_file)
 
     def execute(
         self,
@@ -67,7 +75,24 @@ class TargetRunner:
         temp_upstream: tuple[TargetSpec, ...] = (),
     ) -> Done:
         """Restore, or run the job (the outs of its ``temp_upstream`` brought back first if
-        a build removed them) and commit its outs."""
+        a build removed them) and commit its outs; a failed attempt is remembered with the
+        key it was made with (store/failures.py), a success forgets it."""
+        done = self._execute(spec, decision, upstream, temp_upstream)
+        outcome = done.result.outcome
+        if outcome is Outcome.FAILED and decision.key is not None:
+            attempt = FailedAttempt(decision.key, time.time(), done.cause, done.exit_code)
+            self.failures.failed(spec.name, attempt)
+        elif outcome in (Outcome.RAN, Outcome.RESTORED):
+            self.failures.succeeded(spec.name)
+        return done
+
+    def _execute(
+        self,
+        spec: TargetSpec,
+        decision: Decision,
+        upstream: Mapping[str, tuple[OutRecord, ...]],
+        temp_upstream: tuple[TargetSpec, ...],
+    ) -> Done:
         t0 = time.monotonic()
         wall = time.time()
         if decision.action is Action.RESTORE:
@@ -177,7 +202,13 @@ class TargetRunner:
         else:
             result = self.executor.run(job, self.events.target_output)
         if not result.ok:
-            return self._failed(spec, decision, mask(result.error), t0)
+            if result.error == "interrupted":
+                cause, code = FailureCause.INTERRUPTED, None
+            elif result.exit_code is not None and result.exit_code != 0:
+                cause, code = FailureCause.EXIT, result.exit_code
+            else:  # a callable that raised, a worker lost: no exit status to show
+                cause, code = FailureCause.ERROR, None
+            return self._failed(spec, decision, mask(result.error), t0, cause, code)
         undeclared = self.rb.committer.undeclared_reads(spec, decision, result.read, result.written)
         if undeclared and spec.strict_inputs:
             error = (
@@ -206,7 +237,7 @@ class TargetRunner:
             )
         if len(paths) > _SHOWN_READS:
             self.events.warning(
-                f"{spec.name} read {len(paths) - _SHOWN_READS} more undeclared file(s); "
+                f"{spec.name} read {counted(len(paths) - _SHOWN_READS, 'more undeclared file')}; "
                 f"mlbuild show {spec.name} lists them all"
             )
         try:
@@ -233,7 +264,15 @@ class TargetRunner:
             commit.outs,
         )
 
-    def _failed(self, spec: TargetSpec, decision: Decision, error: str, t0: float) -> Done:
+    def _failed(
+        self,
+        spec: TargetSpec,
+        decision: Decision,
+        error: str,
+        t0: float,
+        cause: FailureCause = FailureCause.ERROR,
+        exit_code: int | None = None,
+    ) -> Done:
         """A failed command: its partial outs go to .mlbuild/failed/ for debugging."""
         self.rb.materializer.keep_failed(spec)
         log = self.rb.ctx.log_path(spec.name)
@@ -246,13 +285,19 @@ class TargetRunner:
             log,
             tail_lines(log),
         )
-        return Done(failed, None)
+        return Done(failed, None, cause, exit_code)
 
     def _rejected(self, spec: TargetSpec, decision: Decision, exc: CheckFailed, t0: float) -> Done:
         """A check or gate said no: the new outs are kept for inspection, the previous ones
         and the lock entry stay as they were (exit 3)."""
         where = self.rb.validator.reject(spec, exc.findings)
         rel = os.path.relpath(where, self.rb.ctx.root)
+        # A check's finding names its check; a gate's, or a promotion's, does not. A
+        # failed check of severity warn rejects nothing.
+        by_check = any(
+            "check" in f and not f.get("passed", True) and f.get("severity") == Severity.ERROR
+            for f in exc.findings
+        )
         return Done(
             TargetResult(
                 spec.name,
@@ -263,6 +308,7 @@ class TargetRunner:
                 checks_failed=True,
             ),
             None,
+            FailureCause.CHECK if by_check else FailureCause.GATE,
         )
 
 

@@ -199,7 +199,11 @@ def _plan(
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 @pass_invocation
 def status(invocation: Invocation, targets: tuple[str, ...], as_json: bool) -> None:
-    """Each target: fresh / stale / restorable / never-built, with every reason."""
+    """Each target: fresh / stale / restorable / never-built, with every reason, and the
+    last failed attempt of one that would run with the key that failed.
+
+    Exits 0 whatever the statuses (test freshness with `mlbuild -q`), 2 on a bad config,
+    4 when a pattern matches no target."""
     from ..render.explain import status_json, status_lines
 
     entries = invocation.workspace().status(targets)
@@ -214,7 +218,10 @@ def status(invocation: Invocation, targets: tuple[str, ...], as_json: bool) -> N
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 @pass_invocation
 def explain(invocation: Invocation, target: str, as_json: bool) -> None:
-    """Every reason TARGET is stale, as a cause tree (`explain` and `why` are the same)."""
+    """Every reason TARGET is stale, as a cause tree (`explain` and `why` are the same).
+
+    Exits 0 whether TARGET is fresh or stale (test freshness with `mlbuild -q TARGET`),
+    2 on a bad config, 4 when the pattern matches no target."""
     from ..render.explain import explanation_json, explanation_lines
 
     tree = invocation.workspace().explain(target)

@@ -3,7 +3,8 @@
 Every reason is a `Reason` (results.py) and is worded by `Reason.describe`; this module only
 lays reasons out: one line per stale target for a dry run (with the commands it would run
 under it), a table row per target for `status`, a cause tree for `explain`, with the same
-facts in ``--json``.
+facts in ``--json``. `status` and `explain` also name the target's last failed attempt
+while it would run with the key that failed (store/failures.py).
 """
 
 from __future__ import annotations
@@ -158,6 +159,7 @@ def status_json(entries: Sequence[StatusEntry]) -> dict[str, Any]:
                 "status": e.status.value,
                 "reasons": [r.to_json() for r in e.reasons],
                 "undeclared_reads": list(e.undeclared),
+                "last_failure": e.failure.to_json() if e.failure is not None else None,
             }
             for e in entries
         ]
@@ -165,13 +167,15 @@ def status_json(entries: Sequence[StatusEntry]) -> dict[str, Any]:
 
 
 def status_lines(entries: Sequence[StatusEntry]) -> list[str]:
-    """One aligned row per target: name, status, every reason (and undeclared reads)."""
+    """One aligned row per target: name, status, then its last failed attempt (when it
+    would run with the key that failed), every reason and undeclared reads."""
     width = max((len(e.target) for e in entries), default=0)
     words = {e.target: _STATUS_WORDS.get(e.status, e.status.value) for e in entries}
     column = max([11, *(len(w) for w in words.values())])
     lines = []
     for e in entries:
-        texts = [r.describe() for r in e.reasons] + [undeclared_text(e.undeclared)]
+        failed = f"last attempt {e.failure.describe()}" if e.failure is not None else ""
+        texts = [failed, *(r.describe() for r in e.reasons), undeclared_text(e.undeclared)]
         reason = "; ".join(t for t in texts if t)
         lines.append(f"{e.target:<{width}}  {words[e.target]:<{column}}  {reason}".rstrip())
     return lines
@@ -192,6 +196,7 @@ def explanation_json(node: Explanation) -> dict[str, Any]:
         "key": d.key,
         "reasons": [{**r.to_json(), **_code_diff(node, r)} for r in d.reasons],
         "undeclared_reads": list(node.undeclared),
+        "last_failure": node.failure.to_json() if node.failure is not None else None,
         "upstream": [explanation_json(u) for u in node.upstream],
     }
 
@@ -208,6 +213,8 @@ def explanation_lines(node: Explanation, indent: str = "") -> list[str]:
             lines.extend(f"{indent}      {line}" for line in diff.splitlines())
     if node.undeclared:
         lines.append(f"{indent}  ! its last build {undeclared_text(node.undeclared)}")
+    if node.failure is not None:
+        lines.append(f"{indent}  ! last attempt with this key: {node.failure.describe()}")
     for up in node.upstream:
         lines.extend(explanation_lines(up, indent + "  "))
     return lines

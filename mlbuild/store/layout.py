@@ -6,6 +6,7 @@ The tree, as `Layout` builds it from the workspace root (the directory of mlbuil
     <root>/.mlbuild/                  state_dir      STATE_DIR: per-workspace state
         lock                          workspace_lock flock: one build per workspace at a time
         state.json                    state_file     stat → digest memo, parsed imports
+        failures.json                 failures_file  each target's last failed attempt
         cache/                        cache_dir      objects + run cache (store/cache.py)
             yaml/<file>.marshal       parse_cache_dir  parsed YAML with positions (config/yaml.py)
         manifests/                    manifests_dir  provenance (provenance/store.py)
@@ -95,6 +96,11 @@ class Layout:
     def state_file(self) -> str:
         """The stat → digest memo of `StateMemo`."""
         return self._under("state.json")
+
+    @property
+    def failures_file(self) -> str:
+        """The last failed attempt of each target (store/failures.py)."""
+        return self._under("failures.json")
 
     @property
     def cache_dir(self) -> str:

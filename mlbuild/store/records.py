@@ -33,6 +33,7 @@ from typing import Any
 from ..digest import TreeEntry, hash_bytes
 from ..errors import MlbuildError
 from ..kinds import EntryMode, OutType, words
+from ..plural import noun
 
 __all__ = [
     "OutRecord",
@@ -147,7 +148,8 @@ def parse_out(data: Any, where: str) -> OutRecord:
         raise _fail(where, "an out record is not an object")
     unknown = set(data) - _OUT_KEYS
     if unknown:
-        raise _fail(where, f"unknown field(s) {', '.join(sorted(map(str, unknown)))}")
+        fields = noun(len(unknown), "field")
+        raise _fail(where, f"unknown {fields} {', '.join(sorted(map(str, unknown)))}")
     path = check_relpath(data.get("path"), f"{where}: path")
     kind = data.get("type")
     if kind not in _OUT_TYPES:
@@ -174,7 +176,8 @@ def check_declared(outs: Collection[OutRecord], declared: Collection[str], where
         raise _fail(where, f"{', '.join(map(repr, extra))} is not a declared out of the target")
     missing = sorted(set(declared) - set(paths))
     if missing:
-        raise _fail(where, f"declared out(s) {', '.join(map(repr, missing))} are not recorded")
+        shown, verb = ", ".join(map(repr, missing)), "is" if len(missing) == 1 else "are"
+        raise _fail(where, f"{noun(len(missing), 'declared out')} {shown} {verb} not recorded")
 
 
 def check_unique(outs: Collection[OutRecord], where: str) -> list[str]:
