@@ -213,6 +213,7 @@ def test_without_a_shared_filesystem_data_moves_through_the_remote_cache(
 
 
 @pytest.mark.demo
+@pytest.mark.slow  # 50 s of scikit-learn; the default suite covers both modes on a small pipeline
 @pytest.mark.parametrize("mode", ["shared", "remote"])
 def test_the_demo_builds_on_the_cluster(tmp_path: Path, cluster: str, mode: str) -> None:
     """Issue 5's "done when": the README demo on a local Dask cluster, both modes."""
