@@ -39,6 +39,7 @@ __all__ = [
     "current_metrics",
     "experiment_table",
     "experiments",
+    "file_at_revision",
     "lock_at_revision",
     "metric_directions",
     "params_diff",
@@ -85,6 +86,22 @@ def previous_metrics(
 def lock_at_revision(root: str, lock_path: str, rev: str) -> dict[str, LockEntry]:
     """The lock file's entries as committed at git revision ``rev``."""
     rel = os.path.relpath(lock_path, root)
+    raw = file_at_revision(root, rel, rev)
+    assert raw is not None
+    return LockFile.parse(f"{rev}:{rel}", raw)
+
+
+def file_at_revision(
+    root: str,
+    rel: str,
+    rev: str,
+    *,
+    missing_ok: bool = False,
+    hint: str = "is the lock file committed at that revision?",
+) -> bytes | None:
+    """The bytes of workspace file ``rel`` as committed at git revision ``rev``
+    (``git show REV:./REL``); with ``missing_ok``, None when the revision exists but does
+    not hold the file (`plots diff`). ``hint`` goes with any other failure."""
     try:
         proc = subprocess.run(
             ["git", "show", f"{rev}:./{rel}"],
@@ -102,10 +119,10 @@ def lock_at_revision(root: str, lock_path: str, rev: str) -> dict[str, LockEntry
                 f"cannot compare with {rev!r}: {root} is not a git repository",
                 hint="leave out REV to compare with each target's previous build",
             )
-        raise UsageError(
-            f"no {rel} at {rev!r} ({text})", hint="is the lock file committed at that revision?"
-        )
-    return LockFile.parse(f"{rev}:{rel}", proc.stdout)
+        if missing_ok and ("does not exist in" in text or "exists on disk, but not in" in text):
+            return None
+        raise UsageError(f"no {rel} at {rev!r} ({text})", hint=hint)
+    return proc.stdout
 
 
 @dataclass(frozen=True)

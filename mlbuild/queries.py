@@ -355,7 +355,8 @@ class ExperimentQueries(ProvenanceQueries):
     def report_data(self) -> dict[str, Any]:
         """Everything `mlbuild report` shows, as plain data (render.html.render_html's input):
         each target's status and current build with its metrics, checks, gates, promotion
-        and data profile, and the sweeps grouped by the matrix target they came from."""
+        and data profile, the sweeps grouped by the matrix target they came from, and the
+        ``plots:`` of every target from the workspace files (mlbuild/plots/)."""
         from .provenance.records import timestamp
 
         store = self.manifest_store
@@ -397,11 +398,15 @@ class ExperimentQueries(ProvenanceQueries):
             sweep["members"].append(
                 {"target": name, "matrix": dict(spec.matrix), "metrics": by_name[name]["metrics"]}
             )
+        from .plots import WorkspaceFiles, collect  # a file that cannot be drawn: said
+
+        plots = collect(self.pipeline, self.graph.order, [WorkspaceFiles(self.root)], lenient=True)
         return {
             "title": os.path.basename(self.root),
             "generated": timestamp(time.time()),
             "targets": targets,
             "sweeps": list(sweeps.values()),
+            "plots": plots,
         }
 
     def _failures(self) -> Mapping[str, FailedAttempt]:

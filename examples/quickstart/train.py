@@ -1,7 +1,9 @@
 """model:{algo}: a `python:` callable that trains one model and scores it on the test split.
 
 mlbuild calls fit(deps=..., outs=..., params=..., algo=...) in a worker process; ``outs``
-is the model, then the metrics file (metrics files are outs too, listed last).
+is the model, then the plots files if declared (``…roc.csv``: the ROC curve,
+``…confusion.csv``: the test predictions, drawn by `mlbuild plots show`), then the metrics
+file (plots and metrics files are outs too, metrics files listed last).
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from typing import Any
 import joblib
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+from sklearn.metrics import accuracy_score, f1_score, roc_auc_score, roc_curve
 
-from examples.quickstart.common import LABEL, read_table, write_json
+from examples.quickstart.common import LABEL, read_table, write_csv, write_json
 
 
 def fit(deps: list[str], outs: list[str], params: dict[str, Any], algo: str) -> None:
@@ -38,11 +40,20 @@ def fit(deps: list[str], outs: list[str], params: dict[str, Any], algo: str) -> 
     test = read_table(deps[1])
     xt, yt = test.drop(columns=[LABEL]), test[LABEL]
     predicted = model.predict(xt)
+    scores = model.predict_proba(xt)[:, 1]
     metrics = {
         "accuracy": round(float(accuracy_score(yt, predicted)), 6),
         "f1": round(float(f1_score(yt, predicted)), 6),
-        "roc_auc": round(float(roc_auc_score(yt, model.predict_proba(xt)[:, 1])), 6),
+        "roc_auc": round(float(roc_auc_score(yt, scores)), 6),
         "rows": {"train": len(train), "test": len(test)},
     }
-    write_json(outs[1], metrics)
+    for out in outs[1:-1]:  # the plots files declared (none in a shorter pipeline)
+        if out.endswith("roc.csv"):
+            fpr, tpr, _ = roc_curve(yt, scores)
+            rows = [(round(f, 6), round(t, 6)) for f, t in zip(fpr, tpr, strict=True)]
+            write_csv(out, ["fpr", "tpr"], rows)
+        elif out.endswith("confusion.csv"):
+            pairs = zip(yt.tolist(), predicted.tolist(), strict=True)
+            write_csv(out, ["actual", "predicted"], pairs)
+    write_json(outs[-1], metrics)
     print(f"{algo}: trained on {len(train)} rows, test accuracy {metrics['accuracy']}")

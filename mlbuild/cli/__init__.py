@@ -10,6 +10,7 @@
     experiments.py  metrics show|diff, params diff, exp show, report
     cache.py        push, pull, cache verify, gc
     clean.py        clean
+    plots.py        plots show|diff (mlbuild/plots/ reads the data, render/plots.py draws)
     commit.py       commit (accept the outs in the workspace as a build; rebuild/accept.py)
     completion.py   completion bash|zsh|fish; the target names TARGETS arguments complete
     shells.py       click's shell support, bash taught that `:` is part of a name (lazy)
@@ -28,6 +29,7 @@ from . import (  # noqa: F401 (registers)
     completion,
     experiments,
     inspect,
+    plots,
     project,
     provenance,
 )

@@ -90,6 +90,7 @@ def _spec_json(spec: TargetSpec, *, full: bool) -> dict[str, Any]:
             retries=spec.retries,
             desc=spec.desc,
             metrics=list(spec.metrics),
+            plots=[p.to_json() for p in spec.plots],
             checks=[c.to_json() for c in spec.checks],
             gate=[g.to_json() for g in spec.gates],
             promote=None

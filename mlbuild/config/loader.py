@@ -31,6 +31,7 @@ from .paths import (
     glob_regex,
     normalize_path,
 )
+from .plots import load_plots
 from .schema import TOP_KEYS
 from .settings import (
     check_version,
@@ -41,7 +42,7 @@ from .settings import (
     load_remote,
     load_vars,
 )
-from .specs import DepKind, DepSpec, Pipeline, TargetSpec
+from .specs import DepKind, DepSpec, Pipeline, PlotSpec, TargetSpec
 from .yaml import Doc, decode_utf8
 
 __all__ = ["load_pipeline"]
@@ -99,6 +100,7 @@ class Loader:
         self.matrix = Matrix(self.reader, self.params)
         self.outs_of: dict[str, list[str]] = {}
         self.metrics_of: dict[str, list[str]] = {}
+        self.plots_of: dict[str, tuple[PlotSpec, ...]] = {}
         self.out_owner: dict[str, str] = {}
 
     # -- the whole file ----------------------------------------------------------------
@@ -132,7 +134,8 @@ class Loader:
         for e in expanded:
             spec = self.load_target(e, scopes[e.name], names, packages, strict_inputs)
             targets[e.name] = load_ml(
-                reader, self.root, spec, e.path, e.body, names, self.outs_of, self.metrics_of
+                reader, self.root, spec, e.path, e.body, names, self.outs_of, self.metrics_of,
+                self.plots_of,
             )
         default = load_default(reader, top.get("default"), names)
         remote = load_remote(reader, top)
@@ -178,6 +181,9 @@ class Loader:
             matrix_reads=self.matrix.reads(e.path[1], e.combo),
         )
         outs = self._outs(e, scope)
+        self.plots_of[e.name] = load_plots(  # before the metrics files: those stay last
+            self.reader, self.root, self.guard, e.path, e.body.get("plots"), scope, outs
+        )
         self.metrics_of[e.name] = self._metrics(e, scope, outs)
         self.outs_of[e.name] = outs
         return scope

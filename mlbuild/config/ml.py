@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import ConfigError
@@ -28,6 +28,7 @@ from .specs import (
     DepKind,
     DepSpec,
     GateSpec,
+    PlotSpec,
     PromoteSpec,
     TargetSpec,
     is_tabular,
@@ -300,9 +301,10 @@ def load_ml(
     names: list[str],
     outs_of: dict[str, list[str]],
     metrics_of: dict[str, list[str]],
+    plots_of: Mapping[str, tuple[PlotSpec, ...]] | None = None,
 ) -> TargetSpec:
-    """``spec`` with its metrics, checks, gates and promotion; a promoted target also
-    depends on every candidate."""
+    """``spec`` with its metrics, plots (config/plots.py, read with the outs), checks, gates
+    and promotion; a promoted target also depends on every candidate."""
     metrics = tuple(metrics_of[spec.name])
     checks, gates, promote = _parse_ml(reader, spec, path, body, names)
     for i, check in enumerate(checks):
@@ -324,6 +326,7 @@ def load_ml(
         deps=tuple(deps),
         dep_paths=tuple(dep_paths),
         metrics=metrics,
+        plots=(plots_of or {}).get(spec.name, ()),
         checks=checks,
         gates=gates,
         promote=promote,

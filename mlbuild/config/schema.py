@@ -19,6 +19,10 @@ __all__ = [
     "EXECUTOR_KEYS",
     "GATE_BOUNDS",
     "GATE_KEYS",
+    "PLOT_DEFAULTS",
+    "PLOT_FORMATS",
+    "PLOT_KEYS",
+    "PLOT_KINDS",
     "PROMOTE_KEYS",
     "SCHEMA",
     "SCHEMA_VERSION",
@@ -161,6 +165,11 @@ _TARGET: dict[str, Any] = {
         "(kept in the cache; restored when a dependent must run).",
     },
     "metrics": {**_STR_LIST, "description": "JSON/YAML metrics files (also outs)."},
+    "plots": {
+        "type": "array",
+        "items": {"oneOf": [{"type": "string"}, {"$ref": "#/$defs/plot"}]},
+        "description": "CSV/TSV/JSON/YAML files to plot (also outs): `mlbuild plots show`.",
+    },
     "checks": {"type": "array", "items": {"$ref": "#/$defs/check"}},
     "promote": {
         "type": "object",
@@ -225,6 +234,27 @@ _GATE: dict[str, Any] = {
     "vs": {"const": "previous"},
 }
 
+#: Plot kinds, each with its default (x, y) columns, as DVC's templates name them (None: x
+#: is "step" if the data has it, else the row number; y is the last other column).
+PLOT_DEFAULTS: Mapping[str, tuple[str | None, str | None]] = {
+    "line": (None, None),
+    "scatter": (None, None),
+    "bar": (None, None),
+    "confusion": ("actual", "predicted"),
+    "roc": ("fpr", "tpr"),
+    "pr": ("recall", "precision"),
+}
+PLOT_KINDS = tuple(PLOT_DEFAULTS)
+#: The file formats a plot reads, by extension.
+PLOT_FORMATS = (".csv", ".tsv", ".json", ".yaml", ".yml")
+_PLOT: dict[str, Any] = {
+    "path": {"type": "string", "description": "The data file (an out of the target)."},
+    "kind": {"enum": list(PLOT_KINDS)},
+    "x": {"type": "string", "description": "The x column."},
+    "y": {**_STR_LIST, "description": "The y column (line and scatter: one or more)."},
+    "title": {"type": "string"},
+}
+
 # The loader's tables: the same declarations, as the keys it allows.
 TOP_KEYS = tuple(_TOP)
 TARGET_KEYS = tuple(_TARGET)
@@ -233,6 +263,7 @@ SIGNING_KEYS = tuple(_SIGNING)
 SECRET_KEYS = tuple(_SECRET)
 PROMOTE_KEYS = tuple(_PROMOTE)
 GATE_KEYS = tuple(_GATE)
+PLOT_KEYS = tuple(_PLOT)
 CHECK_COMMON_KEYS = tuple(_CHECK_COMMON)
 
 SCHEMA: dict[str, Any] = {
@@ -255,6 +286,12 @@ SCHEMA: dict[str, Any] = {
             "required": ["check"],
             "properties": {**_CHECK_COMMON, **_CHECK_OPTIONS},
             "additionalProperties": False,
+        },
+        "plot": {
+            "type": "object",
+            "required": ["path"],
+            "additionalProperties": False,
+            "properties": _PLOT,
         },
         "gate": {
             "type": "object",

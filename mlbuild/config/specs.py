@@ -25,6 +25,7 @@ __all__ = [
     "DepSpec",
     "GateSpec",
     "Pipeline",
+    "PlotSpec",
     "PromoteSpec",
     "TargetSpec",
     "is_tabular",
@@ -88,6 +89,9 @@ class TargetSpec:
     # (only if the cache holds them), and restored when a dependent must run. Not part of
     # the key: it decides where the outs live, not what they are.
     temp: bool = False
+    # Files to plot (also outs, listed before the metrics files); what they look like is not
+    # part of the key, only their bytes (as outs) are.
+    plots: tuple[PlotSpec, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -192,6 +196,28 @@ class GateSpec:
             return f"{self.metric} rises by at most {self.max_rise:g} vs the previous build"
         return f"{self.metric} drops by at most {self.max_drop:g} vs the previous build"
 
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    """One entry of ``plots:``: a data file of the target and how to draw it (DVC's
+    ``plots:``, with ``kind`` for DVC's ``template``). None for x or y: the kind's default,
+    decided from the data (config/schema.py PLOT_DEFAULTS)."""
+
+    path: str
+    kind: str = "line"
+    x: str | None = None
+    y: tuple[str, ...] = ()
+    title: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "x": self.x,
+            "y": list(self.y),
+            "title": self.title,
+        }
 
 
 @dataclass(frozen=True)

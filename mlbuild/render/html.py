@@ -10,6 +10,8 @@ browser refuse anything that slips in. Sections, top to bottom::
     status       target · kind · status · reason · finished · duration · build · manifest
     metrics      targets × union of metric names ("–" when absent)
     sweeps       per sweep, one bar chart per numeric metric, one bar per member
+    plots        every declared ``plots:`` file in the workspace (render/plots.py), a
+                 file missing or undrawable named instead
     gates        gates and promotion of the targets that have them (winner highlighted)
     checks       every check: target · out · check · severity · pass/fail · message
     drift        drift findings that name a column: its value and pass/fail
@@ -38,6 +40,7 @@ from typing import Any
 
 from ..kinds import CheckKind, GateBound, words
 from ..plural import counted
+from .plots import PLOTS_CSS, plots_section
 
 __all__ = ["MAX_DAG_TARGETS", "render_html"]
 
@@ -429,6 +432,7 @@ def render_html(data: Mapping[str, Any]) -> str:
         ("Status", _table(STATUS_HEADS, _status_rows(targets), "No targets.")),
         ("Metrics", _metrics(targets)),
         ("Sweeps", _sweeps(data.get("sweeps") or [])),
+        ("Plots", plots_section([p for p in data.get("plots") or [] if isinstance(p, Mapping)])),
         ("Gates and promotion", _gates(targets)),
         ("Checks", checks),
         ("Drift", drift),
@@ -439,6 +443,7 @@ def render_html(data: Mapping[str, Any]) -> str:
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta http-equiv="Content-Security-Policy" '
         "content=\"default-src 'none'; style-src 'unsafe-inline'\">"
-        f"<title>mlbuild report: {_e(data.get('title', ''))}</title><style>{CSS}</style></head>"
+        f"<title>mlbuild report: {_e(data.get('title', ''))}</title>"
+        f"<style>{CSS}{PLOTS_CSS}</style></head>"
         f"<body>{_header(data, targets)}{body}</body></html>\n"
     )
