@@ -46,6 +46,7 @@ __all__ = [
     "same_value",
     "tree_object",
     "walk_tree",
+    "walk_tree_stat",
 ]
 
 #: Bump when the meaning of a build key changes; old run-cache entries then stop matching.
@@ -144,9 +145,19 @@ def walk_tree(root: str, *, confine: str | None = None) -> list[tuple[str, str, 
     whose target resolves outside ``confine`` is refused with `LinkOutside`: what it points
     to must never be copied into the cache (and pushed) as if it were an output. The walk
     keeps its own stack, so a tree nested thousands deep is no RecursionError."""
-    found: list[tuple[str, str, str]] = []
+    return [(rel, full, mode) for rel, full, mode, _ in walk_tree_stat(root, confine=confine)]
+
+
+def walk_tree_stat(
+    root: str, *, confine: str | None = None
+) -> list[tuple[str, str, str, os.stat_result | None]]:
+    """`walk_tree` with the stat of each file taken by the walk (None for a link entry), so
+    a caller comparing stats (the no-op path, store/state.py) stats every file once."""
+    found: list[tuple[str, str, str, os.stat_result | None]] = []
     stack = [root]
     base = None if confine is None else os.path.realpath(confine)
+    cut = len(os.path.join(root, ""))  # entry.path[cut:] is the path below root
+    slash = os.sep != "/"
     while stack:
         directory = stack.pop()
         with os.scandir(directory) as it:
@@ -162,8 +173,8 @@ def walk_tree(root: str, *, confine: str | None = None) -> list[tuple[str, str, 
                         f"(to {os.readlink(full)}); mlbuild never copies what it points to",
                         hint="write the file itself into the out, or remove the link",
                     )
-                rel = os.path.relpath(full, root).replace(os.sep, "/")
-                found.append((rel, full, EntryMode.LINK.value))
+                rel = full[cut:].replace(os.sep, "/") if slash else full[cut:]
+                found.append((rel, full, EntryMode.LINK.value, None))
                 continue
             if entry.is_dir(follow_symlinks=False):
                 stack.append(full)
@@ -174,9 +185,9 @@ def walk_tree(root: str, *, confine: str | None = None) -> list[tuple[str, str, 
                 continue  # dangling symlink: not content
             if not stat.S_ISREG(st.st_mode):
                 continue
-            rel = os.path.relpath(full, root).replace(os.sep, "/")
-            found.append((rel, full, file_mode(bool(st.st_mode & stat.S_IXUSR))))
-    found.sort()
+            rel = full[cut:].replace(os.sep, "/") if slash else full[cut:]
+            found.append((rel, full, file_mode(bool(st.st_mode & stat.S_IXUSR)), st))
+    found.sort(key=lambda f: f[0])
     return found
 
 

@@ -26,8 +26,7 @@ import stat
 import time
 from typing import Any
 
-from ..digest import FileDigest, hash_file, hash_tree, link_digest, walk_tree
-from ..kinds import EntryMode
+from ..digest import FileDigest, hash_file, hash_tree, link_digest, walk_tree_stat
 from .atomic import atomic_write
 from .records import SHA_PATTERN, XXH_PATTERN
 
@@ -43,17 +42,23 @@ def racy_window(mtime_ns: int) -> int:
 
 def _entry(raw: Any) -> list[Any] | None:
     """A memo entry if it has the documented shape (state.json is only a cache: a damaged
-    entry is re-hashed, never trusted, never a crash)."""
-    if (
-        isinstance(raw, list)
-        and len(raw) == 7
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in raw[:5])
-        and isinstance(raw[5], str)
-        and XXH_PATTERN.fullmatch(raw[5])
-        and (raw[6] is None or (isinstance(raw[6], str) and SHA_PATTERN.fullmatch(raw[6])))
+    entry is re-hashed, never trusted, never a crash). ``type(v) is int`` on purpose: a
+    bool is not a stat field, and this runs once per file of a no-op."""
+    if type(raw) is not list or len(raw) != 7:
+        return None
+    ino, size, mtime, ctime, seen, xxh, sha = raw
+    if not (
+        type(ino) is int
+        and type(size) is int
+        and type(mtime) is int
+        and type(ctime) is int
+        and type(seen) is int
+        and type(xxh) is str
+        and XXH_PATTERN.fullmatch(xxh)
+        and (sha is None or (type(sha) is str and SHA_PATTERN.fullmatch(sha)))
     ):
-        return raw
-    return None
+        return None
+    return raw
 
 
 class StateMemo:
@@ -91,7 +96,7 @@ class StateMemo:
         self, rel: str, *, want_sha256: bool = False, st: os.stat_result | None = None
     ) -> FileDigest:
         """Digest of one regular file, from the memo when its stat proves it unchanged."""
-        full = os.path.join(self.root, rel)
+        full = os.path.join(self.root, rel) if st is None else ""
         if st is None:
             st = os.stat(full)
         entry = _entry(self.files.get(rel))
@@ -105,6 +110,7 @@ class StateMemo:
             and (entry[6] is not None or not want_sha256)
         ):
             return FileDigest(size=entry[1], xxh=entry[5], sha256=entry[6])
+        full = full or os.path.join(self.root, rel)
         seen = time.time_ns()
         digest = hash_file(full, want_sha256=want_sha256)
         st2 = os.stat(full)
@@ -147,11 +153,13 @@ class StateMemo:
             (
                 sub,
                 link_digest(path, want_sha256=want_sha256)
-                if mode == EntryMode.LINK
-                else self.file_digest(f"{rel}/{sub}", want_sha256=want_sha256),
+                if st is None
+                else self.file_digest(f"{rel}/{sub}", want_sha256=want_sha256, st=st),
                 mode,
             )
-            for sub, path, mode in walk_tree(full, confine=self.root if confine else None)
+            for sub, path, mode, st in walk_tree_stat(
+                full, confine=self.root if confine else None
+            )
         ]
 
     def remember(self, rel: str, digest: FileDigest) -> None:
