@@ -186,14 +186,17 @@ def walk_tree_stat(
             if not stat.S_ISREG(st.st_mode):
                 continue
             rel = full[cut:].replace(os.sep, "/") if slash else full[cut:]
-            found.append((rel, full, file_mode(bool(st.st_mode & stat.S_IXUSR)), st))
+            found.append((rel, full, _EXEC if st.st_mode & stat.S_IXUSR else _FILE, st))
     found.sort(key=lambda f: f[0])
     return found
 
 
+_EXEC, _FILE = EntryMode.EXEC.value, EntryMode.FILE.value  # once: the walk asks per file
+
+
 def file_mode(executable: bool) -> str:
     """The tree mode of a regular file (the word written: tree objects are hashed)."""
-    return EntryMode.EXEC.value if executable else EntryMode.FILE.value
+    return _EXEC if executable else _FILE
 
 
 def link_digest(path: str, *, want_sha256: bool) -> FileDigest:

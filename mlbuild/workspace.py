@@ -120,7 +120,7 @@ class Workspace(ExperimentQueries):
         return self.graph.select(patterns)
 
     def _memo(self) -> StateMemo:
-        return StateMemo(self.root, self.layout.state_file)
+        return StateMemo(self.root, self.layout.state_file, self.layout.trees_dir)
 
     def _rebuilder(
         self,

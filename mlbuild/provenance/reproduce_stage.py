@@ -47,7 +47,7 @@ class Stager:
         self.root = ws.root
         # Digests of workspace files, from the stat memo when it proves them unchanged;
         # never saved: a reproduction changes nothing a build reads.
-        self.memo = StateMemo(ws.root, ws.layout.state_file)
+        self.memo = StateMemo(ws.root, ws.layout.state_file, ws.layout.trees_dir)
         self.memo.path = None
 
     def stage(self, spec: TargetSpec, build: Manifest, work: str) -> Inputs:

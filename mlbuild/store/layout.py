@@ -7,6 +7,7 @@ The tree, as `Layout` builds it from the workspace root (the directory of mlbuil
         lock                          workspace_lock flock: one build per workspace at a time
         state.json                    state_file     stat → digest memo, parsed imports
         failures.json                 failures_file  each target's last failed attempt
+        trees/<xxh>.bin               trees_dir      one directory's names, stats, digests
         cache/                        cache_dir      objects + run cache (store/cache.py)
             yaml/<file>.marshal       parse_cache_dir  parsed YAML with positions (config/yaml.py)
         manifests/                    manifests_dir  provenance (provenance/store.py)
@@ -96,6 +97,11 @@ class Layout:
     def state_file(self) -> str:
         """The stat → digest memo of `StateMemo`."""
         return self._under("state.json")
+
+    @property
+    def trees_dir(self) -> str:
+        """The tree records of `StateMemo` (store/trees.py), one file per directory."""
+        return self._under("trees")
 
     @property
     def failures_file(self) -> str:

@@ -20,15 +20,17 @@ an out written by a build is trusted by the next one, not hashed again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 import time
 from typing import Any
 
-from ..digest import FileDigest, hash_file, hash_tree, link_digest, walk_tree_stat
+from ..digest import XXH, FileDigest, hash_bytes, hash_file, hash_tree, link_digest, walk_tree_stat
 from .atomic import atomic_write
 from .records import SHA_PATTERN, XXH_PATTERN
+from .trees import STAT, TreeRecord, decode, digests_bytes, encode, pack_stat
 
 STATE_VERSION = 1
 RACY_NS = 2_000_000_000
@@ -64,9 +66,12 @@ def _entry(raw: Any) -> list[Any] | None:
 class StateMemo:
     """Path → digest memo keyed by stat; thread-safe enough for one writer per path."""
 
-    def __init__(self, root: str, path: str | None) -> None:
+    def __init__(self, root: str, path: str | None, trees_dir: str | None = None) -> None:
         self.root = root
         self.path = path
+        self.trees_dir = trees_dir  # None: no tree records (a scratch memo)
+        self._trees: dict[tuple[str, bool], TreeRecord | None] = {}
+        self._trees_dirty: dict[tuple[str, bool], TreeRecord] = {}
         self.files: dict[str, list[Any]] = {}
         self.imports: dict[str, list[str]] = {}
         self.dirty = False
@@ -86,19 +91,16 @@ class StateMemo:
                 pass  # only a cache: anything unreadable or of the wrong shape is rebuilt
 
     def save(self) -> None:
+        with contextlib.suppress(OSError):  # records are a cache: a directory is re-hashed
+            self._save_trees()
         if self.path is None or not self.dirty:
             return
         body = {"version": STATE_VERSION, "files": self.files, "imports": self.imports}
         atomic_write(self.path, json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
         self.dirty = False
 
-    def file_digest(
-        self, rel: str, *, want_sha256: bool = False, st: os.stat_result | None = None
-    ) -> FileDigest:
-        """Digest of one regular file, from the memo when its stat proves it unchanged."""
-        full = os.path.join(self.root, rel) if st is None else ""
-        if st is None:
-            st = os.stat(full)
+    def _hit(self, rel: str, st: os.stat_result, want_sha256: bool) -> FileDigest | None:
+        """The per-file memo's digest of ``rel`` if ``st`` proves it unchanged."""
         entry = _entry(self.files.get(rel))
         if (
             entry is not None
@@ -110,7 +112,18 @@ class StateMemo:
             and (entry[6] is not None or not want_sha256)
         ):
             return FileDigest(size=entry[1], xxh=entry[5], sha256=entry[6])
-        full = full or os.path.join(self.root, rel)
+        return None
+
+    def file_digest(
+        self, rel: str, *, want_sha256: bool = False, st: os.stat_result | None = None
+    ) -> FileDigest:
+        """Digest of one regular file, from the memo when its stat proves it unchanged."""
+        full = os.path.join(self.root, rel)
+        if st is None:
+            st = os.stat(full)
+        hit = self._hit(rel, st, want_sha256)
+        if hit is not None:
+            return hit
         seen = time.time_ns()
         digest = hash_file(full, want_sha256=want_sha256)
         st2 = os.stat(full)
@@ -137,8 +150,7 @@ class StateMemo:
         One stat decides both the kind and the memo lookup (this is the no-op hot path)."""
         st = os.stat(os.path.join(self.root, rel))
         if stat.S_ISDIR(st.st_mode):
-            entries = self.tree_entries(rel, want_sha256=want_sha256, confine=out)
-            return hash_tree(entries), True
+            return self._tree(rel, want_sha256, out, need_entries=False)[1], True
         return self.file_digest(rel, want_sha256=want_sha256, st=st), False
 
     def tree_entries(
@@ -148,19 +160,110 @@ class StateMemo:
         ``confine`` (an out) symlinks are entries of their own, digested by their target
         text (never followed), and one leading out of the workspace raises
         `digest.LinkOutside`."""
+        entries, _ = self._tree(rel, want_sha256, confine, need_entries=True)
+        assert entries is not None
+        return entries
+
+    # Longer than 60 lines: the fast path and the per-file path share the walk's packed
+    # stats; split, each half would redo or pass around most of the other's state.
+    def _tree(
+        self, rel: str, want_sha256: bool, confine: bool, *, need_entries: bool
+    ) -> tuple[list[tuple[str, FileDigest, str]] | None, FileDigest]:
+        """A directory's entries (None unless ``need_entries`` or they had to be computed)
+        and its digest, through its tree record (store/trees.py): one walk; when every
+        name and stat equals the record's and every file was older than the racy window
+        when it was made, the recorded digest, without a digest lookup per file."""
+        seen = time.time_ns()
         full = os.path.join(self.root, rel)
-        return [
-            (
-                sub,
-                link_digest(path, want_sha256=want_sha256)
-                if st is None
-                else self.file_digest(f"{rel}/{sub}", want_sha256=want_sha256, st=st),
-                mode,
-            )
-            for sub, path, mode, st in walk_tree_stat(
-                full, confine=self.root if confine else None
-            )
-        ]
+        walked = walk_tree_stat(full, confine=self.root if confine else None)
+        names = [w[0] for w in walked]
+        packed: list[bytes] = []
+        settled = 0  # the latest moment at which some file is still racy
+        for _, path, mode, st in walked:
+            if st is None:  # a link entry (of an out): its own stat, never followed
+                st = os.lstat(path)
+            m = st.st_mtime_ns
+            settled = max(settled, m + racy_window(m))
+            packed.append(pack_stat(st.st_ino, st.st_size, m, st.st_ctime_ns, mode))
+        record = self._tree_record(rel, confine)
+        usable = record is not None and (record.sha is not None or not want_sha256)
+        if (
+            usable
+            and record is not None
+            and settled < record.seen
+            and record.names == names
+            and record.stats == b"".join(packed)
+        ):
+            if not need_entries:
+                return None, record.digest
+            entries = [(w[0], record.file_digest(i), w[2]) for i, w in enumerate(walked)]
+            return entries, record.digest
+        entries = []
+        for i, (sub, path, mode, st) in enumerate(walked):
+            j = record.index(sub) if usable and record is not None else None
+            m = (st or os.lstat(path)).st_mtime_ns
+            if (
+                j is not None
+                and record is not None
+                and record.stat_at(j) == packed[i]
+                and m + racy_window(m) < record.seen
+            ):
+                digest = record.file_digest(j)
+            elif st is None:
+                digest = link_digest(path, want_sha256=want_sha256)
+            elif self.trees_dir is None:  # no records here: the per-file memo, as before
+                digest = self.file_digest(f"{rel}/{sub}", want_sha256=want_sha256, st=st)
+            else:
+                hit = self._hit(f"{rel}/{sub}", st, want_sha256)
+                digest = hit or hash_file(path, want_sha256=want_sha256)
+                after = st if hit else os.stat(path)
+                if (after.st_mtime_ns, after.st_size) != (m, st.st_size):
+                    packed[i] = bytes(STAT.size)  # changed while hashed: never trusted
+            entries.append((sub, digest, mode))
+        tree = hash_tree(entries)
+        if self.trees_dir is not None:
+            xxh, sha = digests_bytes([d for _, d, _ in entries])
+            new = TreeRecord(rel, confine, seen, names, b"".join(packed), xxh, sha, tree)
+            self._trees[(rel, confine)] = new
+            self._trees_dirty[(rel, confine)] = new
+        return entries, tree
+
+    def _tree_file(self, rel: str, confine: bool) -> str:
+        """Where the record of ``rel`` (walked with ``confine``) lives: a name made by
+        hashing, so no directory name, however odd, becomes a path of its own."""
+        assert self.trees_dir is not None
+        name = hash_bytes(f"{rel}\0{int(confine)}".encode("utf-8", "surrogateescape"))
+        return os.path.join(self.trees_dir, name[len(XXH) :] + ".bin")
+
+    def _tree_record(self, rel: str, confine: bool) -> TreeRecord | None:
+        """The record of ``rel`` (loaded once; None: none, or not one `trees.decode`
+        accepts)."""
+        key = (rel, confine)
+        if key not in self._trees:
+            record = None
+            if self.trees_dir is not None:
+                try:
+                    with open(self._tree_file(rel, confine), "rb") as f:
+                        record = decode(f.read(), rel, confine)
+                except OSError:
+                    record = None
+            self._trees[key] = record
+        return self._trees[key]
+
+    def _save_trees(self) -> None:
+        """Write the records made since the last save; drop the per-file entries they
+        replace (state.json then holds no entry per file of a directory)."""
+        if not self._trees_dirty or self.trees_dir is None:
+            return
+        os.makedirs(self.trees_dir, exist_ok=True)
+        prefixes = tuple(rel + "/" for rel, _ in self._trees_dirty)
+        for (rel, confine), record in sorted(self._trees_dirty.items()):
+            atomic_write(self._tree_file(rel, confine), encode(record))
+        self._trees_dirty.clear()
+        stale = [k for k in self.files if k.startswith(prefixes)]
+        for k in stale:
+            del self.files[k]
+        self.dirty = self.dirty or bool(stale)
 
     def remember(self, rel: str, digest: FileDigest) -> None:
         """Record a digest we already know (a file we just restored or hashed)."""
