@@ -10,6 +10,8 @@ One helper family for every "write beside, then rename in" in mlbuild:
   entries, manifests, signatures, tree objects, the parse cache).
 - `fsync_file`, `fsync_dir`: the two durability steps, for writers that cannot use a local
   temp name (the remote upload goes through fsspec).
+- `sync_filesystem(path)`: one durability point for many files (``syncfs``), for a batch
+  whose files are renamed into place only after it (`Cache.store_tree`).
 
 Temporary names are what `maintenance.remove_leftovers` (gc) recognises: ``.tmp-*`` under
 ``.mlbuild/``, ``.tmp-*.part`` beside the lock file and ``.mlbuild-restore-*`` beside
@@ -89,3 +91,22 @@ def fsync_dir(directory: str) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+def sync_filesystem(path: str) -> None:
+    """Flush every written byte and name of the filesystem holding ``path`` to disk: one
+    ``syncfs(2)`` instead of an fsync per file (20,000 objects of a directory out took 20 s
+    of fsyncs). Where syncfs is missing (not Linux), ``sync(2)``, which does more."""
+    import ctypes
+
+    try:
+        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        os.sync()
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)

@@ -16,7 +16,7 @@ so editing a workspace file can never corrupt the cache.
 from __future__ import annotations
 
 import contextlib
-import functools
+import itertools
 import os
 import shutil
 import tempfile
@@ -26,7 +26,7 @@ from typing import Any
 from ..digest import FileDigest, TreeEntry, canonical_json, hash_bytes, hash_file, tree_object
 from ..errors import MlbuildError
 from ..kinds import EntryMode, OutType
-from .atomic import atomic_write, replacing
+from .atomic import atomic_write, replacing, sync_filesystem
 from .records import (
     RUN_VERSION,
     OutRecord,
@@ -96,15 +96,41 @@ class Cache:
 
     def store_tree(self, full: str, entries: list[tuple[str, FileDigest, str]]) -> str:
         """Store every entry of a directory and its tree object; returns the tree digest.
-        A link (mode "l") is stored as an object holding its target text."""
-        for rel, digest, mode in entries:
-            path = os.path.join(full, rel)
-            if mode == EntryMode.LINK:
-                if not self.has(digest.xxh):
-                    text = os.fsencode(os.readlink(path))
-                    self.add_object(digest.xxh, functools.partial(_write_bytes, data=text))
-                continue
-            self.store_file(path, digest.xxh)
+        A link (mode "l") is stored as an object holding its target text.
+
+        The objects are written as a batch with two durability points instead of two
+        fsyncs each: every new object is filled under a temporary name, the filesystem is
+        synced once (`sync_filesystem`), then each is renamed into place, and it is synced
+        again before the tree object names them. So, as with one fsync per object, an
+        object's name never exists before its bytes are on disk: a crash leaves temporary
+        files (gc removes them) or whole objects, never a torn one that `store_file`'s
+        existence check would take for stored."""
+        staged: list[tuple[str, str]] = []  # (temporary path, object path)
+        wanted: set[str] = set()
+        try:
+            for rel, digest, mode in entries:
+                dest = self.object_path(digest.xxh)
+                if dest in wanted or os.path.exists(dest):
+                    continue
+                wanted.add(dest)
+                path = os.path.join(full, rel)
+                if mode == EntryMode.LINK:
+                    tmp = _temp_beside(dest)
+                    staged.append((tmp, dest))
+                    _write_bytes(tmp, os.fsencode(os.readlink(path)))
+                else:
+                    staged.append((_stage_copy(path, dest), dest))
+            if staged:
+                sync_filesystem(self.objects)  # the bytes, before any name points at them
+                for tmp, dest in staged:
+                    os.chmod(tmp, 0o444)
+                    os.replace(tmp, dest)
+                staged.clear()
+                sync_filesystem(self.objects)  # the names, before the tree object's
+        finally:
+            for tmp, _ in staged:  # an error before the renames: nothing half-stored
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
         body = tree_object(entries)
         tree_digest = hash_bytes(body)
         dest = self.object_path(tree_digest)
@@ -254,6 +280,77 @@ class Cache:
         if undeclared:
             body["undeclared"] = dict(undeclared)
         atomic_write(self.run_path(key), canonical_json(body).encode())
+
+
+_temps = itertools.count()  # temporary names: pid + this counter (next() is atomic)
+_NO_CLONE: set[int] = set()  # st_dev of filesystems where FICLONE failed: not tried again
+
+
+def _new_temp(dest: str) -> tuple[str, int]:
+    """A new temporary file beside object ``dest`` (a ``.tmp-`` name gc removes), open for
+    writing: cheaper than mkstemp's random names, which cost a third of storing 20,000
+    small objects."""
+    directory = os.path.dirname(dest)
+    while True:
+        name = os.path.join(directory, f".tmp-{os.getpid()}-{next(_temps)}")
+        try:
+            return name, os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileNotFoundError:
+            os.makedirs(directory, exist_ok=True)
+        except FileExistsError:
+            continue  # left by a dead process that had this pid
+
+
+def _stage_copy(src: str, dest: str) -> str:
+    """Copy ``src`` into a new temporary file beside ``dest``; returns its path. A reflink
+    where the filesystem has them (never a hardlink, as `clone_file`), else the kernel's
+    copy_file_range, with one open of each file."""
+    name, out_fd = _new_temp(dest)
+    try:
+        with open(src, "rb") as fin:
+            in_fd = fin.fileno()
+            st = os.fstat(in_fd)
+            if st.st_dev not in _NO_CLONE:
+                try:
+                    import fcntl
+
+                    fcntl.ioctl(out_fd, _FICLONE, in_fd)
+                    return name
+                except (OSError, ImportError):
+                    _NO_CLONE.add(st.st_dev)
+            _copy_range(in_fd, out_fd, st.st_size, fin)
+    except BaseException:
+        os.close(out_fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+        raise
+    os.close(out_fd)
+    return name
+
+
+def _copy_range(in_fd: int, out_fd: int, size: int, fin: Any) -> None:
+    """``size`` bytes from ``in_fd`` to ``out_fd`` in the kernel where it can; a file that
+    grew or shrank meanwhile is caught later (the object is verified against its digest
+    when read)."""
+    done = 0
+    try:
+        while done < size:
+            n = os.copy_file_range(in_fd, out_fd, size - done)
+            if n == 0:
+                return
+            done += n
+    except (AttributeError, OSError):  # not Linux, or a filesystem pair it refuses
+        os.lseek(in_fd, done, os.SEEK_SET)
+        os.lseek(out_fd, done, os.SEEK_SET)
+        with os.fdopen(os.dup(out_fd), "wb") as fout:
+            shutil.copyfileobj(fin, fout)
+
+
+def _temp_beside(dest: str) -> str:
+    """A new empty temporary file beside object ``dest``."""
+    name, fd = _new_temp(dest)
+    os.close(fd)
+    return name
 
 
 def _write_bytes(path: str, data: bytes) -> None:

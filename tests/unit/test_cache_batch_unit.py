@@ -1,0 +1,86 @@
+"""`Cache.store_tree` stores a directory's objects as one batch with two durability points
+(store/cache.py): no object's name exists before the filesystem has been synced with its
+bytes, a failure midway leaves neither objects nor temporary files, and identical files
+become one object."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from mlbuild.digest import FileDigest, hash_bytes
+from mlbuild.store import cache as cache_mod
+from mlbuild.store.cache import Cache
+from mlbuild.store.state import StateMemo
+
+
+def _dir(root: Path) -> Path:
+    d = root / "ws" / "d"
+    (d / "sub").mkdir(parents=True)
+    (d / "a.txt").write_bytes(b"alpha")
+    (d / "sub" / "b.txt").write_bytes(b"beta")
+    (d / "sub" / "same.txt").write_bytes(b"alpha")  # the same object as a.txt
+    os.symlink("a.txt", d / "link")
+    return d
+
+
+def _entries(root: Path) -> list[tuple[str, FileDigest, str]]:
+    memo = StateMemo(str(root / "ws"), None)
+    return memo.tree_entries("d", want_sha256=True, confine=True)
+
+
+def _leftovers(cache: Cache) -> list[str]:
+    return [
+        os.path.join(dirpath, name)
+        for dirpath, _, names in os.walk(cache.objects)
+        for name in names
+        if name.startswith(".tmp-")
+    ]
+
+
+def test_no_object_is_named_before_the_filesystem_is_synced_with_its_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = _dir(tmp_path)
+    cache = Cache(str(tmp_path / "cache"))
+    entries = _entries(tmp_path)
+    syncs: list[list[bool]] = []
+    dests = [cache.object_path(digest.xxh) for _, digest, _ in entries]
+
+    def sync(path: str) -> None:
+        syncs.append([os.path.exists(p) for p in dests])
+
+    monkeypatch.setattr(cache_mod, "sync_filesystem", sync)
+    tree = cache.store_tree(str(d), entries)
+    assert len(syncs) == 2
+    assert not any(syncs[0])  # first sync: bytes only, under temporary names
+    assert all(syncs[1])  # second sync: every name, before the tree object names them
+    assert all(os.path.exists(p) for p in dests) and cache.has(tree)
+    assert open(cache.object_path(hash_bytes(b"alpha")), "rb").read() == b"alpha"
+    assert open(cache.object_path(hash_bytes(b"a.txt")), "rb").read() == b"a.txt"  # the link
+    assert len(set(dests)) == 3 and _leftovers(cache) == []
+    assert all(os.stat(p).st_mode & 0o777 == 0o444 for p in dests)
+
+
+def test_a_failure_midway_leaves_no_object_and_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = _dir(tmp_path)
+    cache = Cache(str(tmp_path / "cache"))
+    entries = _entries(tmp_path)
+    real = cache_mod._stage_copy
+    calls: list[str] = []
+
+    def failing(src: str, dest: str) -> str:
+        calls.append(src)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(src, dest)
+
+    monkeypatch.setattr(cache_mod, "_stage_copy", failing)
+    with pytest.raises(OSError, match="No space"):
+        cache.store_tree(str(d), entries)
+    assert _leftovers(cache) == []
+    assert not any(cache.has(digest.xxh) for _, digest, _ in entries)
