@@ -58,8 +58,8 @@ def test_no_object_is_named_before_the_filesystem_is_synced_with_its_bytes(
     assert not any(syncs[0])  # first sync: bytes only, under temporary names
     assert all(syncs[1])  # second sync: every name, before the tree object names them
     assert all(os.path.exists(p) for p in dests) and cache.has(tree)
-    assert open(cache.object_path(hash_bytes(b"alpha")), "rb").read() == b"alpha"
-    assert open(cache.object_path(hash_bytes(b"a.txt")), "rb").read() == b"a.txt"  # the link
+    assert Path(cache.object_path(hash_bytes(b"alpha"))).read_bytes() == b"alpha"
+    assert Path(cache.object_path(hash_bytes(b"a.txt"))).read_bytes() == b"a.txt"  # the link
     assert len(set(dests)) == 3 and _leftovers(cache) == []
     assert all(os.stat(p).st_mode & 0o777 == 0o444 for p in dests)
 
