@@ -89,29 +89,12 @@ def _parse(rel: str, text: str) -> Any:
             return json.loads(text)
         except ValueError as exc:
             raise BuildFailed(f"metrics file {rel} is not valid JSON ({exc})") from None
-    import yaml
+    from .config.yaml import DataYamlError, load_data_yaml
 
-    from .config.yaml import yaml_graph_problem
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        refused = yaml_graph_problem(node)
-        if refused is not None:
-            message, (line, col) = refused
-            raise BuildFailed(
-                f"metrics file {rel} is not usable: {message} at line {line}, column {col}"
-            )
-        return loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise BuildFailed(f"metrics file {rel} is not valid YAML: {problem}{where}") from None
-    finally:
-        loader.dispose()
+        return load_data_yaml(text)
+    except DataYamlError as exc:
+        raise BuildFailed(f"metrics file {rel} is {exc}") from None
 
 
 def _shown(value: Any) -> str:

@@ -18,7 +18,15 @@ from typing import Any
 
 from ..errors import ConfigError, SourcePos
 
-__all__ = ["MAX_ALIAS_EXPANSION", "MAX_YAML_DEPTH", "Doc", "decode_utf8", "yaml_graph_problem"]
+__all__ = [
+    "MAX_ALIAS_EXPANSION",
+    "MAX_YAML_DEPTH",
+    "DataYamlError",
+    "Doc",
+    "decode_utf8",
+    "load_data_yaml",
+    "yaml_graph_problem",
+]
 
 # What a YAML file may cost: aliases adding at most this many values to what is written
 # (a config or params file without aliases is never limited), and at most this nesting.
@@ -236,6 +244,36 @@ def yaml_graph_problem(root: Any) -> tuple[str, tuple[int, int]] | None:
         stack.append((node, True))
         stack.extend((child, False) for child in children if id(child) not in sizes)
     return None
+
+
+class DataYamlError(Exception):
+    """A YAML data file that cannot be used; ``str()`` completes "FILE is ...": "not valid
+    YAML: PROBLEM at line L, column C" or "not usable: WHY at line L, column C"."""
+
+
+def load_data_yaml(text: str) -> Any:
+    """The value of a YAML file a command wrote (metrics, plots): composed first and refused
+    (`yaml_graph_problem`) before any value is built when its aliases would expand past the
+    cap, nest too deep or loop. No positions are kept: only the value is wanted."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        refused = yaml_graph_problem(node)
+        if refused is not None:
+            message, (line, col) = refused
+            raise DataYamlError(f"not usable: {message} at line {line}, column {col}")
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise DataYamlError(f"not valid YAML: {problem}{where}") from None
+    finally:
+        loader.dispose()
 
 
 def decode_utf8(data: bytes, rel: str) -> str:

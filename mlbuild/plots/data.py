@@ -109,27 +109,12 @@ def _json(rel: str, text: str) -> Any:
 
 
 def _yaml(rel: str, text: str) -> Any:
-    import yaml
+    from ..config.yaml import DataYamlError, load_data_yaml
 
-    from ..config.yaml import yaml_graph_problem
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        refused = yaml_graph_problem(node)
-        if refused is not None:
-            message, (line, col) = refused
-            raise PlotDataError(
-                f"plot file {rel} is not usable: {message} at line {line}, column {col}"
-            )
-        return loader.construct_document(node)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise PlotDataError(f"plot file {rel} is not valid YAML: {problem}") from None
-    finally:
-        loader.dispose()
+        return load_data_yaml(text)
+    except DataYamlError as exc:
+        raise PlotDataError(f"plot file {rel} is {exc}") from None
 
 
 def _records(rel: str, data: Any) -> Table:
