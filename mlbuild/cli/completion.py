@@ -17,7 +17,7 @@ completion never prints an error or a traceback into the user's command line.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,7 +26,7 @@ from .main import COMPLETE_VAR, cli
 if TYPE_CHECKING:
     from click.shell_completion import CompletionItem
 
-__all__ = ["complete_targets", "target_items"]
+__all__ = ["complete_targets", "target_items", "targets_option"]
 
 
 def target_items(
@@ -91,3 +91,16 @@ def completion(ctx: click.Context, shell: str) -> None:
 
     prog_name = ctx.find_root().info_name or "mlbuild"
     click.echo(SHELLS[shell](cli, {}, prog_name, COMPLETE_VAR).source(), nl=False)
+
+
+def targets_option(command: Any) -> Any:
+    """``-t/--targets T`` (repeatable, completed to target names): the commands that take a
+    revision as their argument (`metrics diff`, `plots diff`) name targets with it."""
+    return click.option(
+        "-t",
+        "--targets",
+        "patterns",
+        multiple=True,
+        help="Only these targets (repeat).",
+        shell_complete=complete_targets,
+    )(command)

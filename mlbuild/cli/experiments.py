@@ -10,7 +10,7 @@ import sys
 import click
 
 from ..errors import UsageError
-from .completion import complete_targets
+from .completion import complete_targets, targets_option
 from .context import Invocation, echo_lines, emit_json, pass_invocation, write_output
 from .main import cli
 
@@ -65,14 +65,7 @@ def metrics_show(
 
 @metrics.command(name="diff")
 @click.argument("rev", required=False)
-@click.option(
-    "-t",
-    "--targets",
-    "patterns",
-    multiple=True,
-    help="Only these targets (repeat).",
-    shell_complete=complete_targets,
-)
+@targets_option
 @click.option("--all", "all_", is_flag=True, help="Show unchanged metrics too.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON document.")
 @_md_option

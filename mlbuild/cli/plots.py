@@ -14,7 +14,7 @@ import click
 
 from ..errors import UsageError
 from ..plural import counted
-from .completion import complete_targets
+from .completion import complete_targets, targets_option
 from .context import Invocation, emit_json, pass_invocation, write_output
 from .main import cli
 
@@ -126,14 +126,7 @@ def _source(ws: Workspace, ref: str) -> Source:
 
 @plots.command(name="diff")
 @click.argument("revs", nargs=-1, metavar="[REV|ID]...")
-@click.option(
-    "-t",
-    "--targets",
-    "patterns",
-    multiple=True,
-    help="Only these targets (repeat).",
-    shell_complete=complete_targets,
-)
+@targets_option
 @_output_option
 @_json_option
 @pass_invocation
