@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
@@ -48,15 +47,11 @@ def clone_file(src: str, dst: str) -> None:
 
     Never a hardlink: the workspace copy and the cache object must not share an inode.
     """
+    out_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
-        import fcntl
-
-        with open(src, "rb") as fin, open(dst, "wb") as fout:
-            fcntl.ioctl(fout.fileno(), _FICLONE, fin.fileno())
-        return
-    except (OSError, ImportError):
-        pass
-    shutil.copyfile(src, dst)  # uses the kernel's sendfile/copy_file_range on Linux
+        _fill(src, out_fd)
+    finally:
+        os.close(out_fd)
 
 
 def check_tree_path(rel: str) -> None:
@@ -283,7 +278,7 @@ class Cache:
 
 
 _temps = itertools.count()  # temporary names: pid + this counter (next() is atomic)
-_NO_CLONE: set[int] = set()  # st_dev of filesystems where FICLONE failed: not tried again
+_NO_CLONE: set[tuple[int, int]] = set()  # (src, dst) st_dev pairs where FICLONE failed
 
 
 def _new_temp(dest: str) -> tuple[str, int]:
@@ -302,23 +297,11 @@ def _new_temp(dest: str) -> tuple[str, int]:
 
 
 def _stage_copy(src: str, dest: str) -> str:
-    """Copy ``src`` into a new temporary file beside ``dest``; returns its path. A reflink
-    where the filesystem has them (never a hardlink, as `clone_file`), else the kernel's
-    copy_file_range, with one open of each file."""
+    """Copy ``src`` into a new temporary file beside ``dest`` (as `clone_file`); returns its
+    path."""
     name, out_fd = _new_temp(dest)
     try:
-        with open(src, "rb") as fin:
-            in_fd = fin.fileno()
-            st = os.fstat(in_fd)
-            if st.st_dev not in _NO_CLONE:
-                try:
-                    import fcntl
-
-                    fcntl.ioctl(out_fd, _FICLONE, in_fd)
-                    return name
-                except (OSError, ImportError):
-                    _NO_CLONE.add(st.st_dev)
-            _copy_range(in_fd, out_fd, st.st_size, fin)
+        _fill(src, out_fd)
     except BaseException:
         os.close(out_fd)
         with contextlib.suppress(FileNotFoundError):
@@ -328,22 +311,38 @@ def _stage_copy(src: str, dest: str) -> str:
     return name
 
 
-def _copy_range(in_fd: int, out_fd: int, size: int, fin: Any) -> None:
-    """``size`` bytes from ``in_fd`` to ``out_fd`` in the kernel where it can; a file that
-    grew or shrank meanwhile is caught later (the object is verified against its digest
-    when read)."""
-    done = 0
+def _fill(src: str, out_fd: int) -> None:
+    """Copy ``src`` into the empty file open at ``out_fd``, opening ``src`` once: a reflink
+    (FICLONE) unless it already failed between these two filesystems, else the kernel's
+    copy_file_range, else read/write. A file that grows or shrinks meanwhile is caught
+    later: a copy is verified against its digest when read."""
+    in_fd = os.open(src, os.O_RDONLY)
     try:
-        while done < size:
-            n = os.copy_file_range(in_fd, out_fd, size - done)
-            if n == 0:
+        st = os.fstat(in_fd)
+        pair = (st.st_dev, os.fstat(out_fd).st_dev)
+        if pair not in _NO_CLONE:
+            try:
+                import fcntl
+
+                fcntl.ioctl(out_fd, _FICLONE, in_fd)
                 return
-            done += n
-    except (AttributeError, OSError):  # not Linux, or a filesystem pair it refuses
+            except (OSError, ImportError):
+                _NO_CLONE.add(pair)
+        done = 0
+        with contextlib.suppress(AttributeError, OSError):  # not Linux, or a refused pair
+            while done < st.st_size:
+                n = os.copy_file_range(in_fd, out_fd, st.st_size - done)
+                if n == 0:
+                    break
+                done += n
         os.lseek(in_fd, done, os.SEEK_SET)
         os.lseek(out_fd, done, os.SEEK_SET)
-        with os.fdopen(os.dup(out_fd), "wb") as fout:
-            shutil.copyfileobj(fin, fout)
+        while chunk := os.read(in_fd, 1 << 20):  # the rest (all of it if the kernel refused)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(out_fd, view) :]
+    finally:
+        os.close(in_fd)
 
 
 def _temp_beside(dest: str) -> str:

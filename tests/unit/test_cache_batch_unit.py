@@ -84,3 +84,28 @@ def test_a_failure_midway_leaves_no_object_and_no_temporary_file(
         cache.store_tree(str(d), entries)
     assert _leftovers(cache) == []
     assert not any(cache.has(digest.xxh) for _, digest, _ in entries)
+
+
+@pytest.mark.parametrize("kernel", ["copy_file_range", "refused_midway", "absent"])
+def test_a_copy_is_whole_whichever_way_the_kernel_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: str
+) -> None:
+    src = tmp_path / "src"
+    data = os.urandom(3_000_000)
+    src.write_bytes(data)
+    real = getattr(os, "copy_file_range", None)
+    if kernel == "refused_midway" and real is not None:
+
+        def partial(in_fd: int, out_fd: int, count: int) -> int:
+            if os.lseek(out_fd, 0, os.SEEK_CUR) > 0:
+                raise OSError(18, "Invalid cross-device link")
+            copied: int = real(in_fd, out_fd, min(count, 1000))
+            return copied
+
+        monkeypatch.setattr(os, "copy_file_range", partial)
+    elif kernel == "absent":
+        monkeypatch.delattr(os, "copy_file_range", raising=False)
+    cache_mod.clone_file(str(src), str(tmp_path / "copy"))
+    assert (tmp_path / "copy").read_bytes() == data
+    staged = cache_mod._stage_copy(str(src), str(tmp_path / "objects" / "ab" / "cd"))
+    assert Path(staged).read_bytes() == data and Path(staged).name.startswith(".tmp-")
