@@ -178,18 +178,19 @@ class StateMemo:
         walked = walk_tree_stat(full, confine=self.root if confine else None)
         names = [w[0] for w in walked]
         packed: list[bytes] = []
-        settled = 0  # the latest moment at which some file is still racy
+        mtimes: list[int] = []
         for _, path, mode, st in walked:
             if st is None:  # a link entry (of an out): its own stat, never followed
                 st = os.lstat(path)
-            m = st.st_mtime_ns
-            settled = max(settled, m + racy_window(m))
-            packed.append(pack_stat(st.st_ino, st.st_size, m, st.st_ctime_ns, mode))
+            mtimes.append(st.st_mtime_ns)
+            packed.append(pack_stat(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, mode))
+        # The latest moment at which some file is still racy (its hash not yet trustable).
+        settled = max((m + racy_window(m) for m in mtimes), default=0)
         record = self._tree_record(rel, confine)
-        usable = record is not None and (record.sha is not None or not want_sha256)
+        if record is not None and want_sha256 and record.sha is None:
+            record = None  # made without sha256: its digests cannot serve this walk
         if (
-            usable
-            and record is not None
+            record is not None
             and settled < record.seen
             and record.names == names
             and record.stats == b"".join(packed)
@@ -200,8 +201,8 @@ class StateMemo:
             return entries, record.digest
         entries = []
         for i, (sub, path, mode, st) in enumerate(walked):
-            j = record.index(sub) if usable and record is not None else None
-            m = (st or os.lstat(path)).st_mtime_ns
+            j = record.index(sub) if record is not None else None
+            m = mtimes[i]
             if (
                 j is not None
                 and record is not None
