@@ -9,6 +9,8 @@ What is faked and why (everything else is the real code on real files in ``tmp_p
   real subprocesses.
 - lock file and state memo: `MemoryLockFile` and `memory_memo` keep what a build records in
   memory, for tests of decisions over a hand-made lock (no file to write and re-read).
+- manifests: `minimal_manifest` makes the smallest record `build_manifest` writes, for tests
+  of the strict parser that then forge one field of it.
 - the content-addressed cache is NOT faked: on a tmpfs-backed ``tmp_path`` it costs
   microseconds, and a fake would hide the very hashing and restoring under test.
 
@@ -39,6 +41,7 @@ __all__ = [
     "make_workspace",
     "memory_memo",
     "memory_rebuilder",
+    "minimal_manifest",
 ]
 
 
@@ -126,3 +129,34 @@ def decide(
     order = ws.graph.closure(ws.select(None if targets is None else list(targets)))
     decisions = plan(ws.graph, ws.pipeline, memory_rebuilder(ws, lock).decider, order, set())
     return {d.target: d for d in decisions}
+
+
+def minimal_manifest(
+    status: str = "built",
+    *,
+    cmd: list[str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    undeclared: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The manifest of target ``t`` with nothing in it but what the arguments give, as
+    `build_manifest` writes it (a plain dict, so a test can forge any field)."""
+    from mlbuild.provenance.records import Identity, build_manifest
+
+    identity = Identity("u", "h", "3.11", "linux", {"commit": None, "dirty": False})
+    doc = build_manifest(
+        target="t",
+        status=status,
+        key="xxh3-128:" + "1" * 32,
+        components={"cmd": cmd, "deps": {}, "params": dict(params or {}), "code": {}, "env": {}},
+        started=0.0,
+        finished=1.0,
+        identity=identity,
+        deps=[],
+        outs=[],
+        log_digest=None,
+        env={},
+        undeclared=undeclared,
+        overrides=overrides,
+    )
+    return dict(doc)

@@ -9,27 +9,12 @@ import pytest
 
 from mlbuild.digest import canonical_json
 from mlbuild.provenance.parse import parse_manifest
-from mlbuild.provenance.records import Identity, ManifestError, build_manifest, manifest_id
-
-KEY = "xxh3-128:" + "1" * 32
+from mlbuild.provenance.records import ManifestError, manifest_id
+from tests.fakes import minimal_manifest
 
 
 def _manifest(status: str) -> dict[str, Any]:
-    identity = Identity("u", "h", "3.11", "linux", {"commit": None, "dirty": False})
-    doc = build_manifest(
-        target="t",
-        status=status,
-        key=KEY,
-        components={"cmd": ["make"], "deps": {}, "params": {}, "code": {}, "env": {}},
-        started=0.0,
-        finished=1.0,
-        identity=identity,
-        deps=[],
-        outs=[],
-        log_digest=None,
-        env={},
-    )
-    return dict(doc)
+    return minimal_manifest(status, cmd=["make"])
 
 
 def _parse(doc: dict[str, Any]) -> dict[str, Any]:
@@ -57,3 +42,28 @@ def test_a_committed_flag_that_disagrees_with_the_status_is_refused(
         doc["committed"] = committed
     with pytest.raises(ManifestError, match="committed"):
         _parse(doc)
+
+
+def test_overrides_of_a_set_build_parse_when_they_are_scalars_among_its_params() -> None:
+    doc = minimal_manifest(params={"train": {"lr": 0.5}, "seed": 1}, overrides={"train.lr": 0.5})
+    assert _parse(doc)["overrides"] == {"train.lr": 0.5}
+    assert "overrides" not in _parse(minimal_manifest(params={"seed": 1}))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "found"),
+    [
+        (["train.lr"], "overrides is"),  # not an object
+        ({"train.lr": [1, 2]}, "not a scalar"),
+        ({"train.lr": {"x": 1}}, "not a scalar"),
+        ({"../etc/passwd": 1}, "a key under one of its params"),  # read by no param
+        ({"trainx": 1}, "a key under one of its params"),  # a prefix is not a parent
+        ({"": 1}, "a key under one of its params"),
+    ],
+)
+def test_forged_overrides_make_the_manifest_unusable(overrides: object, found: str) -> None:
+    doc = minimal_manifest(params={"train": {"lr": 0.5}})
+    doc["overrides"] = overrides
+    with pytest.raises(ManifestError, match="overrides") as err:
+        _parse(doc)
+    assert found in str(err.value)

@@ -194,25 +194,12 @@ def test_a_lock_file_with_a_malformed_undeclared_read_is_corrupt(undeclared: obj
 )
 def test_a_manifest_with_a_malformed_undeclared_read_is_refused(reads: object) -> None:
     from mlbuild.provenance.parse import parse_manifest
-    from mlbuild.provenance.records import Identity, ManifestError, build_manifest, manifest_id
+    from mlbuild.provenance.records import ManifestError, manifest_id
+    from tests.fakes import minimal_manifest
 
-    identity = Identity("u", "h", "3.11", "linux", {"commit": None, "dirty": False})
-    doc = build_manifest(
-        target="t",
-        status="built",
-        key=KEY,
-        components={"cmd": None, "deps": {}, "params": {}, "code": {}, "env": {}},
-        started=0.0,
-        finished=1.0,
-        identity=identity,
-        deps=[],
-        outs=[],
-        log_digest=None,
-        env={},
-        undeclared={"extra.csv": "xxh3-128:" + "c" * 32},
-    )
+    doc = minimal_manifest(undeclared={"extra.csv": "xxh3-128:" + "c" * 32})
     mid = manifest_id(doc)
     assert parse_manifest(canonical_json(doc).encode(), mid, "t")["undeclared_reads"]
-    doc["undeclared_reads"] = reads  # type: ignore[typeddict-item]  # forged on purpose
+    doc["undeclared_reads"] = reads  # forged on purpose
     with pytest.raises(ManifestError, match="undeclared_reads"):
         parse_manifest(canonical_json(doc).encode(), manifest_id(doc), "t")
