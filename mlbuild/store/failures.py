@@ -59,13 +59,15 @@ class FailureCause(Enum):
     ERROR = "error"  # anything else: a callable raised, an out was missing, ...
 
 
-def clock_text(epoch: float, now: float | None = None) -> str:
-    """``10:02`` in local time if ``epoch`` is today, else ``2026-12-01 10:02`` (the rule
-    the workspace lock's "waiting for" line uses, store/wslock.py, to the minute)."""
+def clock_text(epoch: float, now: float | None = None, *, seconds: bool = False) -> str:
+    """``10:02`` in local time if ``epoch`` is today, else ``2026-12-01 10:02`` (with
+    ``seconds``: ``10:02:13``): how mlbuild shows a moment of this machine's recent past
+    (here, and the workspace lock's "waiting for" line, store/wslock.py)."""
     when = time.localtime(epoch)
     today = time.localtime(time.time() if now is None else now)
     same_day = (when.tm_year, when.tm_yday) == (today.tm_year, today.tm_yday)
-    return time.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M", when)
+    clock = "%H:%M:%S" if seconds else "%H:%M"
+    return time.strftime(clock if same_day else f"%Y-%m-%d {clock}", when)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from ..errors import LockHeldError
+from .failures import clock_text
 
 __all__ = ["PATIENCE", "WorkspaceLock", "holder_text"]
 
@@ -47,11 +48,9 @@ def holder_text(fd: int) -> str | None:
         pid, since = data["pid"], float(data["since"])
         if not isinstance(pid, int) or isinstance(pid, bool):
             return None
-        when, now = time.localtime(since), time.localtime()
+        return f"PID {pid} (since {clock_text(since, seconds=True)})"
     except (OSError, ValueError, KeyError, TypeError, OverflowError, UnicodeDecodeError):
         return None
-    today = (when.tm_year, when.tm_yday) == (now.tm_year, now.tm_yday)
-    return f"PID {pid} (since {time.strftime('%H:%M:%S' if today else '%Y-%m-%d %H:%M:%S', when)})"
 
 
 class WorkspaceLock:
