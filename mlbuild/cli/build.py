@@ -134,11 +134,11 @@ def build(
 def _note_unread(ws: Workspace) -> None:
     """Say which ``--set`` values no target reads: they change nothing, and a user who meant
     them (a script reading an undeclared key) should hear it rather than see "fresh"."""
-    from ..config.params import covers
+    from ..config.params import overrides_read
 
-    specs = ws.pipeline.targets.values()
+    read = {k for s in ws.pipeline.targets.values() for k in overrides_read(s.params, ws.overrides)}
     for key in ws.overrides:
-        if not any(covers(read, key) for spec in specs for read in spec.params):
+        if key not in read:
             click.echo(
                 f"mlbuild: note: --set {key}: no target reads it, so it changes nothing",
                 err=True,
