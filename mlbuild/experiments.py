@@ -101,13 +101,20 @@ def file_at_revision(
 ) -> bytes | None:
     """The bytes of workspace file ``rel`` as committed at git revision ``rev``
     (``git show REV:./REL``); with ``missing_ok``, None when the revision exists but does
-    not hold the file (`plots diff`). ``hint`` goes with any other failure."""
+    not hold the file (`plots diff`). ``hint`` goes with any other failure.
+
+    A REV starting with ``-`` is refused (no git revision does): git would read
+    ``--output=FILE:./mlbuild.lock`` as an option. Git runs in the C locale, so the
+    messages matched below are git's English ones whatever the user's language."""
+    if rev.startswith("-"):
+        raise UsageError(f"{rev!r} is not a git revision", hint="a revision never starts with '-'")
     try:
         proc = subprocess.run(
             ["git", "show", f"{rev}:./{rel}"],
             cwd=root,
             capture_output=True,
             timeout=30,
+            env={**os.environ, "LC_ALL": "C"},
         )
     except FileNotFoundError:
         raise UsageError("comparing with a revision needs git, which is not installed") from None
