@@ -68,6 +68,7 @@ class Decider:
         key = build_key(comps)
         entry = self.ctx.lock.entries.get(spec.name)
         reasons: list[Reason] = []
+        self.ctx.memo.forget_walks(spec.outs)  # a restore reuses only this decision's walk
         if force:
             reasons.append(Reason(ReasonKind.FORCED, spec.name))
         elif spec.always:

@@ -25,6 +25,7 @@ from ..store.records import check_declared
 from .context import Context
 from .decide import Decider
 from .manifests import Manifests
+from .partial import set_aside, sync_dir
 
 __all__ = ["Materializer"]
 
@@ -36,6 +37,7 @@ class Materializer:
         self.ctx = ctx
         self.decider = decider
         self.manifests = manifests
+        self._aside_begun: set[str] = set()  # targets whose aside/ this build emptied
 
     def restore(
         self, spec: TargetSpec, decision: Decision, started: float
@@ -76,10 +78,21 @@ class Materializer:
         """Put cached outs in the workspace (the current copies moved aside first). Only
         the declared outs are ever written, whatever a record lists."""
         check_declared(recs, spec.outs, f"the cached build of {spec.name}")
-        self.move_aside(spec)  # a hand-edited out is kept, never overwritten
+        aside = self._aside_dir(spec)  # a hand-edited out is kept, never overwritten
         for rec in recs:
             self.ctx.ensure_inside(spec, rec.path)
-            self.ctx.cache.restore_out(rec, os.path.join(self.ctx.root, rec.path), at=rec.path)
+            if rec.type == OutType.DIR and sync_dir(
+                self.ctx.cache,
+                self.ctx.memo,
+                self.ctx.root,
+                rec.path,
+                rec.xxh,
+                os.path.join(aside, rec.path),
+            ):
+                continue  # only the entries that differed were set aside and restored
+            full = os.path.join(self.ctx.root, rec.path)
+            set_aside(full, os.path.join(aside, rec.path))
+            self.ctx.cache.restore_out(rec, full, at=rec.path)
             if rec.type == OutType.FILE:
                 self.ctx.memo.remember(rec.path, FileDigest(rec.size, rec.xxh, rec.sha256))
         return tuple(recs)
@@ -130,14 +143,13 @@ class Materializer:
             restored_from=mid,
             quality=quality,
         )
-        self.ctx.lock.record(
-            spec.name, LockEntry(doc["key"], components, outs, quality.metrics)
-        )
+        self.ctx.lock.record(spec.name, LockEntry(doc["key"], components, outs, quality.metrics))
         return new
 
     def is_current(self, spec: TargetSpec, key: str, recs: Collection[OutRecord]) -> bool:
         """Whether the build of ``key`` with outs ``recs`` is the target's current one:
         its lock entry has that key and those outs, and the workspace holds them intact."""
+        self.ctx.memo.forget_walks(spec.outs)  # a restore reuses only this check's walk
         entry = self.ctx.lock.entries.get(spec.name)
         if entry is None or entry.key != key:
             return False
@@ -156,28 +168,38 @@ class Materializer:
 
     def move_aside(self, spec: TargetSpec) -> None:
         """Move the workspace copies of ``spec``'s outs to .mlbuild/aside/<target>/ (the
-        previous aside copy is dropped): nothing a user wrote is ever deleted outright.
-        An out that leads outside the workspace is an error here (write-time check)."""
-        self._move_outs(spec, self.ctx.layout.aside(spec.name), strict=True)
+        previous build's aside copy is dropped): nothing a user wrote is ever deleted
+        outright. An out that leads outside the workspace is an error here (write-time
+        check)."""
+        self._move_outs(spec, self._aside_dir(spec), strict=True)
 
     def keep_failed(self, spec: TargetSpec) -> None:
         """Move a failed run's partial outs to .mlbuild/failed/<target>/ for debugging; an
         out behind a symlink leading out of the workspace is left alone, never reached."""
-        self._move_outs(spec, self.ctx.layout.failed(spec.name), strict=False)
+        failed = self.ctx.layout.failed(spec.name)
+        with contextlib.suppress(OSError):
+            remove_tree(failed)
+        self._move_outs(spec, failed, strict=False)
+
+    def _aside_dir(self, spec: TargetSpec) -> str:
+        """``spec``'s aside directory, emptied the first time this build sets something
+        aside for it, not again: a restore that fails halfway (a corrupt object) and the
+        run that follows share one generation, so the run's move aside cannot drop what
+        the restore kept there."""
+        aside = self.ctx.layout.aside(spec.name)
+        if spec.name not in self._aside_begun:
+            self._aside_begun.add(spec.name)
+            with contextlib.suppress(OSError):
+                remove_tree(aside)
+        return aside
 
     def _move_outs(self, spec: TargetSpec, dest_root: str, *, strict: bool) -> None:
-        with contextlib.suppress(OSError):
-            remove_tree(dest_root)
         for rel in spec.outs:
             if strict:
                 self.ctx.ensure_inside(spec, rel)
             elif os.path.dirname(rel) and not check_inside(self.ctx.root, os.path.dirname(rel)):
                 continue
-            full = os.path.join(self.ctx.root, rel)
-            if os.path.lexists(full):
-                dest = os.path.join(dest_root, rel)
-                os.makedirs(os.path.dirname(dest), exist_ok=True)
-                os.replace(full, dest)
+            set_aside(os.path.join(self.ctx.root, rel), os.path.join(dest_root, rel))
 
     def promote(self, spec: TargetSpec) -> dict[str, Any]:
         """Copy the best candidate's outs (from the cache, else from the workspace) to

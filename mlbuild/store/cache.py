@@ -40,6 +40,9 @@ from .records import (
 
 CACHE_VERSION = RUN_VERSION
 _FICLONE = 0x40049409
+# `Cache.missing` lists a fan-out directory when its size is under this many bytes per
+# object looked for: about 25 entries read per stat saved (an entry of ~40 bytes).
+_LIST_BYTES_PER_NAME = 1024
 
 
 def clone_file(src: str, dst: str) -> None:
@@ -66,6 +69,11 @@ class Cache:
         self.dir = directory
         self.objects = os.path.join(directory, "objects")
         self.runs = os.path.join(directory, "runs")
+        # A build asks for the same tree several times (is it restorable? then restore
+        # it): the last one parsed is kept (objects are immutable, so it stays verified),
+        # and so is every tree found complete, until an object is dropped.
+        self._last_tree: tuple[str, list[TreeEntry]] | None = None
+        self._complete: set[str] = set()
 
     # -- objects ---------------------------------------------------------------------
     def object_path(self, digest: str) -> str:
@@ -75,6 +83,29 @@ class Cache:
 
     def has(self, digest: str) -> bool:
         return os.path.exists(self.object_path(digest))
+
+    def missing(self, digests: Collection[str]) -> list[str]:
+        """Those of ``digests`` the store does not hold, in order. Checking the 100,000
+        objects of a dataset one `stat` at a time takes about a second; a fan-out
+        directory is listed once instead when that reads fewer entries than the stats it
+        saves (its size in bytes estimates its entries), so a small cache is never listed
+        whole for a few objects, nor a huge one for a few hundred."""
+        hexes = [digest_hex(digest) for digest in digests]
+        wanted: dict[str, list[str]] = {}
+        for hexd in hexes:
+            wanted.setdefault(hexd[:2], []).append(hexd[2:])
+        present: set[str] = set()
+        for prefix, names in wanted.items():
+            directory = os.path.join(self.objects, prefix)
+            try:
+                listable = os.stat(directory).st_size < len(names) * _LIST_BYTES_PER_NAME
+                if listable:
+                    present.update(prefix + n for n in os.listdir(directory))
+                    continue
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            present.update(prefix + n for n in names if os.path.exists(os.path.join(directory, n)))
+        return [d for d, hexd in zip(digests, hexes, strict=True) if hexd not in present]
 
     def store_file(self, src: str, digest: str) -> None:
         """Copy ``src`` into the object store under ``digest`` (no-op if already there)."""
@@ -136,15 +167,20 @@ class Cache:
     def read_tree(self, digest: str) -> list[TreeEntry]:
         """The entries of the tree object ``digest``, verified against its name and each
         other (records.parse_tree); a corrupt tree raises RecordError and is dropped."""
+        last = self._last_tree
+        if last is not None and last[0] == digest:
+            return last[1]
         path = self.object_path(digest)
         with open(path, "rb") as f:
             raw = f.read()
         try:
-            return parse_tree(raw, digest, f"cache object {os.path.relpath(path, self.dir)}")
+            tree = parse_tree(raw, digest, f"cache object {os.path.relpath(path, self.dir)}")
         except RecordError:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)  # provably bad, and its path derives from checked hex
             raise
+        self._last_tree = (digest, tree)
+        return tree
 
     def has_out(self, rec: OutRecord) -> bool:
         """True when every object needed to restore ``rec`` is in the store. A tree object
@@ -152,12 +188,18 @@ class Cache:
         the build is not restorable."""
         if rec.type == OutType.FILE:
             return self.has(rec.xxh)
+        if rec.xxh in self._complete:
+            return True
         if not self.has(rec.xxh):
             return False
         try:
-            return all(self.has(xxh) for _, xxh, _ in self.read_tree(rec.xxh))
+            tree = self.read_tree(rec.xxh)
         except OSError:
             return False  # a corrupt tree raises RecordError (dropped): callers say so
+        if self.missing(sorted({xxh for _, xxh, _ in tree})):
+            return False
+        self._complete.add(rec.xxh)
+        return True
 
     def restore_out(self, rec: OutRecord, dest: str, at: str | None = None) -> None:
         """Materialize ``rec`` at ``dest`` atomically (temp next to it, then rename).
@@ -186,18 +228,36 @@ class Cache:
             for rel, xxh, mode in self.read_tree(rec.xxh):  # paths checked there
                 target = os.path.join(tmpdir, *rel.split("/"))
                 makedirs(os.path.dirname(target))
-                if mode == EntryMode.LINK:
-                    self._restore_link(xxh, target, f"{at}/{rel}" if at else rel)
-                    continue
-                clone_file(self.object_path(xxh), target)
-                self._check_copy(target, xxh)
-                os.chmod(target, 0o755 if mode == EntryMode.EXEC else 0o644)
+                self._put(xxh, mode, target, f"{at}/{rel}" if at else rel)
             _remove(dest)
             os.replace(tmpdir, dest)
         except BaseException:
             with contextlib.suppress(OSError):
                 remove_tree(tmpdir)
             raise
+
+    def restore_entry(self, xxh: str, mode: str, target: str, link: str) -> None:
+        """Put one tree entry at ``target`` (which must not exist as a directory): written
+        and verified under a temporary name beside it, then renamed over whatever is
+        there. ``link``: ``target`` relative to the workspace (a link's containment)."""
+        tmp = _temp_beside(target, ".mlbuild-restore-")
+        try:
+            os.unlink(tmp)  # _put creates it (a link cannot be made over a file)
+            self._put(xxh, mode, tmp, link)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def _put(self, xxh: str, mode: str, target: str, link: str) -> None:
+        """Create the tree entry ``xxh`` (mode ``mode``) at the new path ``target``."""
+        if mode == EntryMode.LINK:
+            self._restore_link(xxh, target, link)
+            return
+        clone_file(self.object_path(xxh), target)
+        self._check_copy(target, xxh)
+        os.chmod(target, 0o755 if mode == EntryMode.EXEC else 0o644)
 
     def _restore_link(self, xxh: str, target: str, link: str) -> None:
         """Create the symlink whose target text is the object ``xxh`` (verified against its
@@ -217,6 +277,7 @@ class Cache:
             # Provably bad: drop it, so that the build that runs instead stores a good copy.
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.object_path(xxh))
+            self._complete.clear()
             raise MlbuildError(
                 f"cache object {os.path.relpath(self.object_path(xxh), self.dir)} is corrupt "
                 f"(its bytes hash to {got})",
@@ -281,13 +342,13 @@ _temps = itertools.count()  # temporary names: pid + this counter (next() is ato
 _NO_CLONE: set[tuple[int, int]] = set()  # (src, dst) st_dev pairs where FICLONE failed
 
 
-def _new_temp(dest: str) -> tuple[str, int]:
-    """A new temporary file beside object ``dest`` (a ``.tmp-`` name gc removes), open for
-    writing: cheaper than mkstemp's random names, which cost a third of storing 20,000
-    small objects."""
+def _new_temp(dest: str, prefix: str = ".tmp-") -> tuple[str, int]:
+    """A new temporary file beside ``dest`` (beside an object: a ``.tmp-`` name gc
+    removes), open for writing: cheaper than mkstemp's random names, which cost a third of
+    storing 20,000 small objects."""
     directory = os.path.dirname(dest)
     while True:
-        name = os.path.join(directory, f".tmp-{os.getpid()}-{next(_temps)}")
+        name = os.path.join(directory, f"{prefix}{os.getpid()}-{next(_temps)}")
         try:
             return name, os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileNotFoundError:
@@ -345,9 +406,9 @@ def _fill(src: str, out_fd: int) -> None:
         os.close(in_fd)
 
 
-def _temp_beside(dest: str) -> str:
-    """A new empty temporary file beside object ``dest``."""
-    name, fd = _new_temp(dest)
+def _temp_beside(dest: str, prefix: str = ".tmp-") -> str:
+    """A new empty temporary file beside ``dest``."""
+    name, fd = _new_temp(dest, prefix)
     os.close(fd)
     return name
 

@@ -25,6 +25,7 @@ import json
 import os
 import stat
 import time
+from collections.abc import Collection
 from typing import Any
 
 from ..digest import XXH, FileDigest, hash_bytes, hash_file, hash_tree, link_digest, walk_tree_stat
@@ -72,6 +73,7 @@ class StateMemo:
         self.trees_dir = trees_dir  # None: no tree records (a scratch memo)
         self._trees: dict[tuple[str, bool], TreeRecord | None] = {}
         self._trees_dirty: dict[tuple[str, bool], TreeRecord] = {}
+        self._walked: dict[tuple[str, bool], TreeRecord] = {}  # what this process walked
         self.files: dict[str, list[Any]] = {}
         self.imports: dict[str, list[str]] = {}
         self.dirty = False
@@ -164,6 +166,24 @@ class StateMemo:
         assert entries is not None
         return entries
 
+    def forget_walks(self, rels: Collection[str]) -> None:
+        """Start a decision about outs ``rels``: only a check made from now on may serve
+        `out_entries` (the restore that follows), never an older one."""
+        for rel in rels:
+            self._walked.pop((rel, True), None)
+
+    def out_entries(self, rel: str) -> dict[str, tuple[str, str]]:
+        """The entries of the out directory ``rel`` (name → (xxh3 digest, mode)) as the
+        check of the decision about it walked them (`digest` with ``out``, after
+        `forget_walks`), else as walked now: the restore that follows compares the same
+        walk with the tree, without a second walk of 100,000 files. Used once: the
+        restore changes the directory."""
+        record = self._walked.pop((rel, True), None)
+        if record is None:
+            self._tree(rel, False, True, need_entries=False)
+            record = self._walked.pop((rel, True))
+        return record.entry_map()
+
     # Longer than 60 lines: the fast path and the per-file path share the walk's packed
     # stats; split, each half would redo or pass around most of the other's state.
     def _tree(
@@ -195,6 +215,8 @@ class StateMemo:
             and record.names == names
             and record.stats == b"".join(packed)
         ):
+            if confine and not need_entries:  # an out checked (see out_entries)
+                self._walked[(rel, confine)] = record
             if not need_entries:
                 return None, record.digest
             entries = [(w[0], record.file_digest(i), w[2]) for i, w in enumerate(walked)]
@@ -227,6 +249,8 @@ class StateMemo:
             new = TreeRecord(rel, confine, seen, names, b"".join(packed), xxh, sha, tree)
             self._trees[(rel, confine)] = new
             self._trees_dirty[(rel, confine)] = new
+            if confine and not need_entries:
+                self._walked[(rel, confine)] = new
         return entries, tree
 
     def _tree_file(self, rel: str, confine: bool) -> str:

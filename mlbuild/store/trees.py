@@ -89,6 +89,17 @@ class TreeRecord:
     def stat_at(self, i: int) -> bytes:
         return self.stats[i * STAT.size : (i + 1) * STAT.size]
 
+    def entry_map(self) -> dict[str, tuple[str, str]]:
+        """Every entry's name → (xxh3 digest, mode letter). A mode is the one packed with
+        the stat: an entry whose stat was zeroed (changed while hashed) gets NUL, which
+        equals no mode, so a comparison with it always differs."""
+        hexes = self.xxh.hex()
+        size = STAT.size
+        return {
+            name: (XXH + hexes[32 * i : 32 * i + 32], chr(self.stats[(i + 1) * size - 1]))
+            for i, name in enumerate(self.names)
+        }
+
     def file_digest(self, i: int) -> FileDigest:
         """The recorded digest of entry ``i``."""
         size = STAT.unpack_from(self.stats, i * STAT.size)[1]
