@@ -29,6 +29,7 @@ __all__ = [
     "EntryMode",
     "ExecutorType",
     "GateBound",
+    "LinkType",
     "ManifestStatus",
     "OutType",
     "PromoteMode",
@@ -67,6 +68,15 @@ class EntryMode(str, Enum):
     FILE = "f"
     EXEC = "x"  # a file with its owner's execute bit
     LINK = "l"  # a symlink in a directory out: its digest is that of its target text
+
+
+class LinkType(str, Enum):
+    """How a file's bytes get between the cache and the workspace (``cache: {link:}`` in
+    mlbuild.yaml): the first kind in the list that works on the filesystems at hand."""
+
+    REFLINK = "reflink"  # a copy-on-write clone: instant, and a file of its own
+    HARDLINK = "hardlink"  # the same inode: instant, no space, and read-only (protected)
+    COPY = "copy"  # the bytes copied: works everywhere
 
 
 class Severity(str, Enum):

@@ -22,7 +22,7 @@ from .executors import Executor
 from .jobs.logs import tail_lines
 from .jobs.masking import Masker
 from .jobs.spec import build_job, read_secrets
-from .kinds import Severity
+from .kinds import LinkType, Severity
 from .plural import counted
 from .rebuild import Rebuilder
 from .results import Action, Decision, Outcome, TargetResult
@@ -33,6 +33,8 @@ from .store.failures import FailedAttempt, FailureCause, FailureLog
 __all__ = ["Done", "TargetRunner"]
 
 _SHOWN_READS = 5  # undeclared reads named one per line; the rest are counted
+# What a refused write prints (the shell, coreutils, Python's PermissionError).
+_REFUSED_WRITE = ("Permission denied", "Read-only file system", "PermissionError")
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,7 @@ class TargetRunner:
                 cause, code = FailureCause.INTERRUPTED, None
             elif result.exit_code is not None and result.exit_code != 0:
                 cause, code = FailureCause.EXIT, result.exit_code
+                self._say_protected(spec)
             else:  # a callable that raised, a worker lost: no exit status to show
                 cause, code = FailureCause.ERROR, None
             return self._failed(spec, decision, mask(result.error), t0, cause, code)
@@ -263,6 +266,26 @@ class TargetRunner:
             ),
             commit.outs,
         )
+
+    def _say_protected(self, spec: TargetSpec) -> None:
+        """A command that failed on a refused write, with deps hardlinked to the cache
+        (read-only, protection.py): say which, and how to edit one."""
+        if LinkType.HARDLINK not in self.rb.ctx.cache.link:
+            return
+        tail = "\n".join(tail_lines(self.rb.ctx.log_path(spec.name)))
+        if not any(sign in tail for sign in _REFUSED_WRITE):
+            return
+        from .config import DepKind
+        from .protection import protected_under
+
+        targets = self.rb.ctx.pipeline.targets
+        paths = [d.value for d in spec.deps if d.kind is DepKind.PATH]
+        paths += [out for d in spec.dep_targets for out in targets[d].outs]
+        for path in protected_under(self.rb.ctx.root, paths):
+            self.events.warning(
+                f"{spec.name}: {path} is read-only, hardlinked to the cache (cache.link); "
+                f"mlbuild unprotect {path} makes it a private, writable copy"
+            )
 
     def _failed(
         self,

@@ -24,10 +24,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from .config import CONFIG_NAME, Pipeline, find_config, load_pipeline
-from .errors import UsageError
+from .errors import ConfigError, UsageError
 from .events import BuildEvents, NullEvents
 from .graph import BuildGraph
-from .kinds import ManifestStatus
+from .kinds import LinkType, ManifestStatus
 from .options import BuildOptions
 from .provenance.store import ManifestStore
 from .queries import ExperimentQueries, Explanation, StatusEntry
@@ -47,6 +47,7 @@ from .wiring import Wiring, wire
 if TYPE_CHECKING:
     from .executors import Executor
     from .maintenance import CleanReport, GcReport, VerifyReport
+    from .protection import Unprotected
     from .provenance.signing import SigningKey
     from .transfer import Transfer, TransferStats
 
@@ -100,7 +101,14 @@ class Workspace(ExperimentQueries):
 
     @cached_property
     def cache(self) -> Cache:
-        return Cache(self.layout.cache_dir)
+        """The local cache, placing files as ``cache.link`` says. A command that must
+        work whatever the config (`cache verify`, `gc`) gets the default if it does not
+        load: it places nothing in the workspace, and copying is always safe."""
+        try:
+            link = self.pipeline.cache_link
+        except ConfigError:
+            return Cache(self.layout.cache_dir)
+        return Cache(self.layout.cache_dir, tuple(LinkType(k) for k in link))
 
     @cached_property
     def manifest_store(self) -> ManifestStore:
@@ -489,6 +497,14 @@ class Workspace(ExperimentQueries):
                     dry_run=dry_run,
                 )
             return report
+
+    def unprotect(self, paths: Iterable[str]) -> list[Unprotected]:
+        """Private, writable copies of the outs at ``paths`` hardlinked to the cache
+        (protection.py); the workspace lock is held, so no build places outs meanwhile."""
+        from .protection import unprotect
+
+        with WorkspaceLock(self.layout.workspace_lock, wait=True):
+            return unprotect(self.pipeline, paths)
 
     def clean(
         self, targets: Iterable[str] | None = None, *, force: bool = False, dry_run: bool = False

@@ -9,7 +9,7 @@
                     card, diff
     experiments.py  metrics show|diff, params diff, exp show, report
     cache.py        push, pull, cache verify, gc
-    clean.py        clean
+    clean.py        clean, unprotect
     plots.py        plots show|diff (mlbuild/plots/ reads the data, render/plots.py draws)
     commit.py       commit (accept the outs in the workspace as a build; rebuild/accept.py)
     completion.py   completion bash|zsh|fish; the target names TARGETS arguments complete

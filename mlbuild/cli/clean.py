@@ -1,5 +1,6 @@
 """`mlbuild clean`: remove the outs of targets that the cache can put back
-(maintenance.py `clean`); a plain build then restores them without running anything."""
+(maintenance.py `clean`); a plain build then restores them without running anything.
+`mlbuild unprotect`: private copies of outs hardlinked to the cache (protection.py)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,17 @@ def clean(
     if any(out.why is not Uncached.OUTSIDE for out in kept):
         summary += f" (--force removes {noun(len(kept), 'it', 'them')} too)"
     click.echo(summary)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@pass_invocation
+def unprotect(invocation: Invocation, paths: tuple[str, ...]) -> None:
+    """Make the outs at PATHS (files or directories) editable: each file hardlinked to the
+    cache (cache.link: hardlink) becomes a private, writable copy of the same bytes."""
+    for done in invocation.workspace().unprotect(paths):
+        if done.files:
+            shared = counted(len(done.files), "file")
+            click.echo(f"unprotected {done.path}: {shared} made private and writable")
+        else:
+            click.echo(f"{done.path}: nothing shares its bytes with the cache")

@@ -35,6 +35,7 @@ from .plots import load_plots
 from .schema import TOP_KEYS
 from .settings import (
     check_version,
+    load_cache_link,
     load_default,
     load_env,
     load_executor,
@@ -139,6 +140,7 @@ class Loader:
             )
         default = load_default(reader, top.get("default"), names)
         remote = load_remote(reader, top)
+        cache_link = load_cache_link(reader, top.get("cache"))
         return Pipeline(
             root=self.root,
             config_path=self.config_path,
@@ -152,6 +154,7 @@ class Loader:
             remote=remote.url,
             remote_options=remote.options,
             remote_write=remote.write,
+            cache_link=cache_link,
             executor=executor.kind,
             executor_address=executor.address,
             executor_mode=executor.mode,

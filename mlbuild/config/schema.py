@@ -16,6 +16,7 @@ from typing import Any
 __all__ = [
     "CHECK_KINDS",
     "CHECK_COMMON_KEYS",
+    "CACHE_KEYS",
     "EXECUTOR_KEYS",
     "GATE_BOUNDS",
     "GATE_KEYS",
@@ -75,6 +76,16 @@ _EXECUTOR: dict[str, Any] = {
         "description": "Seconds to wait for the Dask scheduler at start (default 10).",
     },
 }
+_CACHE: dict[str, Any] = {
+    "link": {
+        "type": "array",
+        "items": {"enum": ["reflink", "hardlink", "copy"]},
+        "minItems": 1,
+        "uniqueItems": True,
+        "description": "How outs move between the cache and the workspace: the first "
+        "kind that works (default [reflink, copy]).",
+    },
+}
 _SIGNING: dict[str, Any] = {
     "key": {"type": "string", "description": "Ed25519 private key."},
 }
@@ -98,6 +109,7 @@ _TOP: dict[str, Any] = {
     "packages": {**_STR_LIST, "description": "Distributions whose versions join every key."},
     "executor": {"type": "object", "additionalProperties": False, "properties": _EXECUTOR},
     "signing": {"type": "object", "additionalProperties": False, "properties": _SIGNING},
+    "cache": {"type": "object", "additionalProperties": False, "properties": _CACHE},
     "trusted_keys": {**_STR_LIST, "description": "Public keys audit accepts."},
     "remote": {"type": "string", "description": "Shared cache: any fsspec URL."},
     "remote_options": {"type": "object", "description": "Passed to the fsspec filesystem."},
@@ -260,6 +272,7 @@ TOP_KEYS = tuple(_TOP)
 TARGET_KEYS = tuple(_TARGET)
 EXECUTOR_KEYS = tuple(_EXECUTOR)
 SIGNING_KEYS = tuple(_SIGNING)
+CACHE_KEYS = tuple(_CACHE)
 SECRET_KEYS = tuple(_SECRET)
 PROMOTE_KEYS = tuple(_PROMOTE)
 GATE_KEYS = tuple(_GATE)

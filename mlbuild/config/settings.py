@@ -7,12 +7,12 @@ import re
 from typing import Any, NamedTuple
 
 from ..errors import ConfigError
-from ..kinds import DaskMode, ExecutorType, words
+from ..kinds import DaskMode, ExecutorType, LinkType, words
 from ..suggest import did_you_mean
 from .access import Reader
 from .params import render_value
 from .paths import normalize_path
-from .schema import EXECUTOR_KEYS, SCHEMA_VERSION, SECRET_KEYS, SIGNING_KEYS
+from .schema import CACHE_KEYS, EXECUTOR_KEYS, SCHEMA_VERSION, SECRET_KEYS, SIGNING_KEYS
 from .specs import DASK_CONNECT_TIMEOUT
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "Keys",
     "Remote",
     "check_version",
+    "load_cache_link",
     "load_default",
     "load_env",
     "load_executor",
@@ -196,6 +197,37 @@ def load_remote(reader: Reader, top: dict[str, Any]) -> Remote:
     )
     write = reader.expect(top.get("remote_write", False), bool, ("remote_write",), "remote_write")
     return Remote(remote, options, write)
+
+
+DEFAULT_LINK = ("reflink", "copy")
+
+
+def load_cache_link(reader: Reader, raw: Any) -> tuple[str, ...]:
+    """``cache: {link: [...]}``: LinkType words, each once (default reflink, then copy)."""
+    if raw is None:
+        return DEFAULT_LINK
+    path = ("cache",)
+    reader.expect(raw, dict, path, "cache")
+    reader.check_keys(raw, CACHE_KEYS, path, "cache")
+    if "link" not in raw:
+        return DEFAULT_LINK
+    items = raw["link"]
+    if isinstance(items, str):
+        items = [items]
+    where = path + ("link",)
+    if not isinstance(items, list) or not items:
+        raise reader.fail("cache.link must be a list of reflink, hardlink, copy", where)
+    for i, item in enumerate(items):
+        if item not in words(LinkType):
+            raise reader.fail(
+                f"cache.link {item!r} is not a kind of link",
+                where + (i,),
+                hint=did_you_mean(str(item), words(LinkType))
+                or f"use {', '.join(words(LinkType))}",
+            )
+        if item in items[:i]:
+            raise reader.fail(f"cache.link lists {item!r} twice", where + (i,))
+    return tuple(items)
 
 
 def load_default(reader: Reader, raw: Any, names: list[str]) -> tuple[str, ...]:

@@ -120,6 +120,7 @@ class Pipeline:
     remote: str | None = None  # fsspec URL of the shared cache (store/remote.py)
     remote_options: Mapping[str, Any] = field(default_factory=dict)  # given to fsspec
     remote_write: bool = False  # push after every successful build, as --push
+    cache_link: tuple[str, ...] = ("reflink", "copy")  # LinkType words, first that works
     # Plain words (the Python API and the JSON stay as they were), compared with members:
     executor: str = ExecutorType.LOCAL.value  # an ExecutorType word (executors/dask.py)
     executor_address: str | None = None  # the Dask scheduler's address

@@ -23,7 +23,7 @@ from .. import reads
 from ..config import TargetSpec
 from ..digest import hash_tree
 from ..errors import BuildFailed
-from ..kinds import ManifestStatus, OutType
+from ..kinds import LinkType, ManifestStatus, OutType
 from ..results import Decision
 from ..store import LockEntry, OutRecord
 from .context import Context
@@ -120,12 +120,16 @@ class Committer:
                 digest = hash_tree(entries)
                 if self.ctx.options.store:
                     self.ctx.cache.store_tree(full, entries)
+                    if LinkType.HARDLINK in self.ctx.cache.link:
+                        self.ctx.memo.restat(rel)
                 rec = OutRecord(rel, OutType.DIR.value, digest.xxh, digest.sha256, digest.size)
                 records.append(rec)
             else:
                 fd = self.ctx.memo.file_digest(rel, want_sha256=True)
                 if self.ctx.options.store:
-                    self.ctx.cache.store_file(full, fd.xxh)
+                    self.ctx.cache.store_file(full, fd.xxh, share=True)
+                    if LinkType.HARDLINK in self.ctx.cache.link:
+                        self.ctx.memo.restat(rel)
                 executable = bool(os.stat(full).st_mode & 0o100)
                 rec = OutRecord(rel, OutType.FILE.value, fd.xxh, fd.sha256, fd.size, executable)
                 records.append(rec)

@@ -9,23 +9,31 @@ Layout under ``.mlbuild/cache/`` (version 1)::
 
 A run-cache entry is written only after every object it names is stored (objects first,
 then the key), so an entry never points to a missing object, even after a kill -9.
-Workspace copies are reflinks where the filesystem can, else real copies: never hardlinks,
-so editing a workspace file can never corrupt the cache.
+How bytes move between the workspace and the objects is ``cache: {link: [...]}``
+(`LinkType`), the first kind that works on the filesystems at hand: by default a reflink
+where the filesystem has them, else a copy, so editing a workspace file can never change
+an object. With ``hardlink`` listed, an out and its object are one inode, made read-only
+(0444, or 0555 for an executable) so that an in-place write is refused instead of
+corrupting the cache; `mlbuild unprotect` gives the workspace a private copy. An object is
+only ever hardlinked to the workspace when its mode is exactly what the entry needs, and
+every placed file, linked or not, is hashed against its object's name.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
+import stat
 import tempfile
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from ..digest import FileDigest, TreeEntry, canonical_json, hash_bytes, hash_file, tree_object
 from ..errors import MlbuildError
-from ..kinds import EntryMode, OutType
-from .atomic import atomic_write, replacing, sync_filesystem
+from ..kinds import EntryMode, LinkType, OutType
+from .atomic import atomic_write, fsync_dir, fsync_file, replacing, sync_filesystem
 from .records import (
     RUN_VERSION,
     OutRecord,
@@ -45,14 +53,20 @@ _FICLONE = 0x40049409
 _LIST_BYTES_PER_NAME = 1024
 
 
-def clone_file(src: str, dst: str) -> None:
-    """Copy ``src`` to ``dst`` as a reflink when the filesystem supports it, else copy.
+DEFAULT_LINK: tuple[LinkType, ...] = (LinkType.REFLINK, LinkType.COPY)
+# os.link's refusals that mean "not here" (another filesystem, one without hardlinks, too
+# many links, a kernel that protects links), not "something is wrong": the next kind.
+_CANNOT_LINK = frozenset(
+    {errno.EXDEV, errno.EMLINK, errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS}
+)
 
-    Never a hardlink: the workspace copy and the cache object must not share an inode.
-    """
+
+def clone_file(src: str, dst: str) -> None:
+    """Copy ``src`` to ``dst`` as a reflink when the filesystem supports it, else copy:
+    never a hardlink, the copy is a file of its own."""
     out_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
-        _fill(src, out_fd)
+        _fill(src, out_fd, reflink=True, copy=True)
     finally:
         os.close(out_fd)
 
@@ -65,8 +79,9 @@ def check_tree_path(rel: str) -> None:
 class Cache:
     """Objects + run cache under one directory."""
 
-    def __init__(self, directory: str) -> None:
+    def __init__(self, directory: str, link: Sequence[LinkType] = DEFAULT_LINK) -> None:
         self.dir = directory
+        self.link = tuple(link)
         self.objects = os.path.join(directory, "objects")
         self.runs = os.path.join(directory, "runs")
         # A build asks for the same tree several times (is it restorable? then restore
@@ -107,10 +122,57 @@ class Cache:
             present.update(prefix + n for n in names if os.path.exists(os.path.join(directory, n)))
         return [d for d, hexd in zip(digests, hexes, strict=True) if hexd not in present]
 
-    def store_file(self, src: str, digest: str) -> None:
-        """Copy ``src`` into the object store under ``digest`` (no-op if already there)."""
-        if not os.path.exists(self.object_path(digest)):
-            self.add_object(digest, lambda tmp: clone_file(src, tmp))
+    def store_file(self, src: str, digest: str, *, share: bool = False) -> None:
+        """Put ``src``'s bytes in the object store under ``digest`` (no-op if already
+        there), durably. ``share``: ``src`` is an out, which with ``hardlink`` in
+        ``cache.link`` becomes the object itself (and read-only); a code file never is."""
+        dest = self.object_path(digest)
+        if os.path.exists(dest):
+            return
+        tmp = self._stage(src, dest, share=share)
+        try:
+            fsync_file(tmp)  # the bytes are on disk before the name points at them
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        fsync_dir(os.path.dirname(dest))
+
+    def _stage(self, src: str, dest: str, *, share: bool) -> str:
+        """A new temporary file beside object ``dest`` with ``src``'s bytes and an
+        object's mode, made by the first kind of ``cache.link`` that works; returns its
+        path. A hardlink (only with ``share``) is ``src`` itself, made read-only: 0444,
+        or 0555 when ``src`` is executable, so the out keeps its mode."""
+        for kind, then_copy in _steps(self.link):
+            if kind is LinkType.HARDLINK:
+                if not share:
+                    continue
+                name = _temp_beside(dest)
+                os.unlink(name)  # os.link makes it
+                try:
+                    os.link(src, name)
+                except OSError as exc:
+                    if exc.errno in _CANNOT_LINK:
+                        continue
+                    raise
+                executable = os.stat(name).st_mode & stat.S_IXUSR
+                os.chmod(name, 0o555 if executable else 0o444)
+                return name
+            name, fd = _new_temp(dest)
+            try:
+                done = _fill(src, fd, reflink=kind is LinkType.REFLINK, copy=then_copy)
+            except BaseException:
+                os.close(fd)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(name)
+                raise
+            os.close(fd)
+            if done is not None:
+                os.chmod(name, 0o444)  # shared by every build, never edited in place
+                return name
+            os.unlink(name)
+        raise _no_link(self.link, src)
 
     def add_object(self, digest: str, fill: Callable[[str], None]) -> None:
         """Put an object in place: ``fill(tmp)`` writes (and may verify, raising) a
@@ -144,12 +206,12 @@ class Cache:
                     tmp = _temp_beside(dest)
                     staged.append((tmp, dest))
                     _write_bytes(tmp, os.fsencode(os.readlink(path)))
+                    os.chmod(tmp, 0o444)
                 else:
-                    staged.append((_stage_copy(path, dest), dest))
+                    staged.append((self._stage(path, dest, share=True), dest))
             if staged:
                 sync_filesystem(self.objects)  # the bytes, before any name points at them
                 for tmp, dest in staged:
-                    os.chmod(tmp, 0o444)
                     os.replace(tmp, dest)
                 staged.clear()
                 sync_filesystem(self.objects)  # the names, before the tree object's
@@ -210,16 +272,8 @@ class Cache:
         os.makedirs(parent, exist_ok=True)
         if rec.type == OutType.FILE:
             # Not durable: the cache object is the durable copy, a torn restore is redone.
-            # `_remove` first: the out may be a directory now, which os.replace can't overwrite.
-            with replacing(
-                dest,
-                mode=0o755 if rec.executable else 0o644,
-                prefix=".mlbuild-restore-",
-                durable=False,
-                clear=_remove,
-            ) as tmp:
-                clone_file(self.object_path(rec.xxh), tmp)
-                self._check_copy(tmp, rec.xxh)
+            word = (EntryMode.EXEC if rec.executable else EntryMode.FILE).value
+            self.restore_entry(rec.xxh, word, dest, at or dest, clear=True)
             return
         # A directory out: the same temp-beside-and-rename, with a temporary directory
         # (replacing() is for files; a failed tree needs remove_tree, not unlink).
@@ -236,14 +290,19 @@ class Cache:
                 remove_tree(tmpdir)
             raise
 
-    def restore_entry(self, xxh: str, mode: str, target: str, link: str) -> None:
-        """Put one tree entry at ``target`` (which must not exist as a directory): written
-        and verified under a temporary name beside it, then renamed over whatever is
-        there. ``link``: ``target`` relative to the workspace (a link's containment)."""
+    def restore_entry(
+        self, xxh: str, mode: str, target: str, link: str, *, clear: bool = False
+    ) -> None:
+        """Put one tree entry at ``target``: written and verified under a temporary name
+        beside it, then renamed over what is there (``clear``: also over a directory,
+        removed first; else ``target`` must not be one). ``link``: ``target`` relative to
+        the workspace (a link's containment)."""
         tmp = _temp_beside(target, ".mlbuild-restore-")
         try:
             os.unlink(tmp)  # _put creates it (a link cannot be made over a file)
             self._put(xxh, mode, tmp, link)
+            if clear and os.path.isdir(target) and not os.path.islink(target):
+                _remove(target)
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -255,9 +314,37 @@ class Cache:
         if mode == EntryMode.LINK:
             self._restore_link(xxh, target, link)
             return
-        clone_file(self.object_path(xxh), target)
-        self._check_copy(target, xxh)
-        os.chmod(target, 0o755 if mode == EntryMode.EXEC else 0o644)
+        executable = mode == EntryMode.EXEC
+        kind = self._place(self.object_path(xxh), target, 0o555 if executable else 0o444)
+        self._check_copy(target, xxh)  # a hardlink too: the object itself is verified
+        if kind is not LinkType.HARDLINK:
+            os.chmod(target, 0o755 if executable else 0o644)
+
+    def _place(self, obj: str, target: str, shared_mode: int) -> LinkType:
+        """Create ``target`` with the bytes of object ``obj`` by the first kind of
+        ``cache.link`` that works; returns it. A hardlink only where the object's mode is
+        ``shared_mode`` (what the entry needs, read-only): an executable entry is never
+        linked to a 0444 object, nor a plain one to 0555, which would change its mode."""
+        for kind, then_copy in _steps(self.link):
+            if kind is LinkType.HARDLINK:
+                if stat.S_IMODE(os.stat(obj).st_mode) != shared_mode:
+                    continue
+                try:
+                    os.link(obj, target)
+                except OSError as exc:
+                    if exc.errno in _CANNOT_LINK:
+                        continue
+                    raise
+                return kind
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            try:
+                done = _fill(obj, fd, reflink=kind is LinkType.REFLINK, copy=then_copy)
+            finally:
+                os.close(fd)
+            if done is not None:
+                return done
+            os.unlink(target)
+        raise _no_link(self.link, target)
 
     def _restore_link(self, xxh: str, target: str, link: str) -> None:
         """Create the symlink whose target text is the object ``xxh`` (verified against its
@@ -357,38 +444,50 @@ def _new_temp(dest: str, prefix: str = ".tmp-") -> tuple[str, int]:
             continue  # left by a dead process that had this pid
 
 
-def _stage_copy(src: str, dest: str) -> str:
-    """Copy ``src`` into a new temporary file beside ``dest`` (as `clone_file`); returns its
-    path."""
-    name, out_fd = _new_temp(dest)
-    try:
-        _fill(src, out_fd)
-    except BaseException:
-        os.close(out_fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(name)
-        raise
-    os.close(out_fd)
-    return name
+def _steps(kinds: Sequence[LinkType]) -> list[tuple[LinkType, bool]]:
+    """``cache.link`` as the steps `_fill` takes: a reflink directly followed by copy is
+    one step (the copy reuses the open files), flagged by the bool."""
+    steps: list[tuple[LinkType, bool]] = []
+    for i, kind in enumerate(kinds):
+        if kind is LinkType.COPY and i and kinds[i - 1] is LinkType.REFLINK:
+            continue
+        following = kinds[i + 1] if i + 1 < len(kinds) else None
+        copy = kind is LinkType.COPY or (kind is LinkType.REFLINK and following is LinkType.COPY)
+        steps.append((kind, copy))
+    return steps
 
 
-def _fill(src: str, out_fd: int) -> None:
-    """Copy ``src`` into the empty file open at ``out_fd``, opening ``src`` once: a reflink
-    (FICLONE) unless it already failed between these two filesystems, else the kernel's
-    copy_file_range, else read/write. A file that grows or shrinks meanwhile is caught
-    later: a copy is verified against its digest when read."""
+def _no_link(kinds: Sequence[LinkType], path: str) -> MlbuildError:
+    """The error when no kind of ``cache.link`` works for ``path``: the fix in the
+    message itself, since a failed target shows its error's message only."""
+    listed = ", ".join(k.value for k in kinds)
+    return MlbuildError(
+        f"no kind in cache.link ({listed}) works between the workspace and the cache "
+        f"for {os.path.basename(path)}: add copy to cache.link in mlbuild.yaml "
+        "(it works everywhere)"
+    )
+
+
+def _fill(src: str, out_fd: int, *, reflink: bool, copy: bool) -> LinkType | None:
+    """Put ``src``'s bytes in the empty file open at ``out_fd``, opening ``src`` once:
+    with ``reflink``, a clone (FICLONE) unless it already failed between these two
+    filesystems; with ``copy``, else the kernel's copy_file_range, else read/write.
+    Returns the kind that worked; None: neither was allowed to. A file that grows or
+    shrinks meanwhile is caught later: a copy is verified against its digest when read."""
     in_fd = os.open(src, os.O_RDONLY)
     try:
         st = os.fstat(in_fd)
         pair = (st.st_dev, os.fstat(out_fd).st_dev)
-        if pair not in _NO_CLONE:
+        if reflink and pair not in _NO_CLONE:
             try:
                 import fcntl
 
                 fcntl.ioctl(out_fd, _FICLONE, in_fd)
-                return
+                return LinkType.REFLINK
             except (OSError, ImportError):
                 _NO_CLONE.add(pair)
+        if not copy:
+            return None
         done = 0
         with contextlib.suppress(AttributeError, OSError):  # not Linux, or a refused pair
             while done < st.st_size:
@@ -402,6 +501,7 @@ def _fill(src: str, out_fd: int) -> None:
             view = memoryview(chunk)
             while view:
                 view = view[os.write(out_fd, view) :]
+        return LinkType.COPY
     finally:
         os.close(in_fd)
 

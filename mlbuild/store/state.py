@@ -290,6 +290,35 @@ class StateMemo:
             del self.files[k]
         self.dirty = self.dirty or bool(stale)
 
+    def restat(self, rel: str) -> None:
+        """After the cache hardlinked the out ``rel`` (``cache.link``): linking it and
+        making it read-only changed each file's ctime, not its bytes. The memo takes the
+        new ctime of every file whose inode, size and mtime are those it hashed, so the
+        next no-op does not hash the out again. A file written since has another mtime,
+        or one inside the racy window, which the memo does not trust anyway."""
+        full = os.path.join(self.root, rel)
+        entry = _entry(self.files.get(rel))
+        if entry is not None:
+            with contextlib.suppress(OSError):
+                st = os.stat(full)
+                if [st.st_ino, st.st_size, st.st_mtime_ns] == entry[:3]:
+                    entry[3] = st.st_ctime_ns
+                    self.dirty = True
+        record = self._trees.get((rel, True))
+        if record is None:
+            return
+        stats = bytearray(record.stats)
+        for i, name in enumerate(record.names):
+            ino, size, mtime, _, mode = STAT.unpack_from(stats, i * STAT.size)
+            try:
+                st = os.lstat(os.path.join(full, *name.split("/")))
+            except OSError:
+                continue
+            if (st.st_ino, st.st_size, st.st_mtime_ns) == (ino, size, mtime):
+                STAT.pack_into(stats, i * STAT.size, ino, size, mtime, st.st_ctime_ns, mode)
+        record.stats = bytes(stats)
+        self._trees_dirty[(rel, True)] = record
+
     def remember(self, rel: str, digest: FileDigest) -> None:
         """Record a digest we already know (a file we just restored or hashed)."""
         st = os.stat(os.path.join(self.root, rel))

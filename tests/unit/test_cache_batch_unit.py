@@ -70,16 +70,16 @@ def test_a_failure_midway_leaves_no_object_and_no_temporary_file(
     d = _dir(tmp_path)
     cache = Cache(str(tmp_path / "cache"))
     entries = _entries(tmp_path)
-    real = cache_mod._stage_copy
+    real = Cache._stage
     calls: list[str] = []
 
-    def failing(src: str, dest: str) -> str:
+    def failing(self: Cache, src: str, dest: str, *, share: bool) -> str:
         calls.append(src)
         if len(calls) == 2:
             raise OSError(28, "No space left on device")
-        return real(src, dest)
+        return real(self, src, dest, share=share)
 
-    monkeypatch.setattr(cache_mod, "_stage_copy", failing)
+    monkeypatch.setattr(Cache, "_stage", failing)
     with pytest.raises(OSError, match="No space"):
         cache.store_tree(str(d), entries)
     assert _leftovers(cache) == []
@@ -107,5 +107,7 @@ def test_a_copy_is_whole_whichever_way_the_kernel_copies(
         monkeypatch.delattr(os, "copy_file_range", raising=False)
     cache_mod.clone_file(str(src), str(tmp_path / "copy"))
     assert (tmp_path / "copy").read_bytes() == data
-    staged = cache_mod._stage_copy(str(src), str(tmp_path / "objects" / "ab" / "cd"))
+    staged = Cache(str(tmp_path))._stage(
+        str(src), str(tmp_path / "objects" / "ab" / "cd"), share=False
+    )
     assert Path(staged).read_bytes() == data and Path(staged).name.startswith(".tmp-")

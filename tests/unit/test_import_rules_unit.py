@@ -49,7 +49,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ),
     ("store", ("store",)),
     ("config", ("config", "graph", "codedeps", "metrics", "checks")),
-    ("records", ("provenance", "transfer", "maintenance", "experiments", "plots")),
+    ("records", ("provenance", "transfer", "maintenance", "protection", "experiments", "plots")),
     ("execution", ("jobs", "executors", "staging", "reads")),
     ("rebuild", ("rebuild",)),
     ("scheduling", ("runner", "scheduler")),

@@ -23,7 +23,7 @@ from mlbuild.rebuild import CommitResult
 from mlbuild.results import Action, Decision, Outcome
 from mlbuild.runner import TargetRunner
 from mlbuild.scheduler import Scheduler
-from mlbuild.store import Layout, LockFile, OutRecord
+from mlbuild.store import Cache, Layout, LockFile, OutRecord
 
 
 class FakeRebuilder:
@@ -35,6 +35,7 @@ class FakeRebuilder:
         self.root = state_dir
         self.lock = LockFile(str(Path(state_dir) / "unused.lock"))
         self.layout = Layout(state_dir)  # where the runner notes failed attempts
+        self.cache = Cache(str(Path(state_dir) / "cache"))  # places nothing here
         self.ctx = self.decider = self.materializer = self.committer = self.validator = self
 
     def current_outs(self, name: str) -> tuple[OutRecord, ...]:
