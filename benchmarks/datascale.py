@@ -35,6 +35,11 @@ Cases, each timed as whole processes (``time.perf_counter`` around the command, 
               hard-linked file once: extra = both - data. Reflinks are invisible to du
               (both copies are counted); the free space of the filesystem before and after the
               cold build is recorded too, but other processes write the same disk
+``hardlink``  the variants ``mlbuild-hardlink`` (``cache: {link: [reflink, hardlink, copy]}``)
+              and ``dvc-hardlink`` (``dvc config cache.type reflink,hardlink,copy``): on
+              ext4 both hardlink. Cold build, disk, no-op and one changed file (replaced:
+              removed and written anew, since a hardlinked out is read-only), one sample
+              each; ``--no-links`` skips them
 ``rss``       peak RSS (``/usr/bin/time -f %M``) of every mlbuild and DVC build and status
 ``push/pull`` ``mlbuild push`` of the built workspace to a new ``file://`` remote, then
               ``mlbuild pull`` into a fresh clone (the configs, scripts and lock file, as a git
@@ -290,6 +295,7 @@ def _children_maxrss() -> int:
 
 def what_it_did(tool: str, output: str) -> str:
     """The tool's own account of a build: mlbuild's summary line, DVC's stage lines."""
+    tool = tool.split("-")[0]  # a variant reports as its tool
     if tool == "mlbuild":
         found = re.findall(r"done: ([^\n]*)", output)
         # "4 ran, 0 restored, 0 fresh, 0 failed in 5.88s": the counts, not the time
@@ -379,28 +385,55 @@ class ToolSpec:
     status: tuple[str, ...]
     env: dict[str, str | None]
     setup: tuple[tuple[str, ...], ...] = ()
+    light: bool = False  # a variant: cold, disk, no-op and change, one sample each
+
+    @property
+    def family(self) -> str:
+        """``mlbuild`` or ``dvc``: a variant (``mlbuild-hardlink``) runs as its tool."""
+        return self.name.split("-")[0]
 
 
-def tool_specs(dvc: str) -> dict[str, ToolSpec]:
-    return {
-        "mlbuild": ToolSpec("mlbuild", (MLBUILD, "-j", "2"), (MLBUILD, "status"), ML_ENV),
-        "dvc": ToolSpec(
-            "dvc",
+LINKS = "reflink,hardlink,copy"  # the link variants: the first kind that works
+
+
+def tool_specs(dvc: str, *, links: bool) -> dict[str, ToolSpec]:
+    """mlbuild and DVC with their defaults (copy on ext4), and with ``links`` their
+    hardlink variants (`cache: {link: [...]}`, `dvc config cache.type`)."""
+    dvc_setup = (
+        (dvc, "init", "--no-scm", "-q"),
+        # DVC 3 keeps its state/index under /var/tmp/dvc by default: keep it in the
+        # workspace, so it is deleted with it.
+        (dvc, "config", "--local", "core.site_cache_dir", ".dvc/site"),
+    )
+    ml_build, ml_status = (MLBUILD, "-j", "2"), (MLBUILD, "status")
+    specs = {
+        "mlbuild": ToolSpec("mlbuild", ml_build, ml_status, ML_ENV),
+        "dvc": ToolSpec("dvc", (dvc, "repro"), (dvc, "status"), DVC_ENV, setup=dvc_setup),
+    }
+    if links:
+        kinds = ", ".join(LINKS.split(","))
+        append = f"open('mlbuild.yaml', 'a').write('cache:\\n  link: [{kinds}]\\n')"
+        specs["mlbuild-hardlink"] = ToolSpec(
+            "mlbuild-hardlink",
+            ml_build,
+            ml_status,
+            ML_ENV,
+            setup=((sys.executable, "-c", append),),
+            light=True,
+        )
+        specs["dvc-hardlink"] = ToolSpec(
+            "dvc-hardlink",
             (dvc, "repro"),
             (dvc, "status"),
             DVC_ENV,
-            setup=(
-                (dvc, "init", "--no-scm", "-q"),
-                # DVC 3 keeps its state/index under /var/tmp/dvc by default: keep it in the
-                # workspace, so it is deleted with it.
-                (dvc, "config", "--local", "core.site_cache_dir", ".dvc/site"),
-            ),
-        ),
-    }
+            setup=(*dvc_setup, (dvc, "config", "--local", "cache.type", LINKS)),
+            light=True,
+        )
+    return specs
 
 
 def cache_dir(tool: str, ws: Path) -> Path:
-    return ws / (".mlbuild" if tool == "mlbuild" else ".dvc/cache")
+    return ws / (".mlbuild" if tool.startswith("mlbuild") else ".dvc/cache")
 
 
 # --------------------------------------------------------------------------- cases
@@ -498,14 +531,26 @@ def bench_tool(
             "data_and_cache_bytes": both,
             "extra_bytes": both - data,
             # all of .mlbuild/ resp. .dvc/ (DVC's cache plus its state and index)
-            "tool_dir_bytes": du_bytes(ws / (".mlbuild" if name == "mlbuild" else ".dvc")),
+            "tool_dir_bytes": du_bytes(ws / (".mlbuild" if spec.family == "mlbuild" else ".dvc")),
             "filesystem_free_drop_bytes": free_before - free_after,
         }
     res["cold"] = summary(cold, name)
     res["disk"] = disk
     res["noop_first"] = summary([noop_first] if noop_first else [], name)
     time.sleep(harness.RACY_WAIT)
-    res["noop"] = summary([build("no-op") for _ in range(opts.repeats)], name)
+    repeats = 1 if spec.light else opts.repeats
+    res["noop"] = summary([build("no-op") for _ in range(repeats)], name)
+    changed = ws / image_path(0, opts.files)
+    if spec.light:
+        # A new file, not a write in place: with hardlinks the out is read-only, and as
+        # root (this harness) a write in place would go through to the cache object.
+        changed.unlink()
+        changed.write_bytes(f"changed {time.time_ns()}\n".encode())
+        res["change"] = summary([build("change one file")], name)
+        check_outs(ws, expected, f"{name} rebuild after a changed file")
+        if not opts.keep:
+            shutil.rmtree(ws)
+        return res
     res["status"] = summary(
         [runner.run(spec.status, ws, name, spec.env, rss=True) for _ in range(opts.repeats)],
         name,
@@ -519,7 +564,6 @@ def bench_tool(
         samples.append(build("touch one file"))
     res["touch"] = summary(samples, name)
 
-    changed = ws / image_path(0, opts.files)
     samples = []
     for i in range(opts.repeats):
         changed.write_bytes(f"changed {time.time_ns()} {i}\n".encode())
@@ -558,7 +602,7 @@ def bench_transfer(
     data_bytes = du_bytes(ws / "data", ws / "out")
     tool = spec.build[0]
     out: dict[str, Any] = {"url": url}
-    if name == "mlbuild":
+    if spec.family == "mlbuild":
         shutil.copy2(ws / "mlbuild.lock", clone / "mlbuild.lock")
         push = runner.run(
             [tool, "push", "--remote", url], ws, f"{name}-{kind}", spec.env, sync=True
@@ -724,6 +768,9 @@ def table(results: dict[str, Any]) -> str:
         f"| {fmt_bytes(ml_extra)} | {fmt_bytes(dv_extra)} | — "
         f"| {ratio(ml_extra, dv_extra) if dv_extra else 'n/a'} |"
     )
+    variants = results.get("tools", {})
+    if "mlbuild-hardlink" in variants or "dvc-hardlink" in variants:
+        rows += _link_rows(results, b_j2)
     for case, label in (("noop", "peak RSS, no-op"), ("cold", "peak RSS, cold build")):
         vals = []
         for tool in ("mlbuild", "dvc"):
@@ -760,6 +807,31 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows + [""] + notes)
 
 
+def _link_rows(results: dict[str, Any], bare_j2: float | None) -> list[str]:
+    """The hardlink variants (mlbuild ``cache.link``, DVC ``cache.type``: reflink,
+    hardlink, copy; on ext4 that is hardlink): cold build, disk, no-op, one change."""
+    ml, dv = "mlbuild-hardlink", "dvc-hardlink"
+    rows = []
+    for case, label in (
+        ("cold", "cold build"),
+        ("noop", "no-op"),
+        ("change", "one file of the N changed, rebuild"),
+    ):
+        a, b = _get(results, ml, case, "median"), _get(results, dv, case, "median")
+        vs_bare = ratio(a, bare_j2) if case == "cold" else "—"
+        rows.append(
+            f"| {label}, with hardlinks | — | {fmt(a)}{_did(results, ml, case)} "
+            f"| {fmt(b)}{_did(results, dv, case)} | {vs_bare} | {ratio(a, b)} |"
+        )
+    a = _get(results, ml, "disk", "extra_bytes")
+    b = _get(results, dv, "disk", "extra_bytes")
+    rows.append(
+        f"| disk besides the data, with hardlinks | — | {fmt_bytes(a)} | {fmt_bytes(b)} | — "
+        f"| {ratio(a, b) if b else 'n/a'} |"
+    )
+    return rows
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -782,6 +854,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs of the cheap cases")
     parser.add_argument("--cold-repeats", type=int, default=1, help="cold builds per tool")
     parser.add_argument("--no-dvc", action="store_true", help="skip DVC")
+    parser.add_argument(
+        "--no-links", action="store_true", help="skip the hardlink variants (cache.link)"
+    )
     parser.add_argument("--s3", action="store_true", help="also push/pull to a moto server")
     parser.add_argument("--other-venv", type=Path, default=Path("/tmp/bench-venv"))
     parser.add_argument("--timeout", type=float, default=3600.0, help="per command")
@@ -821,13 +896,14 @@ def main(argv: list[str] | None = None) -> int:
     runner = Runner(args.timeout)
     started = time.perf_counter()
     dvc = str(args.other_venv / "bin" / "dvc")
-    specs = tool_specs(dvc)
+    specs = tool_specs(dvc, links=not args.no_links)
     notes: list[str] = []
     if args.no_dvc or not os.path.isfile(dvc):
         if not args.no_dvc:
             notes.append(f"DVC not found at {dvc}: its column is n/a")
             print(f"note: {notes[-1]}", file=sys.stderr)
-        del specs["dvc"]
+        for name in [n for n in specs if n.startswith("dvc")]:
+            del specs[name]
     if not os.path.exists(TIME):
         notes.append(f"{TIME} missing: peak RSS from getrusage(RUSAGE_CHILDREN)")
     notes.append("dvc repro has no -j: its stages run one at a time")

@@ -12,6 +12,14 @@ build is recorded locally, so the caller builds the target instead.
 
 Push (by build key), the reverse order: objects, manifest and signature, then the run-cache
 entry last; objects already on the remote are not sent again.
+
+The objects of one out (the 100,000 files of a dataset directory) move in parallel, on
+``jobs`` threads of the transfer (the I/O and the remote's round trips release the GIL),
+and are made durable as a batch: a pull downloads and verifies them under temporary
+names, then `Cache.adopt` renames them in with two filesystem syncs in all; a push to a
+``file://`` remote does the same on the remote's side (`Remote.upload_many`). The order
+that makes a transfer safe to kill is kept: every object before its tree, every tree
+before the run-cache entry.
 """
 
 from __future__ import annotations
@@ -19,8 +27,10 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .digest import FileDigest, hash_file, hash_tree
 from .kinds import OutType
@@ -34,6 +44,10 @@ from .store.records import RecordError, RunEntry, parse_run
 from .store.remote import RefusedRecord, Remote, RemoteError, object_rel
 
 __all__ = ["Transfer", "TransferStats"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+OBJECT_JOBS = 8  # object transfers at a time within one out: I/O and round trips overlap
 
 
 @dataclass
@@ -62,10 +76,14 @@ class TransferStats:
 class Transfer:
     """Pull and push builds between ``cache`` / ``manifests`` and ``remote``."""
 
-    def __init__(self, cache: Cache, manifests: ManifestStore, remote: Remote) -> None:
+    def __init__(
+        self, cache: Cache, manifests: ManifestStore, remote: Remote, jobs: int = OBJECT_JOBS
+    ) -> None:
         self.cache = cache
         self.manifests = manifests
         self.remote = remote
+        self.jobs = jobs
+        self._pool: ThreadPoolExecutor | None = None
         self.scratch = os.path.join(cache.dir, "tmp")
         self._lock = threading.Lock()
         self._sent: dict[str, threading.Event] = {}  # object uploads started (set: done)
@@ -90,6 +108,23 @@ class Transfer:
     def _count(self, stats: TransferStats, *, pushed: bool = False) -> None:
         with self._lock:
             (self.pushed if pushed else self.pulled).add(stats)
+
+    def _map(self, fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+        """``[fn(x) for x in items]`` on the transfer's object threads; every call has
+        finished when it returns, and the first error (in order) is raised. Several
+        builds' transfers share the threads; ``fn`` never calls `_map` itself."""
+        if len(items) < 2 or self.jobs < 2:
+            return [fn(item) for item in items]
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.jobs, thread_name_prefix="mlbuild-transfer")
+            pool = self._pool
+        futures = [pool.submit(fn, item) for item in items]
+        errors = [f.exception() for f in futures]  # waits for every one
+        for error in errors:
+            if error is not None:
+                raise error
+        return [f.result() for f in futures]
 
     # ----------------------------------------------------------------- pull
     def _run_bytes(self, key: str) -> bytes | None:
@@ -131,6 +166,13 @@ class Transfer:
         self._count(stats)
         return entry
 
+    def close(self) -> None:
+        """Stop the object threads (a transfer used again starts new ones)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
+
     def fetch_out(self, rec: OutRecord) -> None:
         """Bring one out's objects into the local cache, verified (a staged Dask job's outs)."""
         stats = TransferStats()
@@ -141,60 +183,76 @@ class Transfer:
         """Send one workspace file to the remote as the object ``xxh`` (a staged job's input),
         unless the remote has it. Returns only once the object is there."""
         stats = TransferStats()
-        self._send_once(xxh, path, stats)
+        self._send([(xxh, path)], stats)
         self._count(stats, pushed=True)
 
-    def _send_once(self, xxh: str, path: str, stats: TransferStats) -> None:
-        """Upload ``path`` as the object ``xxh`` unless the remote has it, once per transfer
-        even when several threads need it (two builds sharing an object, two jobs sharing
-        an input): a caller that finds the upload in flight waits for it to finish, so
-        what it commits next (a run-cache entry, a job) never precedes its object."""
+    def _send(self, items: Sequence[tuple[str, str]], stats: TransferStats) -> None:
+        """Upload each ``(xxh, path)`` as the object ``xxh`` unless the remote has it, once
+        per transfer even when several threads need it (two builds sharing an object, two
+        jobs sharing an input): objects whose upload another caller started are waited
+        for, so what this caller commits next (a tree, a run-cache entry, a job) never
+        precedes its objects."""
+        mine: list[tuple[str, str, threading.Event]] = []
+        theirs: list[tuple[str, threading.Event]] = []
         with self._lock:
-            done = self._sent.get(xxh)
-            mine = done is None
-            if mine:
-                done = self._sent[xxh] = threading.Event()
-                self._failed.discard(xxh)
-        assert done is not None
-        if not mine:
+            for xxh, path in dict(items).items():
+                done = self._sent.get(xxh)
+                if done is None:
+                    done = self._sent[xxh] = threading.Event()
+                    self._failed.discard(xxh)
+                    mine.append((xxh, path, done))
+                else:
+                    theirs.append((xxh, done))
+        try:
+            self._upload([(xxh, path) for xxh, path, _ in mine], stats)
+        except BaseException:
+            with self._lock:
+                for xxh, _, _ in mine:
+                    self._failed.add(xxh)
+                    self._sent.pop(xxh, None)  # a later caller may try again
+            raise
+        finally:
+            for _, _, done in mine:
+                done.set()
+        for xxh, done in theirs:
             done.wait()
             if xxh in self._failed:
                 raise RemoteError(f"uploading {self.object_rel(xxh)} failed in another thread")
-            return
-        try:
+
+    def _upload(self, items: Sequence[tuple[str, str]], stats: TransferStats) -> None:
+        """The objects of ``items`` the remote lacks, verified, then uploaded together."""
+
+        def needed(item: tuple[str, str]) -> tuple[str, str, int] | None:
+            xxh, path = item
             rel = self.object_rel(xxh)
-            if not self.remote.exists(rel):
-                got = hash_file(path, want_sha256=False).xxh  # never upload unverified bytes
-                if got != xxh:
-                    raise RemoteError(
-                        f"not uploading {path}: its bytes hash to {got}, not to {xxh} "
-                        "(changed since it was hashed, or a corrupt cache object: "
-                        "see mlbuild cache verify)"
-                    )
-                self.remote.upload(path, rel)
-                stats.objects += 1
-                stats.bytes += os.path.getsize(path)
-        except BaseException:
-            with self._lock:
-                self._failed.add(xxh)
-                del self._sent[xxh]  # a later caller may try again
-            raise
-        finally:
-            done.set()
+            if self.remote.exists(rel):
+                return None
+            got = hash_file(path, want_sha256=False)  # never upload unverified bytes
+            if got.xxh != xxh:
+                raise RemoteError(
+                    f"not uploading {path}: its bytes hash to {got.xxh}, not to {xxh} "
+                    "(changed since it was hashed, or a corrupt cache object: "
+                    "see mlbuild cache verify)"
+                )
+            return path, rel, got.size
+
+        todo = [t for t in self._map(needed, items) if t is not None]
+        self.remote.upload_many([(path, rel) for path, rel, _ in todo], self._map)
+        stats.objects += len(todo)
+        stats.bytes += sum(size for _, _, size in todo)
 
     def _pull_out(self, rec: OutRecord, stats: TransferStats) -> None:
         if rec.type == OutType.FILE:
-            self._pull_object(rec.xxh, rec.sha256, stats, f"out {rec.path}")
+            self._pull_objects([(rec.xxh, rec.sha256, f"out {rec.path}")], stats)
             return
-        self._pull_object(rec.xxh, None, stats, f"tree of {rec.path}")
-        entries: list[tuple[str, FileDigest, str]] = []
+        self._pull_objects([(rec.xxh, None, f"tree of {rec.path}")], stats)
         try:
             tree = self.cache.read_tree(rec.xxh)  # checked: name, paths, order
         except RecordError as exc:
             raise RefusedRecord(f"refused the tree of {rec.path}: {exc.message}") from None
-        for rel, xxh, mode in tree:
-            digest = self._pull_object(xxh, None, stats, f"{rec.path}/{rel}")
-            entries.append((rel, digest, mode))  # a link's object is its target text
+        got = self._pull_objects([(xxh, None, f"{rec.path}/{rel}") for rel, xxh, _ in tree], stats)
+        # A link's object is its target text.
+        entries = [(rel, got[xxh], mode) for rel, xxh, mode in tree]
         whole = hash_tree(entries)
         if whole.xxh != rec.xxh or whole.sha256 != rec.sha256:
             raise RemoteError(
@@ -202,22 +260,37 @@ class Transfer:
                 f"(sha256 {whole.sha256}, expected {rec.sha256})"
             )
 
-    def _pull_object(
-        self, xxh: str, sha256: str | None, stats: TransferStats, what: str
-    ) -> FileDigest:
-        """Download one object unless present and intact; verify xxh3 (and sha256 when
-        known). A local copy that does not hash to its name is dropped and fetched again."""
-        dest = self.cache.object_path(xxh)  # raises on anything but a checked digest
-        if os.path.exists(dest):
-            local = hash_file(dest, want_sha256=True)
-            if local.xxh == xxh:
-                return local
+    def _pull_objects(
+        self, items: Sequence[tuple[str, str | None, str]], stats: TransferStats
+    ) -> dict[str, FileDigest]:
+        """Each ``(xxh, sha256 or None, what)`` into the local cache unless present and
+        intact, downloaded and verified (xxh3, and sha256 when known) on the object
+        threads, then put in place together (`Cache.adopt`). A local copy that does not
+        hash to its name is dropped and fetched again. Returns every object's digest."""
+        unique = list({xxh: (xxh, sha, what) for xxh, sha, what in items}.values())
+
+        def local(item: tuple[str, str | None, str]) -> FileDigest | None:
+            dest = self.cache.object_path(item[0])  # raises on anything but a checked digest
+            try:
+                digest = hash_file(dest, want_sha256=True)
+            except FileNotFoundError:
+                return None
+            if digest.xxh == item[0]:
+                return digest
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(dest)  # provably corrupt, and its path derives from checked hex
-        rel = self.object_rel(xxh)
-        verified: list[FileDigest] = []
+            return None
 
-        def fetch(tmp: str) -> None:
+        found = dict(zip([x for x, _, _ in unique], self._map(local, unique), strict=True))
+        missing = [item for item in unique if found[item[0]] is None]
+        staged: list[tuple[str, str]] = []
+
+        def fetch(item: tuple[str, str | None, str]) -> FileDigest:
+            xxh, sha256, what = item
+            rel = self.object_rel(xxh)
+            tmp = self.cache.new_temp(xxh)
+            with self._lock:
+                staged.append((tmp, xxh))  # removed below if anything fails
             if not self.remote.download(rel, tmp):
                 raise RemoteError(f"remote object {rel} ({what}) is missing")
             got = hash_file(tmp, want_sha256=True)
@@ -226,12 +299,22 @@ class Transfer:
                 raise RemoteError(
                     f"remote object {rel} ({what}) is corrupt: its bytes hash to {bad}"
                 )
-            verified.append(got)
+            os.chmod(tmp, 0o444)  # shared by every build, never edited in place
+            return got
 
-        self.cache.add_object(xxh, fetch)
-        stats.objects += 1
-        stats.bytes += verified[0].size
-        return verified[0]
+        try:
+            fetched = self._map(fetch, missing)
+        except BaseException:
+            for tmp, _ in staged:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            raise
+        self.cache.adopt(staged)
+        for item, digest in zip(missing, fetched, strict=True):
+            found[item[0]] = digest
+            stats.objects += 1
+            stats.bytes += digest.size
+        return {xxh: digest for xxh, digest in found.items() if digest is not None}
 
     def _pull_manifest(self, mid: str, stats: TransferStats) -> None:
         """The manifest of the pulled build (id recomputed) and its signature, if any."""
@@ -271,10 +354,10 @@ class Transfer:
                     f"cannot push {rec.path}: its objects are not in the local cache, or "
                     "are corrupt (built with --no-cache? see mlbuild cache verify)"
                 )
-            self._push_object(rec.xxh, stats)
-            if rec.type == OutType.DIR:
-                for _, xxh, _ in self.cache.read_tree(rec.xxh):  # verified against its name
-                    self._push_object(xxh, stats)
+            if rec.type == OutType.DIR:  # its files first, then the tree naming them
+                tree = self.cache.read_tree(rec.xxh)  # verified against its name
+                self._send([(xxh, self.cache.object_path(xxh)) for _, xxh, _ in tree], stats)
+            self._send([(rec.xxh, self.cache.object_path(rec.xxh))], stats)
         if entry.manifest is not None and os.path.exists(self.manifests.path(entry.manifest)):
             rel = self.manifest_rel(entry.manifest)
             sig = self.manifests.sig_path(entry.manifest)
@@ -285,6 +368,3 @@ class Transfer:
         self.remote.upload(self.cache.run_path(key), run_rel)  # the commit point: last
         self._count(stats, pushed=True)
         return True
-
-    def _push_object(self, xxh: str, stats: TransferStats) -> None:
-        self._send_once(xxh, self.cache.object_path(xxh), stats)

@@ -357,7 +357,10 @@ class Workspace(ExperimentQueries):
                 "(built with --no-cache, or restored by hand)",
                 hint="rebuild them with `mlbuild -B TARGET`",
             )
-        self._push(transfer, lock, names, options, progress)
+        try:
+            self._push(transfer, lock, names, options, progress)
+        finally:
+            transfer.close()
         return transfer.pushed
 
     def pull(

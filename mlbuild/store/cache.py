@@ -27,13 +27,13 @@ import itertools
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from ..digest import FileDigest, TreeEntry, canonical_json, hash_bytes, hash_file, tree_object
 from ..errors import MlbuildError
 from ..kinds import EntryMode, LinkType, OutType
-from .atomic import atomic_write, fsync_dir, fsync_file, replacing, sync_filesystem
+from .atomic import atomic_write, fsync_dir, fsync_file, sync_filesystem
 from .records import (
     RUN_VERSION,
     OutRecord,
@@ -148,17 +148,14 @@ class Cache:
             if kind is LinkType.HARDLINK:
                 if not share:
                     continue
-                name = _temp_beside(dest)
-                os.unlink(name)  # os.link makes it
-                try:
-                    os.link(src, name)
-                except OSError as exc:
-                    if exc.errno in _CANNOT_LINK:
-                        continue
-                    raise
+                name = _link_beside(src, dest)
+                if name is None:
+                    continue
                 executable = os.stat(name).st_mode & stat.S_IXUSR
                 os.chmod(name, 0o555 if executable else 0o444)
                 return name
+            if not then_copy and _reflink_refused(src, os.path.dirname(dest)):
+                continue  # known to fail here: no temporary file made for nothing
             name, fd = _new_temp(dest)
             try:
                 done = _fill(src, fd, reflink=kind is LinkType.REFLINK, copy=then_copy)
@@ -174,51 +171,62 @@ class Cache:
             os.unlink(name)
         raise _no_link(self.link, src)
 
-    def add_object(self, digest: str, fill: Callable[[str], None]) -> None:
-        """Put an object in place: ``fill(tmp)`` writes (and may verify, raising) a
-        temporary file beside it, which is then fsynced, made read-only and renamed into
-        place; on any error nothing is left behind."""
-        # Read-only (0444): objects are shared by every build and never edited in place.
-        with replacing(self.object_path(digest), mode=0o444) as tmp:
-            fill(tmp)
+    def new_temp(self, digest: str) -> str:
+        """A new empty temporary file beside the object ``digest`` (a ``.tmp-`` name gc
+        removes), for bytes that `adopt` puts in place once verified."""
+        return _temp_beside(self.object_path(digest))
+
+    def adopt(self, staged: Collection[tuple[str, str]]) -> None:
+        """Rename each ``(temporary file, digest)`` into place as that object, with two
+        durability points for the whole batch instead of two fsyncs per object: the
+        filesystem is synced (`sync_filesystem`) before any name points at new bytes and
+        again after the renames, so a crash leaves temporary files (gc removes them) or
+        whole objects, never a torn one that an existence check would take for stored.
+        The caller has verified the bytes and set the mode. On an error, the files not yet
+        renamed are removed."""
+        pending = [(tmp, self.object_path(digest)) for tmp, digest in staged]
+        try:
+            if pending:
+                sync_filesystem(self.objects)  # the bytes, before any name points at them
+                while pending:
+                    tmp, dest = pending[-1]
+                    os.replace(tmp, dest)
+                    pending.pop()
+                sync_filesystem(self.objects)  # the names, before whatever names them
+        finally:
+            for tmp, _ in pending:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
 
     def store_tree(self, full: str, entries: list[tuple[str, FileDigest, str]]) -> str:
         """Store every entry of a directory and its tree object; returns the tree digest.
         A link (mode "l") is stored as an object holding its target text.
 
-        The objects are written as a batch with two durability points instead of two
-        fsyncs each: every new object is filled under a temporary name, the filesystem is
-        synced once (`sync_filesystem`), then each is renamed into place, and it is synced
-        again before the tree object names them. So, as with one fsync per object, an
-        object's name never exists before its bytes are on disk: a crash leaves temporary
-        files (gc removes them) or whole objects, never a torn one that `store_file`'s
-        existence check would take for stored."""
-        staged: list[tuple[str, str]] = []  # (temporary path, object path)
+        The objects are written as a batch (`adopt`: two durability points instead of two
+        fsyncs each), before the tree object that names them."""
+        staged: list[tuple[str, str]] = []  # (temporary path, digest)
         wanted: set[str] = set()
+        absent = set(self.missing(sorted({digest.xxh for _, digest, _ in entries})))
         try:
             for rel, digest, mode in entries:
-                dest = self.object_path(digest.xxh)
-                if dest in wanted or os.path.exists(dest):
+                if digest.xxh in wanted or digest.xxh not in absent:
                     continue
-                wanted.add(dest)
+                wanted.add(digest.xxh)
                 path = os.path.join(full, rel)
+                dest = self.object_path(digest.xxh)
                 if mode == EntryMode.LINK:
                     tmp = _temp_beside(dest)
-                    staged.append((tmp, dest))
+                    staged.append((tmp, digest.xxh))
                     _write_bytes(tmp, os.fsencode(os.readlink(path)))
                     os.chmod(tmp, 0o444)
                 else:
-                    staged.append((self._stage(path, dest, share=True), dest))
-            if staged:
-                sync_filesystem(self.objects)  # the bytes, before any name points at them
-                for tmp, dest in staged:
-                    os.replace(tmp, dest)
-                staged.clear()
-                sync_filesystem(self.objects)  # the names, before the tree object's
-        finally:
+                    staged.append((self._stage(path, dest, share=True), digest.xxh))
+        except BaseException:
             for tmp, _ in staged:  # an error before the renames: nothing half-stored
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
+            raise
+        self.adopt(staged)
         body = tree_object(entries)
         tree_digest = hash_bytes(body)
         dest = self.object_path(tree_digest)
@@ -336,6 +344,8 @@ class Cache:
                         continue
                     raise
                 return kind
+            if not then_copy and _reflink_refused(obj, os.path.dirname(target)):
+                continue  # known to fail here: no file made for nothing
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             try:
                 done = _fill(obj, fd, reflink=kind is LinkType.REFLINK, copy=then_copy)
@@ -442,6 +452,35 @@ def _new_temp(dest: str, prefix: str = ".tmp-") -> tuple[str, int]:
             os.makedirs(directory, exist_ok=True)
         except FileExistsError:
             continue  # left by a dead process that had this pid
+
+
+def _link_beside(src: str, dest: str) -> str | None:
+    """A hardlink to ``src`` under a new temporary name beside object ``dest``; None when
+    this filesystem pair refuses hardlinks (`_CANNOT_LINK`)."""
+    directory = os.path.dirname(dest)
+    while True:
+        name = os.path.join(directory, f".tmp-{os.getpid()}-{next(_temps)}")
+        try:
+            os.link(src, name)
+            return name
+        except FileExistsError:
+            continue  # left by a dead process that had this pid
+        except FileNotFoundError:
+            if os.path.isdir(directory):
+                raise  # src is gone
+            os.makedirs(directory, exist_ok=True)
+        except OSError as exc:
+            if exc.errno in _CANNOT_LINK:
+                return None
+            raise
+
+
+def _reflink_refused(src: str, dst_dir: str) -> bool:
+    """Whether FICLONE already failed from ``src``'s filesystem to ``dst_dir``'s."""
+    try:
+        return (os.stat(src).st_dev, os.stat(dst_dir).st_dev) in _NO_CLONE
+    except OSError:
+        return False  # let the attempt say what is wrong
 
 
 def _steps(kinds: Sequence[LinkType]) -> list[tuple[LinkType, bool]]:

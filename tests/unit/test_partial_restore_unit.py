@@ -18,13 +18,11 @@ from mlbuild.store.records import RecordError
 from mlbuild.store.state import StateMemo
 
 
-def _write(path: str, data: bytes) -> None:
-    Path(path).write_bytes(data)
-
-
 def _store(cache: Cache, data: bytes) -> str:
     digest = hash_bytes(data)
-    cache.add_object(digest, lambda tmp: _write(tmp, data))
+    tmp = cache.new_temp(digest)
+    Path(tmp).write_bytes(data)
+    cache.adopt([(tmp, digest)])
     return digest
 
 

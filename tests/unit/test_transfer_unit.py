@@ -5,6 +5,7 @@ remote here is a real file:// remote wrapped to record (or break) uploads."""
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -24,12 +25,21 @@ class RecordingRemote(Remote):
         super().__init__(url)
         self.uploads: list[str] = []
         self.fail_at = fail_at
+        self.lock = threading.Lock()
 
     def upload(self, local: str, rel: str) -> None:
-        if self.fail_at is not None and len(self.uploads) == self.fail_at:
-            raise RemoteError(f"connection lost while uploading {rel}")
-        self.uploads.append(rel)
+        self._record(rel)
         super().upload(local, rel)
+
+    def _stage_upload(self, local: str, rel: str) -> str:  # an object of a batch
+        self._record(rel)
+        return super()._stage_upload(local, rel)
+
+    def _record(self, rel: str) -> None:
+        with self.lock:
+            if self.fail_at is not None and len(self.uploads) == self.fail_at:
+                raise RemoteError(f"connection lost while uploading {rel}")
+            self.uploads.append(rel)
 
 
 def _build(tmp_path: Path) -> tuple[Cache, ManifestStore, str]:
@@ -141,10 +151,10 @@ def test_a_second_push_of_a_shared_object_waits_for_the_first_upload(tmp_path: P
     started, release = threading.Event(), threading.Event()
 
     class SlowRemote(Remote):
-        def upload(self, local: str, rel: str) -> None:
+        def _stage_upload(self, local: str, rel: str) -> str:  # an object's upload
             started.set()
             release.wait(10)
-            super().upload(local, rel)
+            return super()._stage_upload(local, rel)
 
     remote = SlowRemote(str(tmp_path / "remote"))
     transfer = Transfer(cache, store, remote)
@@ -168,3 +178,100 @@ def test_a_second_push_of_a_shared_object_waits_for_the_first_upload(tmp_path: P
     assert returned.is_set()
     assert remote.exists(transfer.object_rel(xxh))
     assert transfer.pushed.objects == 1
+
+
+def _wide(tmp_path: Path, n: int) -> tuple[Cache, ManifestStore, str]:
+    """A local cache with one build whose out is a directory of ``n`` files."""
+    from mlbuild.digest import hash_tree
+
+    ws = tmp_path / "wide"
+    (ws / "d").mkdir(parents=True)
+    for i in range(n):
+        (ws / "d" / f"{i:03d}.bin").write_text(f"file {i}\n")
+    cache = Cache(str(ws / ".mlbuild/cache"))
+    store = ManifestStore(str(ws / ".mlbuild/manifests"))
+    entries = [
+        (p.name, hash_file(p, want_sha256=True), "f") for p in sorted((ws / "d").iterdir())
+    ]
+    tree = cache.store_tree(str(ws / "d"), entries)
+    whole = hash_tree(entries)
+    key = "xxh3-128:" + "cd" * 16
+    cache.put_run(key, "t:wide", [OutRecord("d", "dir", tree, whole.sha256, whole.size)])
+    return cache, store, key
+
+
+class ConcurrentRemote(Remote):
+    """A file:// remote that measures how many object transfers overlap."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+
+    def _busy(self) -> None:
+        import time
+
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(0.005)
+        with self.lock:
+            self.now -= 1
+
+    def download(self, rel: str, local: str) -> bool:
+        self._busy()
+        return super().download(rel, local)
+
+    def _stage_upload(self, local: str, rel: str) -> str:
+        self._busy()
+        return super()._stage_upload(local, rel)
+
+
+def test_the_objects_of_one_out_move_in_parallel_and_durable_as_a_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlbuild.store import cache as cache_mod
+    from mlbuild.store import remote as remote_mod
+
+    cache, store, key = _wide(tmp_path, 60)
+    syncs: list[str] = []
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(cache_mod, "sync_filesystem", lambda path: syncs.append(path))
+    monkeypatch.setattr(remote_mod, "sync_filesystem", lambda path: syncs.append(path))
+    def counting_fsync(fd: int) -> None:
+        fsyncs.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    remote = ConcurrentRemote(str(tmp_path / "remote"))
+    assert Transfer(cache, store, remote).push(key)
+    assert remote.most > 1, "the uploads of one out went one after another"
+    pushed_syncs, pushed_fsyncs = len(syncs), len(fsyncs)
+    assert pushed_fsyncs <= 4  # the run-cache entry, not one or two per object
+    other = Cache(str(tmp_path / "other/cache"))
+    remote.most = 0
+    entry = Transfer(other, ManifestStore(str(tmp_path / "other/m")), remote).pull(key)
+    assert remote.most > 1, "the downloads of one out went one after another"
+    assert other.has_out(entry.outs[0])
+    assert len(fsyncs) - pushed_fsyncs <= 4 and len(syncs) - pushed_syncs <= 4
+    objects = [p for p in Path(other.objects).rglob("*") if p.is_file()]
+    assert len(objects) == 61 and all(p.stat().st_mode & 0o777 == 0o444 for p in objects)
+
+
+def test_a_corrupt_object_in_a_batch_leaves_nothing_of_the_batch(tmp_path: Path) -> None:
+    cache, store, key = _wide(tmp_path, 40)
+    url = tmp_path / "remote"
+    Transfer(cache, store, Remote(str(url))).push(key)
+    victim = next(
+        p for p in (url / "objects").rglob("*") if p.is_file() and p.read_bytes() == b"file 17\n"
+    )
+    victim.chmod(0o644)
+    victim.write_bytes(b"file 71\n")
+    other = Cache(str(tmp_path / "other/cache"))
+    transfer = Transfer(other, ManifestStore(str(tmp_path / "other/m")), Remote(str(url)))
+    with pytest.raises(RemoteError, match=r"\(d/017.bin\) is corrupt"):
+        transfer.pull(key)
+    left = [p for p in Path(other.objects).rglob("*") if p.is_file()]
+    assert [p.name for p in left] == [next(iter(left)).name]  # the tree object alone
+    assert other.read_run(key) is None
