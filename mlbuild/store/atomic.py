@@ -10,8 +10,9 @@ One helper family for every "write beside, then rename in" in mlbuild:
   entries, manifests, signatures, tree objects, the parse cache).
 - `fsync_file`, `fsync_dir`: the two durability steps, for writers that cannot use a local
   temp name (the remote upload goes through fsspec).
-- `sync_filesystem(path)`: one durability point for many files (``syncfs``), for a batch
-  whose files are renamed into place only after it (`Cache.store_tree`).
+- `sync_filesystem(path)`: one durability point for many files (``syncfs``), and
+  `rename_batch`, which renames a batch of files into place between two of them
+  (`Cache.adopt`, a push to a ``file://`` remote).
 
 Temporary names are what `maintenance.remove_leftovers` (gc) recognises: ``.tmp-*`` under
 ``.mlbuild/``, ``.tmp-*.part`` beside the lock file and ``.mlbuild-restore-*`` beside
@@ -91,6 +92,22 @@ def fsync_dir(directory: str) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+def rename_batch(pending: list[tuple[str, str]], where: str) -> None:
+    """Rename each ``(temporary file, final path)`` of ``pending`` into place, as one batch
+    on the filesystem holding ``where``: it is synced before the first rename (the bytes,
+    before any name points at them) and after the last (the names, before whatever names
+    them), as two fsyncs per file would do. ``pending`` is emptied as the renames happen:
+    on an error, what is left in it was not renamed (the caller removes it)."""
+    if not pending:
+        return
+    sync_filesystem(where)
+    while pending:
+        tmp, dest = pending[-1]
+        os.replace(tmp, dest)
+        pending.pop()
+    sync_filesystem(where)
 
 
 def sync_filesystem(path: str) -> None:

@@ -33,7 +33,7 @@ from typing import Any
 from ..digest import FileDigest, TreeEntry, canonical_json, hash_bytes, hash_file, tree_object
 from ..errors import MlbuildError
 from ..kinds import EntryMode, LinkType, OutType
-from .atomic import atomic_write, fsync_dir, fsync_file, sync_filesystem
+from .atomic import atomic_write, fsync_dir, fsync_file, rename_batch
 from .records import (
     RUN_VERSION,
     OutRecord,
@@ -186,13 +186,7 @@ class Cache:
         renamed are removed."""
         pending = [(tmp, self.object_path(digest)) for tmp, digest in staged]
         try:
-            if pending:
-                sync_filesystem(self.objects)  # the bytes, before any name points at them
-                while pending:
-                    tmp, dest = pending[-1]
-                    os.replace(tmp, dest)
-                    pending.pop()
-                sync_filesystem(self.objects)  # the names, before whatever names them
+            rename_batch(pending, self.objects)
         finally:
             for tmp, _ in pending:
                 with contextlib.suppress(FileNotFoundError):

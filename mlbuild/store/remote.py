@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import MlbuildError
-from .atomic import fsync_dir, fsync_file, sync_filesystem
+from .atomic import fsync_dir, fsync_file, rename_batch
 from .cache import clone_file
 from .records import digest_hex
 
@@ -155,13 +155,7 @@ class Remote:
 
         try:
             run(stage, pairs)
-            if staged:
-                sync_filesystem(self.root)  # the bytes, before any name points at them
-                while staged:
-                    tmp, dest = staged[-1]
-                    os.replace(tmp, dest)
-                    staged.pop()
-                sync_filesystem(self.root)  # the names, before what names them
+            rename_batch(staged, self.root)
         except RemoteError:
             raise
         except Exception as exc:  # noqa: BLE001 - fsspec backends raise their own types

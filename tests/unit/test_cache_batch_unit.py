@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlbuild.digest import FileDigest, hash_bytes
+from mlbuild.store import atomic
 from mlbuild.store import cache as cache_mod
 from mlbuild.store.cache import Cache
 from mlbuild.store.state import StateMemo
@@ -52,7 +53,7 @@ def test_no_object_is_named_before_the_filesystem_is_synced_with_its_bytes(
     def sync(path: str) -> None:
         syncs.append([os.path.exists(p) for p in dests])
 
-    monkeypatch.setattr(cache_mod, "sync_filesystem", sync)
+    monkeypatch.setattr(atomic, "sync_filesystem", sync)
     tree = cache.store_tree(str(d), entries)
     assert len(syncs) == 2
     assert not any(syncs[0])  # first sync: bytes only, under temporary names

@@ -94,6 +94,16 @@ def _build(tmp_path: Path) -> tuple[Cache, ManifestStore, str]:
     return cache, store, key
 
 
+def _spoil(remote: Path, data: bytes, bad: bytes) -> Path:
+    """Overwrite the remote object holding ``data`` with ``bad`` (a corrupt remote)."""
+    found = next(
+        p for p in (remote / "objects").rglob("*") if p.is_file() and p.read_bytes() == data
+    )
+    found.chmod(0o644)
+    found.write_bytes(bad)
+    return found
+
+
 def test_push_sends_objects_then_the_manifest_then_the_entry(tmp_path: Path) -> None:
     cache, store, key = _build(tmp_path)
     remote = RecordingRemote(str(tmp_path / "remote"))
@@ -128,11 +138,7 @@ def test_a_pull_that_fails_records_nothing_locally(tmp_path: Path) -> None:
     cache, store, key = _build(tmp_path)
     url = tmp_path / "remote"
     Transfer(cache, store, Remote(str(url))).push(key)
-    part = next(
-        p for p in (url / "objects").rglob("*") if p.is_file() and p.read_bytes() == b"part 1\n"
-    )
-    part.chmod(0o644)
-    part.write_bytes(b"part X\n")
+    part = _spoil(url, b"part 1\n", b"part X\n")
     other = Cache(str(tmp_path / "other/cache"))
     transfer = Transfer(other, ManifestStore(str(tmp_path / "other/m")), Remote(str(url)))
     with pytest.raises(RemoteError, match=r"\(d/1.txt\) is corrupt"):
@@ -230,15 +236,13 @@ class ConcurrentRemote(Remote):
 def test_the_objects_of_one_out_move_in_parallel_and_durable_as_a_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlbuild.store import cache as cache_mod
-    from mlbuild.store import remote as remote_mod
+    from mlbuild.store import atomic
 
     cache, store, key = _wide(tmp_path, 60)
     syncs: list[str] = []
     fsyncs: list[int] = []
     real_fsync = os.fsync
-    monkeypatch.setattr(cache_mod, "sync_filesystem", lambda path: syncs.append(path))
-    monkeypatch.setattr(remote_mod, "sync_filesystem", lambda path: syncs.append(path))
+    monkeypatch.setattr(atomic, "sync_filesystem", lambda path: syncs.append(path))
     def counting_fsync(fd: int) -> None:
         fsyncs.append(fd)
         real_fsync(fd)
@@ -263,11 +267,7 @@ def test_a_corrupt_object_in_a_batch_leaves_nothing_of_the_batch(tmp_path: Path)
     cache, store, key = _wide(tmp_path, 40)
     url = tmp_path / "remote"
     Transfer(cache, store, Remote(str(url))).push(key)
-    victim = next(
-        p for p in (url / "objects").rglob("*") if p.is_file() and p.read_bytes() == b"file 17\n"
-    )
-    victim.chmod(0o644)
-    victim.write_bytes(b"file 71\n")
+    _spoil(url, b"file 17\n", b"file 71\n")
     other = Cache(str(tmp_path / "other/cache"))
     transfer = Transfer(other, ManifestStore(str(tmp_path / "other/m")), Remote(str(url)))
     with pytest.raises(RemoteError, match=r"\(d/017.bin\) is corrupt"):
