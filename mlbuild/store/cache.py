@@ -143,11 +143,11 @@ class Cache:
         """A new temporary file beside object ``dest`` with ``src``'s bytes and an
         object's mode, made by the first kind of ``cache.link`` that works; returns its
         path. A hardlink (only with ``share``) is ``src`` itself, made read-only: 0444,
-        or 0555 when ``src`` is executable, so the out keeps its mode."""
-        for kind, then_copy in _steps(self.link):
+        or 0555 when ``src`` is executable, so the out keeps its mode. Without ``share``
+        (a code file, the user's own source) ``cache.link`` does not apply: a reflink,
+        else a copy, whatever the list says."""
+        for kind, then_copy in _steps(self.link if share else DEFAULT_LINK):
             if kind is LinkType.HARDLINK:
-                if not share:
-                    continue
                 name = _link_beside(src, dest)
                 if name is None:
                     continue

@@ -272,3 +272,16 @@ def _shared_extents(path: Path) -> bool:
     mapped = head.unpack_from(buf)[3]
     flags = [extent.unpack_from(buf, head.size + i * extent.size)[5] for i in range(mapped)]
     return bool(flags) and all(flag & 0x2000 for flag in flags)
+
+
+def test_a_hardlink_only_list_still_stores_code_files_by_copy(
+    project: Callable[[str], Project],
+) -> None:
+    """Code files (stored for `explain` diffs) are never linked, so `link: [hardlink]`
+    must not leave them with no kind that works: they are copied, and stay writable."""
+    p = _project(project, "cache:\n  link: [hardlink]\n")
+    run = p.mlbuild("--json")
+    assert run.code == 0, run.err
+    assert p.path("data/images/cat/000.bin").stat().st_nlink == 2
+    script = p.path("make_images.py")
+    assert script.stat().st_nlink == 1 and script.stat().st_mode & stat.S_IWUSR
