@@ -140,3 +140,24 @@ def test_an_edit_survives_a_restore_that_fails_on_a_corrupt_object(built: Projec
     assert p.path("data/images/cat/003.bin").read_bytes() == good
     kept = [f for f in p.path(".mlbuild/aside").rglob("*") if f.is_file()]
     assert "my edit\n" in [f.read_text() for f in kept], kept
+
+
+def test_a_corrupt_tree_object_is_not_restored_from_and_the_edit_is_kept(
+    built: Project,
+) -> None:
+    """The tree object a partial restore compares with is read back through the strict
+    parser: flipped bytes make it unusable (dropped, said), the target runs instead, and
+    the hand edit is kept aside."""
+    p = built
+    tree_id = p.lock_entries()["data:images"]["outs"][0]["xxh"].split(":", 1)[1]
+    tree = p.path(f".mlbuild/cache/objects/{tree_id[:2]}/{tree_id[2:]}")
+    raw = tree.read_bytes()
+    tree.chmod(0o644)
+    tree.write_bytes(raw.replace(b"cat/003.bin", b"../x/03.bin", 1))
+    p.write("data/images/cat/003.bin", "my edit\n")
+    run = p.build()
+    assert run.ran == ["data:images"] and run.restored == []
+    assert "corrupt tree object" in run.out + run.err
+    assert p.read("data/images/cat/003.bin") == "cat 3\n" * 4
+    kept = [f for f in p.path(".mlbuild/aside").rglob("*") if f.is_file()]
+    assert "my edit\n" in [f.read_text() for f in kept]

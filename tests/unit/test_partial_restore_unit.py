@@ -112,3 +112,23 @@ def test_set_aside_never_overwrites(tmp_path: Path) -> None:
     kept = {p.name: p.read_text() for p in (tmp_path / "aside").iterdir()}
     assert kept == {"f": "one", "f.1": "two", "f.2": "three"}
     set_aside(str(tmp_path / "nothing"), str(tmp_path / "aside" / "nothing"))  # no error
+
+
+def test_an_entry_whose_stat_was_zeroed_never_compares_equal(tmp_path: Path) -> None:
+    """A record entry whose file changed while it was hashed has a zeroed stat, hence no
+    mode: `entry_map` gives NUL, so a partial restore replaces it rather than trust it."""
+    from mlbuild.digest import FileDigest
+    from mlbuild.store.trees import STAT, TreeRecord
+
+    digest = hash_bytes(b"alpha")
+    record = TreeRecord(
+        "d",
+        True,
+        0,
+        ["a.txt"],
+        bytes(STAT.size),
+        bytes.fromhex(digest.split(":", 1)[1]),
+        None,
+        FileDigest(5, digest, None),
+    )
+    assert record.entry_map() == {"a.txt": (digest, "\0")}
