@@ -28,10 +28,20 @@ import time
 from collections.abc import Collection
 from typing import Any
 
-from ..digest import XXH, FileDigest, hash_bytes, hash_file, hash_tree, link_digest, walk_tree_stat
+from ..digest import (
+    STAT,
+    XXH,
+    FileDigest,
+    hash_bytes,
+    hash_file,
+    hash_tree,
+    link_digest,
+    walk_packed,
+)
+from ..kinds import EntryMode
 from .atomic import atomic_write
 from .records import SHA_PATTERN, XXH_PATTERN
-from .trees import STAT, TreeRecord, decode, digests_bytes, encode, pack_stat
+from .trees import TreeRecord, decode, digests_bytes, encode
 
 STATE_VERSION = 1
 RACY_NS = 2_000_000_000
@@ -101,16 +111,20 @@ class StateMemo:
         atomic_write(self.path, json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
         self.dirty = False
 
-    def _hit(self, rel: str, st: os.stat_result, want_sha256: bool) -> FileDigest | None:
-        """The per-file memo's digest of ``rel`` if ``st`` proves it unchanged."""
+    def _hit(
+        self, rel: str, key: tuple[int, int, int, int], want_sha256: bool
+    ) -> FileDigest | None:
+        """The per-file memo's digest of ``rel`` if ``key`` (ino, size, mtime_ns, ctime_ns)
+        proves it unchanged."""
         entry = _entry(self.files.get(rel))
+        ino, size, mtime, ctime = key
         if (
             entry is not None
-            and entry[0] == st.st_ino
-            and entry[1] == st.st_size
-            and entry[2] == st.st_mtime_ns
-            and entry[3] == st.st_ctime_ns
-            and st.st_mtime_ns + racy_window(st.st_mtime_ns) < entry[4]
+            and entry[0] == ino
+            and entry[1] == size
+            and entry[2] == mtime
+            and entry[3] == ctime
+            and mtime + racy_window(mtime) < entry[4]
             and (entry[6] is not None or not want_sha256)
         ):
             return FileDigest(size=entry[1], xxh=entry[5], sha256=entry[6])
@@ -123,7 +137,7 @@ class StateMemo:
         full = os.path.join(self.root, rel)
         if st is None:
             st = os.stat(full)
-        hit = self._hit(rel, st, want_sha256)
+        hit = self._hit(rel, (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), want_sha256)
         if hit is not None:
             return hit
         seen = time.time_ns()
@@ -195,58 +209,56 @@ class StateMemo:
         when it was made, the recorded digest, without a digest lookup per file."""
         seen = time.time_ns()
         full = os.path.join(self.root, rel)
-        walked = walk_tree_stat(full, confine=self.root if confine else None)
-        names = [w[0] for w in walked]
-        packed: list[bytes] = []
-        mtimes: list[int] = []
-        for _, path, mode, st in walked:
-            if st is None:  # a link entry (of an out): its own stat, never followed
-                st = os.lstat(path)
-            mtimes.append(st.st_mtime_ns)
-            packed.append(pack_stat(st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, mode))
-        # The latest moment at which some file is still racy (its hash not yet trustable).
-        settled = max((m + racy_window(m) for m in mtimes), default=0)
+        walk = walk_packed(full, confine=self.root if confine else None, window=racy_window)
         record = self._tree_record(rel, confine)
         if record is not None and want_sha256 and record.sha is None:
             record = None  # made without sha256: its digests cannot serve this walk
         if (
             record is not None
-            and settled < record.seen
-            and record.names == names
-            and record.stats == b"".join(packed)
+            and walk.settled < record.seen
+            and record.names == walk.names
+            and record.stats == walk.stats
         ):
             if confine and not need_entries:  # an out checked (see out_entries)
                 self._walked[(rel, confine)] = record
             if not need_entries:
                 return None, record.digest
-            entries = [(w[0], record.file_digest(i), w[2]) for i, w in enumerate(walked)]
+            modes = [walk.mode(i) for i in range(len(walk.names))]
+            entries = [(n, record.file_digest(i), modes[i]) for i, n in enumerate(walk.names)]
             return entries, record.digest
         entries = []
-        for i, (sub, path, mode, st) in enumerate(walked):
+        packed = bytearray(walk.stats)
+        size = STAT.size
+        for i, (sub, fields) in enumerate(
+            zip(walk.names, STAT.iter_unpack(walk.stats), strict=True)
+        ):
+            ino, nbytes, m, ctime, mode_byte = fields
+            mode = chr(mode_byte)
+            path = os.path.join(full, sub)
             j = record.index(sub) if record is not None else None
-            m = mtimes[i]
             if (
                 j is not None
                 and record is not None
-                and record.stat_at(j) == packed[i]
+                and record.stat_at(j) == walk.stats[i * size : (i + 1) * size]
                 and m + racy_window(m) < record.seen
             ):
                 digest = record.file_digest(j)
-            elif st is None:
+            elif mode == EntryMode.LINK.value:  # a link of an out: its target text
                 digest = link_digest(path, want_sha256=want_sha256)
             elif self.trees_dir is None:  # no records here: the per-file memo, as before
-                digest = self.file_digest(f"{rel}/{sub}", want_sha256=want_sha256, st=st)
+                digest = self.file_digest(f"{rel}/{sub}", want_sha256=want_sha256)
             else:
-                hit = self._hit(f"{rel}/{sub}", st, want_sha256)
+                hit = self._hit(f"{rel}/{sub}", (ino, nbytes, m, ctime), want_sha256)
                 digest = hit or hash_file(path, want_sha256=want_sha256)
-                after = st if hit else os.stat(path)
-                if (after.st_mtime_ns, after.st_size) != (m, st.st_size):
-                    packed[i] = bytes(STAT.size)  # changed while hashed: never trusted
+                if hit is None:
+                    after = os.stat(path)
+                    if (after.st_mtime_ns, after.st_size) != (m, nbytes):
+                        packed[i * size : (i + 1) * size] = bytes(size)  # never trusted
             entries.append((sub, digest, mode))
         tree = hash_tree(entries)
         if self.trees_dir is not None:
             xxh, sha = digests_bytes([d for _, d, _ in entries])
-            new = TreeRecord(rel, confine, seen, names, b"".join(packed), xxh, sha, tree)
+            new = TreeRecord(rel, confine, seen, walk.names, bytes(packed), xxh, sha, tree)
             self._trees[(rel, confine)] = new
             self._trees_dirty[(rel, confine)] = new
             if confine and not need_entries:

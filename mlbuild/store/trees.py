@@ -16,8 +16,9 @@ Format of ``.mlbuild/trees/<xxh3 of rel and mode>.bin`` (version 1)::
     one JSON line: {"rel", "confine", "seen", "count", "size", "xxh", "sha256"|null,
                     "has_sha"}
     names   count paths below the directory, UTF-8 (surrogateescape), each ending in NUL,
-            sorted, as `digest.walk_tree` gives them
-    stats   count x `STAT` (ino, size, mtime_ns, ctime_ns, mode byte)
+            sorted, as `digest.walk_packed` gives them
+    stats   count x `digest.STAT` (ino, size, mtime_ns, ctime_ns, mode byte), as
+            `digest.walk_packed` packs them
     xxh     count x 16 bytes (the file's xxh3-128)
     sha     count x 32 bytes (sha256), present iff has_sha
     check   16 bytes: the xxh3-128 of everything before it (a flipped bit is caught)
@@ -32,38 +33,25 @@ used only for a file whose walk found the same name with the same stat.
 from __future__ import annotations
 
 import json
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..digest import SHA, XXH, FileDigest, hash_bytes
+from ..digest import SHA, STAT, XXH, FileDigest, hash_bytes
 
 __all__ = [
-    "STAT",
     "TREES_VERSION",
     "TreeRecord",
     "decode",
     "digests_bytes",
     "encode",
-    "pack_stat",
 ]
 
 TREES_VERSION = 1
 MAGIC = b"MLBTREE1\n"
-STAT = struct.Struct("<QQqqB")  # ino, size, mtime_ns, ctime_ns, mode (ord of its letter)
 _XXH_LEN = 16
 _SHA_LEN = 32
 _MAX_COUNT = 50_000_000  # far beyond any directory: a header claiming more is not read
-
-
-def pack_stat(ino: int, size: int, mtime_ns: int, ctime_ns: int, mode: str) -> bytes:
-    """One entry's stat as a record stores it (a value out of range packs as zeros, so it
-    never matches: the file is hashed)."""
-    try:
-        return STAT.pack(ino, size, mtime_ns, ctime_ns, ord(mode))
-    except (struct.error, TypeError):
-        return bytes(STAT.size)
 
 
 @dataclass

@@ -15,12 +15,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlbuild.digest import (
+    STAT,
     FileDigest,
     build_key,
     canonical_json,
     hash_bytes,
     hash_file,
     hash_tree,
+    walk_packed,
     walk_tree,
 )
 
@@ -223,6 +225,47 @@ def test_walk_tree_does_not_descend_directory_symlinks(tmp_path: Path) -> None:
     (root / "sub" / "f").write_text("x")
     (root / "loop").symlink_to(root)  # would recurse forever if followed
     assert [rel for rel, _, _ in walk_tree(str(root))] == ["sub/f"]
+
+
+def test_walk_packed_orders_paths_as_one_global_sort_of_the_relative_paths(
+    tmp_path: Path,
+) -> None:
+    """Each directory is sorted on its own with subdirectories keyed ``name/``; the result
+    must still be the order of sorting every relative path at once, which tree objects and
+    records rely on. Names around '/' (0x2f) are the ones that could go wrong."""
+    root = tmp_path / "t"
+    rels = ["a", "a.b/x", "a-b", "a0", "b/c/d", "b/c.d", "b/c-d/e", "b/c/d0", "b.c", "é/ü"]
+    for rel in rels:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(rel)
+    walk = walk_packed(str(root))
+    assert walk.names == sorted(rels)
+    assert len(walk.stats) == STAT.size * len(rels)
+
+
+def test_walk_packed_packs_each_stat_and_its_mode_and_settles_after_the_newest(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / "run.sh").write_text("#!/bin/sh\n")
+    (root / "run.sh").chmod(0o755)
+    (root / "data").write_text("abc")
+    os.utime(root / "data", ns=(0, 5_000_000_123))
+    (root / "link").symlink_to("data")
+    walk = walk_packed(str(root), confine=str(tmp_path), window=lambda m: 7)
+    assert walk.names == ["data", "link", "run.sh"]
+    assert [walk.mode(i) for i in range(3)] == ["f", "l", "x"]
+    fields = list(STAT.iter_unpack(walk.stats))
+    data = os.stat(root / "data")
+    assert fields[0] == (data.st_ino, 3, 5_000_000_123, data.st_ctime_ns, ord("f"))
+    link = os.lstat(root / "link")
+    assert fields[1][:3] == (link.st_ino, link.st_size, link.st_mtime_ns)
+    newest = max(f[2] for f in fields)
+    assert walk.settled == newest + 7
+    # a dep walk (no confine) follows the link: it is the file it points to
+    dep = walk_packed(str(root))
+    assert list(STAT.iter_unpack(dep.stats))[1][:2] == (data.st_ino, 3)
 
 
 # ------------------------------------------------------------------ canonical JSON, keys

@@ -117,8 +117,8 @@ def test_set_aside_never_overwrites(tmp_path: Path) -> None:
 def test_an_entry_whose_stat_was_zeroed_never_compares_equal(tmp_path: Path) -> None:
     """A record entry whose file changed while it was hashed has a zeroed stat, hence no
     mode: `entry_map` gives NUL, so a partial restore replaces it rather than trust it."""
-    from mlbuild.digest import FileDigest
-    from mlbuild.store.trees import STAT, TreeRecord
+    from mlbuild.digest import STAT, FileDigest
+    from mlbuild.store.trees import TreeRecord
 
     digest = hash_bytes(b"alpha")
     record = TreeRecord(
