@@ -92,10 +92,26 @@ class Materializer:
                 continue  # only the entries that differed were set aside and restored
             full = os.path.join(self.ctx.root, rec.path)
             set_aside(full, os.path.join(aside, rec.path))
+            if rec.type == OutType.DIR:
+                self._restore_dir(rec, full)
+                continue
             self.ctx.cache.restore_out(rec, full, at=rec.path)
             if rec.type == OutType.FILE:
                 self.ctx.memo.remember(rec.path, FileDigest(rec.size, rec.xxh, rec.sha256))
         return tuple(recs)
+
+    def _restore_dir(self, rec: OutRecord, full: str) -> None:
+        """Restore a directory out whole, its verification read done by the memo, which
+        keeps it as the out's tree record: the next no-op walks the 100,000 restored files
+        and compares stats instead of reading them all again."""
+        memo = self.ctx.memo
+        try:
+            self.ctx.cache.restore_out(
+                rec, full, at=rec.path, hash_dir=lambda tmp: memo.hash_restored(rec.path, tmp)
+            )
+        except BaseException:
+            memo.drop_record(rec.path)
+            raise
 
     def rollback(self, spec: TargetSpec, mid: str, doc: Manifest) -> str | None:
         """Make the build recorded in manifest ``mid`` current again, from the cache alone.

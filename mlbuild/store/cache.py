@@ -27,7 +27,7 @@ import itertools
 import os
 import stat
 import tempfile
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from ..digest import FileDigest, TreeEntry, canonical_json, hash_bytes, hash_file, tree_object
@@ -265,11 +265,21 @@ class Cache:
         self._complete.add(rec.xxh)
         return True
 
-    def restore_out(self, rec: OutRecord, dest: str, at: str | None = None) -> None:
+    def restore_out(
+        self,
+        rec: OutRecord,
+        dest: str,
+        at: str | None = None,
+        hash_dir: Callable[[str], dict[str, tuple[str, str]]] | None = None,
+    ) -> None:
         """Materialize ``rec`` at ``dest`` atomically (temp next to it, then rename).
         ``at``: ``dest`` relative to the workspace, against which a restored link's target
         is checked (records.check_link_target); without it a link must stay inside the
-        directory itself."""
+        directory itself. ``hash_dir`` (a directory out): verify the filled temporary
+        directory in one pass after every entry is placed, by this walk and hash of it
+        (`StateMemo.hash_restored`, which keeps what it read as a tree record), instead of
+        a read of each file just after it is written; either way every file is read and
+        compared with its object before the rename."""
         parent = os.path.dirname(dest)
         os.makedirs(parent, exist_ok=True)
         if rec.type == OutType.FILE:
@@ -281,10 +291,13 @@ class Cache:
         # (replacing() is for files; a failed tree needs remove_tree, not unlink).
         tmpdir = tempfile.mkdtemp(dir=parent, prefix=".mlbuild-restore-")
         try:
-            for rel, xxh, mode in self.read_tree(rec.xxh):  # paths checked there
+            tree = self.read_tree(rec.xxh)  # paths checked there
+            for rel, xxh, mode in tree:
                 target = os.path.join(tmpdir, *rel.split("/"))
                 makedirs(os.path.dirname(target))
-                self._put(xxh, mode, target, f"{at}/{rel}" if at else rel)
+                self._put(xxh, mode, target, f"{at}/{rel}" if at else rel, check=not hash_dir)
+            if hash_dir is not None:
+                self._check_restored(tmpdir, tree, hash_dir(tmpdir))
             _remove(dest)
             os.replace(tmpdir, dest)
         except BaseException:
@@ -311,14 +324,39 @@ class Cache:
                 os.unlink(tmp)
             raise
 
-    def _put(self, xxh: str, mode: str, target: str, link: str) -> None:
-        """Create the tree entry ``xxh`` (mode ``mode``) at the new path ``target``."""
+    def _check_restored(
+        self, tmpdir: str, tree: list[TreeEntry], found: dict[str, tuple[str, str]]
+    ) -> None:
+        """Every entry of ``tree`` was read back from ``tmpdir`` as ``found`` says, and
+        nothing else is there. A differing file is read again against its object name:
+        a corrupt object is dropped and named (`_check_copy`); else the file changed
+        under the restore, which is said as such."""
+        for rel, xxh, mode in tree:
+            if found.get(rel) == (xxh, mode):
+                continue
+            if mode != EntryMode.LINK:  # a link's object was checked before it was made
+                self._check_copy(os.path.join(tmpdir, *rel.split("/")), xxh)
+            raise MlbuildError(
+                f"{rel} changed while it was restored: read back, it is not the cached entry",
+                hint="something else writes into this directory: run the build again",
+            )
+        if len(found) != len(tree):
+            extra = sorted(set(found) - {rel for rel, _, _ in tree})
+            raise MlbuildError(
+                f"{extra[0]} appeared in {tmpdir} while it was restored",
+                hint="something else writes into this directory: run the build again",
+            )
+
+    def _put(self, xxh: str, mode: str, target: str, link: str, *, check: bool = True) -> None:
+        """Create the tree entry ``xxh`` (mode ``mode``) at the new path ``target``
+        (``check``: read it back against its object now; without, the caller does)."""
         if mode == EntryMode.LINK:
             self._restore_link(xxh, target, link)
             return
         executable = mode == EntryMode.EXEC
         kind = self._place(self.object_path(xxh), target, 0o555 if executable else 0o444)
-        self._check_copy(target, xxh)  # a hardlink too: the object itself is verified
+        if check:
+            self._check_copy(target, xxh)  # a hardlink too: the object itself is verified
         if kind is not LinkType.HARDLINK:
             os.chmod(target, 0o755 if executable else 0o644)
 

@@ -198,19 +198,52 @@ class StateMemo:
             record = self._walked.pop((rel, True))
         return record.entry_map()
 
+    def hash_restored(self, rel: str, path: str) -> dict[str, tuple[str, str]]:
+        """Hash every entry of ``path``, a directory just filled from the cache that is to
+        become the out ``rel`` by a rename (which keeps its files' stats), and keep what
+        was found as ``rel``'s tree record: the restore's verification read (each file
+        against its object, `Cache.restore_out`) then also spares the next no-op from
+        hashing 100,000 files. Nothing is taken from a memo: every file is read. Returns
+        name → (xxh3 digest, mode).
+
+        It first waits out the fine racy window (50 ms, once per directory restored): the
+        files just written are then settled when read, so the next no-op trusts the
+        whole record instead of reading the last-written ones again and remaking it. On a
+        filesystem with coarse timestamps the window is longer; those few are read again
+        then, as any racy file is."""
+        time.sleep(FINE_RACY_NS / 1e9)
+        entries, _ = self._tree(rel, False, True, need_entries=True, path=path)
+        assert entries is not None
+        return {name: (digest.xxh, mode) for name, digest, mode in entries}
+
+    def drop_record(self, rel: str) -> None:
+        """Forget the record of out ``rel`` made by `hash_restored` (its restore failed)."""
+        self._trees[(rel, True)] = None
+        self._trees_dirty.pop((rel, True), None)
+        self._walked.pop((rel, True), None)
+
     # Longer than 60 lines: the fast path and the per-file path share the walk's packed
     # stats; split, each half would redo or pass around most of the other's state.
     def _tree(
-        self, rel: str, want_sha256: bool, confine: bool, *, need_entries: bool
+        self,
+        rel: str,
+        want_sha256: bool,
+        confine: bool,
+        *,
+        need_entries: bool,
+        path: str | None = None,
     ) -> tuple[list[tuple[str, FileDigest, str]] | None, FileDigest]:
         """A directory's entries (None unless ``need_entries`` or they had to be computed)
         and its digest, through its tree record (store/trees.py): one walk; when every
         name and stat equals the record's and every file was older than the racy window
-        when it was made, the recorded digest, without a digest lookup per file."""
+        when it was made, the recorded digest, without a digest lookup per file. With
+        ``path`` (`hash_restored`), that directory is walked and every file hashed, and the
+        record made is ``rel``'s."""
         seen = time.time_ns()
-        full = os.path.join(self.root, rel)
+        full = os.path.join(self.root, rel) if path is None else path
         walk = walk_packed(full, confine=self.root if confine else None, window=racy_window)
-        record = self._tree_record(rel, confine)
+        fresh = path is not None  # nothing known about these files: hash each one
+        record = None if fresh else self._tree_record(rel, confine)
         if record is not None and want_sha256 and record.sha is None:
             record = None  # made without sha256: its digests cannot serve this walk
         if (
@@ -234,7 +267,7 @@ class StateMemo:
         ):
             ino, nbytes, m, ctime, mode_byte = fields
             mode = chr(mode_byte)
-            path = os.path.join(full, sub)
+            entry_path = os.path.join(full, sub)
             j = record.index(sub) if record is not None else None
             if (
                 j is not None
@@ -244,14 +277,18 @@ class StateMemo:
             ):
                 digest = record.file_digest(j)
             elif mode == EntryMode.LINK.value:  # a link of an out: its target text
-                digest = link_digest(path, want_sha256=want_sha256)
-            elif self.trees_dir is None:  # no records here: the per-file memo, as before
+                digest = link_digest(entry_path, want_sha256=want_sha256)
+            elif self.trees_dir is None and not fresh:  # no records: the per-file memo
                 digest = self.file_digest(f"{rel}/{sub}", want_sha256=want_sha256)
             else:
-                hit = self._hit(f"{rel}/{sub}", (ino, nbytes, m, ctime), want_sha256)
-                digest = hit or hash_file(path, want_sha256=want_sha256)
+                hit = (
+                    None
+                    if fresh
+                    else self._hit(f"{rel}/{sub}", (ino, nbytes, m, ctime), want_sha256)
+                )
+                digest = hit or hash_file(entry_path, want_sha256=want_sha256)
                 if hit is None:
-                    after = os.stat(path)
+                    after = os.stat(entry_path)
                     if (after.st_mtime_ns, after.st_size) != (m, nbytes):
                         packed[i * size : (i + 1) * size] = bytes(size)  # never trusted
             entries.append((sub, digest, mode))

@@ -161,3 +161,66 @@ def test_a_corrupt_tree_object_is_not_restored_from_and_the_edit_is_kept(
     assert p.read("data/images/cat/003.bin") == "cat 3\n" * 4
     kept = [f for f in p.path(".mlbuild/aside").rglob("*") if f.is_file()]
     assert "my edit\n" in [f.read_text() for f in kept]
+
+
+def _count_hashes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    from mlbuild.digest import FileDigest, hash_file
+    from mlbuild.store import state as state_mod
+
+    hashed: list[str] = []
+
+    def counting(path: str, *, want_sha256: bool) -> FileDigest:
+        hashed.append(path)
+        return hash_file(path, want_sha256=want_sha256)
+
+    monkeypatch.setattr(state_mod, "hash_file", counting)
+    return hashed
+
+
+def test_a_whole_directory_restore_leaves_a_record_the_next_no_op_trusts(
+    built: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The restore's verification read becomes the out's tree record: the build after it
+    walks the restored files and reads none of them."""
+    import shutil
+
+    p = built
+    shutil.rmtree(p.path("data/images"))
+    hashed = _count_hashes(monkeypatch)
+    assert p.build().restored == ["data:images"]
+    verified = [h for h in hashed if ".mlbuild-restore-" in h]  # before the rename
+    assert len(verified) == len(set(verified)) == 61  # each file once (not the link)
+    hashed.clear()
+    again = p.build()
+    assert again.ran == [] and again.restored == []
+    assert [h for h in hashed if "images" in h] == []
+    p.write("data/images/cat/003.bin", "my edit\n")  # the record is no blanket "fresh"
+    assert p.build().restored == ["data:images"]
+    assert hashed == [str(p.path("data/images/cat/003.bin"))]
+    assert p.read("data/images/cat/003.bin") == "cat 3\n" * 4
+
+
+def test_a_whole_directory_restore_still_reads_every_file_against_its_object(
+    built: Project,
+) -> None:
+    """Verification moved to one pass after the files are placed: a rotten object is still
+    caught before the directory is renamed into place, dropped, and the target runs."""
+    import shutil
+
+    p = built
+    good = p.path("data/images/dog/007.bin").read_bytes()
+    [obj] = [
+        o
+        for o in p.path(".mlbuild/cache/objects").rglob("*")
+        if o.is_file() and o.read_bytes() == good
+    ]
+    obj.chmod(0o644)
+    obj.write_bytes(good[:-1] + b"X")  # same size: only a read finds it
+    shutil.rmtree(p.path("data/images"))
+    run = p.build()
+    assert run.ran == ["data:images"] and run.restored == []
+    assert "is corrupt" in run.out
+    assert not obj.exists() or obj.read_bytes() == good  # dropped (or stored anew)
+    assert p.path("data/images/dog/007.bin").read_bytes() == good
+    assert not [n for n in os.listdir(p.path("data")) if n.startswith(".mlbuild-restore")]
+    assert p.build().ran == []

@@ -6,6 +6,7 @@ scenario cannot make portably (a FIFO in the way)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -132,3 +133,42 @@ def test_an_entry_whose_stat_was_zeroed_never_compares_equal(tmp_path: Path) -> 
         FileDigest(5, digest, None),
     )
     assert record.entry_map() == {"a.txt": (digest, "\0")}
+
+
+@pytest.mark.parametrize(
+    ("tamper", "said"),
+    [
+        (lambda found: found.update({"a.txt": (hash_bytes(b"other"), "f")}), "a.txt changed"),
+        (lambda found: found.update({"a.txt": (found["a.txt"][0], "x")}), "a.txt changed"),
+        (lambda found: found.pop("sub/b.txt"), "sub/b.txt changed"),
+        (lambda found: found.update({"z.txt": (hash_bytes(b"z"), "f")}), "z.txt appeared"),
+    ],
+    ids=["bytes", "mode", "gone", "stray"],
+)
+def test_a_whole_restore_whose_read_back_differs_is_never_renamed_into_place(
+    tmp_path: Path, tamper: Callable[[dict[str, tuple[str, str]]], object], said: str
+) -> None:
+    """What the one verification pass read (`hash_dir`) must be the tree, entry for entry:
+    a file that changed under the restore, or one that appeared, fails the restore with
+    the name said; the destination is not made, no temporary directory stays, and the
+    cache objects (good) are kept."""
+    from mlbuild.errors import MlbuildError
+    from mlbuild.kinds import OutType
+    from mlbuild.store.records import OutRecord
+
+    root, cache, memo, tree = _ws(tmp_path)
+    rec = OutRecord(path="r", type=OutType.DIR.value, xxh=tree, sha256=None, size=9)
+
+    def reading(tmp: str) -> dict[str, tuple[str, str]]:
+        found = memo.hash_restored("r", tmp)
+        assert found == {
+            "a.txt": (hash_bytes(b"alpha"), "f"),
+            "sub/b.txt": (hash_bytes(b"beta"), "f"),
+        }
+        tamper(found)
+        return found
+
+    with pytest.raises(MlbuildError, match=said):
+        cache.restore_out(rec, str(root / "r"), at="r", hash_dir=reading)
+    assert sorted(os.listdir(root)) == ["d"]
+    assert cache.has(hash_bytes(b"alpha")) and cache.has(hash_bytes(b"beta"))
