@@ -42,6 +42,7 @@ from .results import (
 from .runner import TargetRunner
 from .scheduler import Scheduler, plan
 from .store import Cache, Layout, LockFile, StateMemo, WorkspaceLock
+from .store.atomic import SyncPoint
 from .wiring import Wiring, wire
 
 if TYPE_CHECKING:
@@ -219,6 +220,7 @@ class Workspace(ExperimentQueries):
         with WorkspaceLock(self.layout.workspace_lock, wait=options.wait):
             memo, lock, notes = self._memo(), LockFile(self.lock_path), Notes()
             lock.prune(self.pipeline.targets)
+            self._batch_durability(True)
             wiring = self._wire(options, order, memo, lock, notes, executor)
             options = wiring.options
             rebuilder = self._rebuilder(
@@ -245,11 +247,19 @@ class Workspace(ExperimentQueries):
             finally:
                 # Finished targets are recorded even when the build failed or was interrupted.
                 rebuilder.save()
+                self._batch_durability(False)
                 for note in rebuilder.notes:
                     reporter.warning(note)
             if wiring.transfer is not None and wiring.push and not result.interrupted:
                 result = self._push_built(wiring.transfer, lock, result, options)
             return result
+
+    def _batch_durability(self, on: bool) -> None:
+        """During a build, the cache and the manifest store sync once per batch instead of
+        fsyncing each file (atomic.SyncPoint); `Rebuilder.save` settles it."""
+        point = SyncPoint([self.layout.cache_dir, self.layout.manifests_dir]) if on else None
+        self.cache.sync_point = point
+        self.manifest_store.sync_point = point
 
     def _push_built(
         self, transfer: Transfer, lock: LockFile, result: BuildResult, options: BuildOptions
@@ -411,9 +421,7 @@ class Workspace(ExperimentQueries):
         spec = self.pipeline.targets[name]
         store = self.manifest_store
         if to is not None:
-            mid, doc = self.resolve_build(
-                to, name, "roll back to the build it reproduced: --to"
-            )
+            mid, doc = self.resolve_build(to, name, "roll back to the build it reproduced: --to")
         else:
             current = LockFile(self.lock_path).entries.get(name)
             built = ManifestStatus.BUILT

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..digest import canonical_json
 from ..kinds import ManifestStatus
-from ..store.atomic import atomic_write, fsync_dir, fsync_file
+from ..store.atomic import SyncPoint, atomic_write, fsync_dir, fsync_file
 from ..store.layout import target_file_name
 from .findings import AuditCheck
 from .parse import parse_manifest
@@ -109,6 +109,9 @@ class ManifestStore:
         # Target of each manifest id read so far: an id is the digest of its manifest, so
         # once the strict parser has read it, its target is known for good.
         self._owners: dict[str, str] = {}
+        # A build's batched durability (atomic.SyncPoint, shared with the cache): None,
+        # each manifest and history line is fsynced as it is written.
+        self.sync_point: SyncPoint | None = None
 
     def shown(self, path: str) -> str:
         """``path`` as messages name it: relative to the workspace root."""
@@ -140,13 +143,15 @@ class ManifestStore:
         and append it to its target's history."""
         mid = manifest_id(manifest)
         path = self.path(mid)
+        point = self.sync_point
+        durable = point is None  # else synced before a run-cache entry names it
         if not os.path.exists(path):
             if signer is not None:  # the signature first: a manifest is never seen unsigned
                 keyid, sig = signer.sign(canonical_json(manifest).encode())
                 body = json.dumps({"keyid": keyid, "sig": sig}, sort_keys=True) + "\n"
-                atomic_write(self.sig_path(mid), body.encode(), mode=0o444)
+                atomic_write(self.sig_path(mid), body.encode(), mode=0o444, durable=durable)
             text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-            atomic_write(path, text.encode(), mode=0o444)
+            atomic_write(path, text.encode(), mode=0o444, durable=durable)
         reproduction = manifest.get("status") == ManifestStatus.REPRODUCTION
         kind = "reproductions" if reproduction else "index"
         index = self._index(manifest["target"], kind)
@@ -157,10 +162,15 @@ class ManifestStore:
         fd = os.open(index, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         try:
             os.write(fd, (mid + "\n").encode())
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
-        fsync_dir(os.path.dirname(index))
+        if durable:
+            fsync_dir(os.path.dirname(index))
+        else:
+            assert point is not None
+            point.wrote()
         if not reproduction:
             self._latest[manifest["target"]] = mid
         return mid
@@ -427,4 +437,3 @@ class ManifestStore:
         (`restore_view`), anything else as it is."""
         source = self.source_build(doc)
         return doc if source is None else restore_view(doc, source[1])
-

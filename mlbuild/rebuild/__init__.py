@@ -117,6 +117,8 @@ class Rebuilder:
         return self.ctx.notes.lines
 
     def save(self) -> None:
-        """End of a build (also on failure and Ctrl-C): the lock file once, then the memo."""
+        """End of a build (also on failure and Ctrl-C): what the build wrote made durable
+        (`Cache.settle`), then the lock file once, which names it, then the memo."""
+        self.ctx.cache.settle()
         self.ctx.lock.save()
         self.ctx.memo.save()

@@ -15,6 +15,7 @@ state in which the target is simply stale)::
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -99,7 +100,9 @@ class Committer:
             undeclared=undeclared,
         )
         if self.ctx.options.store:
-            self.ctx.cache.put_run(decision.key, spec.name, list(outs), mid, undeclared)
+            self.ctx.cache.put_run(
+                decision.key, spec.name, list(outs), mid, undeclared, ran_for=time.time() - started
+            )
         self.ctx.lock.record(
             spec.name,
             LockEntry(

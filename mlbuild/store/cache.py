@@ -27,13 +27,15 @@ import itertools
 import os
 import stat
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from ..digest import FileDigest, TreeEntry, canonical_json, hash_bytes, hash_file, tree_object
 from ..errors import MlbuildError
 from ..kinds import EntryMode, LinkType, OutType
-from .atomic import atomic_write, fsync_dir, fsync_file, rename_batch
+from .atomic import SyncPoint, atomic_write, fsync_dir, fsync_file, rename_batch
 from .records import (
     RUN_VERSION,
     OutRecord,
@@ -47,6 +49,9 @@ from .records import (
 )
 
 CACHE_VERSION = RUN_VERSION
+#: A run-cache entry of a build waits for the next sync only while its target ran, and
+#: the last sync was, under this many seconds (`Cache.put_run`).
+RUN_SYNC_S = 0.2
 _FICLONE = 0x40049409
 # `Cache.missing` lists a fan-out directory when its size is under this many bytes per
 # object looked for: about 25 entries read per stat saved (an entry of ~40 bytes).
@@ -89,6 +94,11 @@ class Cache:
         # and so is every tree found complete, until an object is dropped.
         self._last_tree: tuple[str, list[TreeEntry]] | None = None
         self._complete: set[str] = set()
+        # A build's batched durability (atomic.SyncPoint; None: fsync each write). With
+        # it, run-cache entries wait in _runs (path -> body) for a sync (`put_run`).
+        self.sync_point: SyncPoint | None = None
+        self._runs: dict[str, bytes] = {}
+        self._runs_lock = threading.Lock()
 
     # -- objects ---------------------------------------------------------------------
     def object_path(self, digest: str) -> str:
@@ -130,14 +140,19 @@ class Cache:
         if os.path.exists(dest):
             return
         tmp = self._stage(src, dest, share=share)
+        point = self.sync_point
         try:
-            fsync_file(tmp)  # the bytes are on disk before the name points at them
+            if point is None:
+                fsync_file(tmp)  # the bytes are on disk before the name points at them
             os.replace(tmp, dest)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        fsync_dir(os.path.dirname(dest))
+        if point is None:
+            fsync_dir(os.path.dirname(dest))
+        else:
+            point.wrote()  # synced before any run-cache entry names it (put_run)
 
     def _stage(self, src: str, dest: str, *, share: bool) -> str:
         """A new temporary file beside object ``dest`` with ``src``'s bytes and an
@@ -225,7 +240,9 @@ class Cache:
         tree_digest = hash_bytes(body)
         dest = self.object_path(tree_digest)
         if not os.path.exists(dest):
-            atomic_write(dest, body, mode=0o444)
+            atomic_write(dest, body, mode=0o444, durable=self.sync_point is None)
+            if self.sync_point is not None:
+                self.sync_point.wrote()
         return tree_digest
 
     def read_tree(self, digest: str) -> list[TreeEntry]:
@@ -423,9 +440,12 @@ class Cache:
         entry raises RecordError (records.parse_run); with ``declared``, an entry must
         list exactly those outs."""
         path = self.run_path(key)
+        with self._runs_lock:
+            raw = self._runs.get(path)  # written by this build, waiting for a sync
         try:
-            with open(path, "rb") as f:
-                raw = f.read()
+            if raw is None:
+                with open(path, "rb") as f:
+                    raw = f.read()
         except FileNotFoundError:
             return None
         return parse_run(raw, key, f"run-cache entry {os.path.relpath(path, self.dir)}", declared)
@@ -454,7 +474,15 @@ class Cache:
         outs: list[OutRecord],
         manifest: str | None = None,
         undeclared: Mapping[str, str] | None = None,
+        *,
+        ran_for: float | None = None,
     ) -> None:
+        """Record that ``key`` built ``outs`` (the per-target commit point a build after a
+        kill -9 restores from). With a `sync_point` (a build), the entry waits for the
+        next sync unless its target ran for `RUN_SYNC_S` or more (``ran_for``, seconds;
+        None: unknown) or the last sync is that old: a kill -9 then costs at most the
+        re-run of targets that together ran for about that long per job, never an hour
+        of training whose entry sat waiting."""
         body: dict[str, Any] = {
             "version": CACHE_VERSION,
             "key": key,
@@ -464,7 +492,40 @@ class Cache:
         }
         if undeclared:
             body["undeclared"] = dict(undeclared)
-        atomic_write(self.run_path(key), canonical_json(body).encode())
+        path, data = self.run_path(key), canonical_json(body).encode()
+        point = self.sync_point
+        if point is None:
+            atomic_write(path, data)
+            return
+        with self._runs_lock:
+            self._runs[path] = data
+        if ran_for is None or ran_for >= RUN_SYNC_S or time.monotonic() - point.last >= RUN_SYNC_S:
+            self.flush_runs()
+
+    def flush_runs(self) -> None:
+        """Write the run-cache entries waiting for a sync: the sync first, so that each
+        names objects and a manifest already durable (a crash never leaves an entry
+        whose objects were lost with it), then the entries, without an fsync each (the
+        next sync, at the latest `settle` at the end of the build, covers them)."""
+        point = self.sync_point
+        with self._runs_lock:
+            waiting, self._runs = self._runs, {}
+        if not waiting or point is None:
+            return
+        point.sync()
+        for path, data in sorted(waiting.items()):
+            atomic_write(path, data, durable=False)
+        point.wrote()
+
+    def settle(self) -> None:
+        """The end of a build, before the lock file names what it made: every waiting
+        run-cache entry written and everything written since the last sync durable."""
+        point = self.sync_point
+        if point is None:
+            return
+        self.flush_runs()
+        if point.dirty:
+            point.sync()
 
 
 _temps = itertools.count()  # temporary names: pid + this counter (next() is atomic)
