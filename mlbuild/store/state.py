@@ -32,6 +32,7 @@ from ..digest import (
     STAT,
     XXH,
     FileDigest,
+    PackedWalk,
     hash_bytes,
     hash_file,
     hash_tree,
@@ -259,6 +260,14 @@ class StateMemo:
             modes = [walk.mode(i) for i in range(len(walk.names))]
             entries = [(n, record.file_digest(i), modes[i]) for i, n in enumerate(walk.names)]
             return entries, record.digest
+        hashed: dict[str, tuple[FileDigest, bool]] = {}  # read by _same_digests already
+        if record is not None and not need_entries and record.names == walk.names:
+            same = self._same_digests(rel, full, record, walk, want_sha256, seen, hashed)
+            if same is not None:  # stats changed, bytes did not (a touch): same tree
+                self._trees[(rel, confine)] = self._trees_dirty[(rel, confine)] = same
+                if confine:
+                    self._walked[(rel, confine)] = same
+                return None, same.digest
         entries = []
         packed = bytearray(walk.stats)
         size = STAT.size
@@ -280,6 +289,10 @@ class StateMemo:
                 digest = link_digest(entry_path, want_sha256=want_sha256)
             elif self.trees_dir is None and not fresh:  # no records: the per-file memo
                 digest = self.file_digest(f"{rel}/{sub}", want_sha256=want_sha256)
+            elif sub in hashed:
+                digest, moved = hashed[sub]
+                if moved:
+                    packed[i * size : (i + 1) * size] = bytes(size)  # never trusted
             else:
                 hit = (
                     None
@@ -301,6 +314,61 @@ class StateMemo:
             if confine and not need_entries:
                 self._walked[(rel, confine)] = new
         return entries, tree
+
+    def _same_digests(
+        self,
+        rel: str,
+        full: str,
+        record: TreeRecord,
+        walk: PackedWalk,
+        want_sha256: bool,
+        seen: int,
+        hashed: dict[str, tuple[FileDigest, bool]],
+    ) -> TreeRecord | None:
+        """When a walk finds the record's names but some stats changed: hash only the
+        entries whose stat differs (or that are racy); if each still has its recorded
+        digest and mode, the tree is the recorded one, and the new record (the new stats)
+        is returned without rebuilding 100,000 entries. None: some digest or mode differs
+        (the caller computes the tree, reusing what was read here: ``hashed``, name →
+        (digest, changed while read)), or a link entry changed."""
+        size = STAT.size
+        old, new = record.stats, walk.stats
+        racy = walk.settled >= record.seen  # else no entry can be racy: skip the unpack
+        packed: bytearray | None = None
+        for i, sub in enumerate(walk.names):
+            a, b = i * size, (i + 1) * size
+            if old[a:b] == new[a:b]:
+                if not racy:
+                    continue
+                m = STAT.unpack_from(new, a)[2]
+                if m + racy_window(m) < record.seen:
+                    continue
+            ino, nbytes, m, ctime, mode_byte = STAT.unpack_from(new, a)
+            if mode_byte != old[b - 1] or chr(mode_byte) == EntryMode.LINK.value:
+                return None
+            entry_path = os.path.join(full, sub)
+            hit = self._hit(f"{rel}/{sub}", (ino, nbytes, m, ctime), want_sha256)
+            digest = hit or hash_file(entry_path, want_sha256=want_sha256)
+            moved = False
+            if hit is None:
+                after = os.stat(entry_path)
+                moved = (after.st_mtime_ns, after.st_size) != (m, nbytes)
+                hashed[sub] = (digest, moved)
+            known = record.file_digest(i)
+            # Equal xxh3-128 is equal bytes (the cache's own identity), so the recorded
+            # sha256 still holds where this hash did not compute one.
+            if (digest.xxh, digest.size) != (known.xxh, known.size) or (
+                digest.sha256 is not None and digest.sha256 != known.sha256
+            ):
+                return None
+            if packed is None:
+                packed = bytearray(new)
+            if moved:
+                packed[a:b] = bytes(size)  # changed while hashed: never trusted
+        stats = new if packed is None else bytes(packed)
+        return TreeRecord(
+            rel, record.confine, seen, walk.names, stats, record.xxh, record.sha, record.digest
+        )
 
     def _tree_file(self, rel: str, confine: bool) -> str:
         """Where the record of ``rel`` (walked with ``confine``) lives: a name made by

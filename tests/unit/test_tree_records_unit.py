@@ -185,3 +185,45 @@ def test_the_record_replaces_the_per_file_entries_of_state_json(tmp_path: Path) 
     memo.save()
     assert "ds/" not in (tmp_path / "state.json").read_text()
     assert len(list((tmp_path / "trees").iterdir())) == 1
+
+
+@pytest.mark.parametrize("out", [True, False])
+def test_a_touched_file_is_read_once_and_the_recorded_tree_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, out: bool
+) -> None:
+    """Same names, one stat changed, same bytes (a touch, a copy back): only that file is
+    read, the digest is the recorded one, and the new record takes the new stat, so the
+    next walk reads nothing. Made with sha256 (as a commit makes an out's record) and
+    checked without, as a decision checks."""
+    _tree(tmp_path, FILES)
+    memo = _memo(tmp_path)
+    before = memo.tree_entries("ds", want_sha256=True, confine=out)
+    memo.save()
+    digest = hash_tree(before)
+    later = time.time_ns() - 5_000_000_000
+    os.utime(tmp_path / "ds" / "sub" / "b.txt", ns=(later, later))
+    reads = Reads(monkeypatch)
+    touched = _memo(tmp_path)
+    assert touched.digest("ds", out=out)[0].xxh == digest.xxh
+    touched.save()
+    assert reads.paths == ["b.txt"]
+    reads.paths.clear()
+    assert _memo(tmp_path).digest("ds", out=out)[0].xxh == digest.xxh
+    assert reads.paths == []
+    # The record kept its sha256 column: a commit's entries still come from it.
+    assert _memo(tmp_path).tree_entries("ds", want_sha256=True, confine=out) == before
+    assert reads.paths == []
+
+
+def test_an_edited_file_under_the_same_names_is_read_once_and_changes_the_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _tree(tmp_path, FILES)
+    memo = _memo(tmp_path)
+    digest = memo.digest("ds", out=True)[0]
+    memo.save()
+    _tree(tmp_path, {"sub/b.txt": b"BETA"})  # same size, another stat and content
+    reads = Reads(monkeypatch)
+    changed = _memo(tmp_path).digest("ds", out=True)[0]
+    assert reads.paths == ["b.txt"]  # not once to compare and again to compute
+    assert changed.xxh != digest.xxh and changed.xxh == _truth(tmp_path)
