@@ -637,6 +637,10 @@ def bench_transfer(
             [tool, "pull", "-r", remote_name], clone, f"{name}-{kind}", spec.env, sync=True
         )
     check_outs(clone, expected, f"{name} pull from {kind}")
+    # The build right after the pull: does the pulled directory have to be read again?
+    after = runner.run(spec.build, clone, f"{name}-{kind}", spec.env)
+    out["build_after_pull"] = {"seconds": round(after.seconds, 6)}
+    print(f"  {name} build after pull {kind}: {after.seconds:.2f} s", flush=True)
     for label, sample in (("push", push), ("pull", pull)):
         out[label] = {
             "seconds": round(sample.seconds, 6),
@@ -796,6 +800,15 @@ def table(results: dict[str, Any]) -> str:
             rows.append(
                 f"| `{op}` ({kind}) | — | {cells[0]} | {cells[1]} | — "
                 f"| {ratio(times[0], times[1])} |"
+            )
+        after = [
+            _get(results, t, "transfers", kind, "build_after_pull", "seconds")
+            for t in ("mlbuild", "dvc")
+        ]
+        if any(a is not None for a in after):
+            rows.append(
+                f"| build right after the `pull` ({kind}) | — | {fmt(after[0])} "
+                f"| {fmt(after[1])} | — | {ratio(after[0], after[1])} |"
             )
     meta = results.get("sizes", {})
     notes = [
