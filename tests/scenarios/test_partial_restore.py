@@ -121,18 +121,24 @@ def test_a_link_leading_outside_is_moved_aside_whole_never_followed(
     assert len(os.listdir(p.path("data/images/cat"))) == 20
 
 
-def test_an_edit_survives_a_restore_that_fails_on_a_corrupt_object(built: Project) -> None:
-    """The edited file goes aside, the restore then finds the cached copy corrupt and the
-    target runs instead: the run's own move aside must not drop what the restore kept."""
-    p = built
-    good = p.path("data/images/cat/003.bin").read_bytes()
+def _rot(p: Project, good: bytes, bad: bytes) -> Path:
+    """Overwrite the cache object holding ``good`` with ``bad``; returns its path."""
     [obj] = [
         o
         for o in p.path(".mlbuild/cache/objects").rglob("*")
         if o.is_file() and o.read_bytes() == good
     ]
     obj.chmod(0o644)
-    obj.write_bytes(b"rotten\n")
+    obj.write_bytes(bad)
+    return obj
+
+
+def test_an_edit_survives_a_restore_that_fails_on_a_corrupt_object(built: Project) -> None:
+    """The edited file goes aside, the restore then finds the cached copy corrupt and the
+    target runs instead: the run's own move aside must not drop what the restore kept."""
+    p = built
+    good = p.path("data/images/cat/003.bin").read_bytes()
+    _rot(p, good, b"rotten\n")
     p.write("data/images/cat/003.bin", "my edit\n")
     run = p.build()
     assert run.ran == ["data:images"]
@@ -209,13 +215,7 @@ def test_a_whole_directory_restore_still_reads_every_file_against_its_object(
 
     p = built
     good = p.path("data/images/dog/007.bin").read_bytes()
-    [obj] = [
-        o
-        for o in p.path(".mlbuild/cache/objects").rglob("*")
-        if o.is_file() and o.read_bytes() == good
-    ]
-    obj.chmod(0o644)
-    obj.write_bytes(good[:-1] + b"X")  # same size: only a read finds it
+    obj = _rot(p, good, good[:-1] + b"X")  # same size: only a read finds it
     shutil.rmtree(p.path("data/images"))
     run = p.build()
     assert run.ran == ["data:images"] and run.restored == []
