@@ -220,7 +220,6 @@ class Workspace(ExperimentQueries):
         with WorkspaceLock(self.layout.workspace_lock, wait=options.wait):
             memo, lock, notes = self._memo(), LockFile(self.lock_path), Notes()
             lock.prune(self.pipeline.targets)
-            self._batch_durability(True)
             wiring = self._wire(options, order, memo, lock, notes, executor)
             options = wiring.options
             rebuilder = self._rebuilder(
@@ -242,6 +241,7 @@ class Workspace(ExperimentQueries):
                 jobs=wiring.jobs,
                 running_dir=running_dir,
             )
+            self._batch_durability(True)
             try:
                 result = scheduler.run(order, self._forced(selected, order, options))
             finally:
