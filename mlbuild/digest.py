@@ -47,7 +47,6 @@ __all__ = [
     "file_mode",
     "hash_tree",
     "link_digest",
-    "pack_stat",
     "same_value",
     "tree_object",
     "walk_packed",
@@ -149,15 +148,6 @@ def walk_tree(root: str, *, confine: str | None = None) -> list[tuple[str, str, 
 #: One entry's stat as a walk packs it and a tree record (store/trees.py) stores it: inode,
 #: size, mtime_ns, ctime_ns and the mode letter's ``ord``.
 STAT = struct.Struct("<QQqqB")
-
-
-def pack_stat(ino: int, size: int, mtime_ns: int, ctime_ns: int, mode: str) -> bytes:
-    """One entry's stat as `STAT` packs it (a value out of range packs as zeros, so it
-    never matches: the file is hashed)."""
-    try:
-        return STAT.pack(ino, size, mtime_ns, ctime_ns, ord(mode))
-    except (struct.error, TypeError):
-        return bytes(STAT.size)
 
 
 @dataclass(frozen=True)

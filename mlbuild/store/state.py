@@ -289,21 +289,13 @@ class StateMemo:
                 digest = link_digest(entry_path, want_sha256=want_sha256)
             elif self.trees_dir is None and not fresh:  # no records: the per-file memo
                 digest = self.file_digest(f"{rel}/{sub}", want_sha256=want_sha256)
-            elif sub in hashed:
-                digest, moved = hashed[sub]
+            else:
+                done = hashed.get(sub)
+                digest, moved = done or self._read_entry(
+                    f"{rel}/{sub}", entry_path, (ino, nbytes, m, ctime), want_sha256, fresh=fresh
+                )
                 if moved:
                     packed[i * size : (i + 1) * size] = bytes(size)  # never trusted
-            else:
-                hit = (
-                    None
-                    if fresh
-                    else self._hit(f"{rel}/{sub}", (ino, nbytes, m, ctime), want_sha256)
-                )
-                digest = hit or hash_file(entry_path, want_sha256=want_sha256)
-                if hit is None:
-                    after = os.stat(entry_path)
-                    if (after.st_mtime_ns, after.st_size) != (m, nbytes):
-                        packed[i * size : (i + 1) * size] = bytes(size)  # never trusted
             entries.append((sub, digest, mode))
         tree = hash_tree(entries)
         if self.trees_dir is not None:
@@ -346,14 +338,9 @@ class StateMemo:
             ino, nbytes, m, ctime, mode_byte = STAT.unpack_from(new, a)
             if mode_byte != old[b - 1] or chr(mode_byte) == EntryMode.LINK.value:
                 return None
-            entry_path = os.path.join(full, sub)
-            hit = self._hit(f"{rel}/{sub}", (ino, nbytes, m, ctime), want_sha256)
-            digest = hit or hash_file(entry_path, want_sha256=want_sha256)
-            moved = False
-            if hit is None:
-                after = os.stat(entry_path)
-                moved = (after.st_mtime_ns, after.st_size) != (m, nbytes)
-                hashed[sub] = (digest, moved)
+            digest, moved = hashed[sub] = self._read_entry(
+                f"{rel}/{sub}", os.path.join(full, sub), (ino, nbytes, m, ctime), want_sha256
+            )
             known = record.file_digest(i)
             # Equal xxh3-128 is equal bytes (the cache's own identity), so the recorded
             # sha256 still holds where this hash did not compute one.
@@ -369,6 +356,26 @@ class StateMemo:
         return TreeRecord(
             rel, record.confine, seen, walk.names, stats, record.xxh, record.sha, record.digest
         )
+
+    def _read_entry(
+        self,
+        rel: str,
+        path: str,
+        key: tuple[int, int, int, int],
+        want_sha256: bool,
+        *,
+        fresh: bool = False,
+    ) -> tuple[FileDigest, bool]:
+        """One file of a directory walk (``key``: its walked ino, size, mtime_ns,
+        ctime_ns): the per-file memo's digest when ``key`` proves it (never with
+        ``fresh``), else the file read; the bool is True when it changed while read, so
+        that its stat is never trusted."""
+        hit = None if fresh else self._hit(rel, key, want_sha256)
+        if hit is not None:
+            return hit, False
+        digest = hash_file(path, want_sha256=want_sha256)
+        after = os.stat(path)
+        return digest, (after.st_mtime_ns, after.st_size) != (key[2], key[1])
 
     def _tree_file(self, rel: str, confine: bool) -> str:
         """Where the record of ``rel`` (walked with ``confine``) lives: a name made by
