@@ -20,6 +20,7 @@ import re
 import shlex
 from enum import Enum
 
+from . import observe
 from .store.state import StateMemo
 
 __all__ = ["CodeScanner", "EntryKind", "entry_points"]
@@ -233,7 +234,7 @@ class CodeScanner:
         files: set[str] = set()
         for kind, value in entries:
             if kind == EntryKind.SCRIPT:
-                if os.path.isfile(os.path.join(self.root, value)):
+                if observe.isfile(os.path.join(self.root, value)):
                     files |= self._closure(value, (posixpath.dirname(value), ""))
             else:
                 base, _, dotted = value.rpartition("/")  # ``python -m`` after a ``cd``
@@ -283,12 +284,12 @@ class CodeScanner:
             for i in range(1, len(parts) + 1):
                 stem = posixpath.join(base, *parts[:i]) if base else posixpath.join(*parts[:i])
                 pkg = f"{stem}/__init__.py"
-                if os.path.isfile(os.path.join(self.root, pkg)):
+                if observe.isfile(os.path.join(self.root, pkg)):
                     found.append(pkg)
-                elif os.path.isfile(os.path.join(self.root, stem + ".py")):
+                elif observe.isfile(os.path.join(self.root, stem + ".py")):
                     found.append(stem + ".py")
                     break
-                elif not os.path.isdir(os.path.join(self.root, stem)):
+                elif not observe.isdir(os.path.join(self.root, stem)):
                     break
             if found:
                 return found
@@ -302,7 +303,7 @@ class CodeScanner:
         rest = name[level:]
         if not rest:
             init = posixpath.join(package_dir, "__init__.py") if package_dir else "__init__.py"
-            return [init] if os.path.isfile(os.path.join(self.root, init)) else []
+            return [init] if observe.isfile(os.path.join(self.root, init)) else []
         return self._resolve(rest, (package_dir,))
 
 

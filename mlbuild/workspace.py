@@ -23,11 +23,14 @@ from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from .config import CONFIG_NAME, Pipeline, find_config, load_pipeline
+from . import noop, observe
+from .config import Pipeline, load_pipeline
 from .errors import ConfigError, UsageError
 from .events import BuildEvents, NullEvents
 from .graph import BuildGraph
 from .kinds import LinkType, ManifestStatus
+from .locate import locate
+from .observe import Observer
 from .options import BuildOptions
 from .provenance.store import ManifestStore
 from .queries import ExperimentQueries, Explanation, StatusEntry
@@ -80,19 +83,7 @@ class Workspace(ExperimentQueries):
         overrides: Mapping[str, Any] | None = None,
     ) -> None:
         self.overrides = dict(overrides or {})  # --set values over the params (never written)
-        if config is not None:
-            self.config_path = os.path.abspath(config)
-        else:
-            start = os.fspath(path)
-            direct = os.path.join(start, CONFIG_NAME)
-            self.config_path = (
-                os.path.abspath(direct) if os.path.isfile(direct) else find_config(start)
-            )
-        self.root = os.path.dirname(self.config_path)
-        # One lock file per config file, beside it: mlbuild.yaml → mlbuild.lock, so two
-        # pipelines in one directory never prune each other's entries.
-        stem = os.path.splitext(os.path.basename(self.config_path))[0]
-        self.lock_path = os.path.join(self.root, stem + ".lock")
+        self.config_path, self.root, self.lock_path = locate(os.fspath(path), config)
         self.layout = Layout(self.root)  # every path under .mlbuild/
         self.state_dir = self.layout.state_dir
 
@@ -204,20 +195,54 @@ class Workspace(ExperimentQueries):
         options: BuildOptions | None = None,
         events: BuildEvents | None = None,
         executor: Executor | None = None,
+        answer_from_stamp: bool = True,
     ) -> BuildResult:
         """Bring the targets (and their upstream) up to date; see `BuildResult`.
 
         ``executor`` runs the jobs instead of the one the options and mlbuild.yaml choose
-        (executors/inline.py: callables in this process, for tests and debugging)."""
+        (executors/inline.py: callables in this process, for tests and debugging). A plain
+        build may be answered from the no-op stamp (noop.py) unless ``answer_from_stamp``
+        is False (the CLI asked it already, before importing this module)."""
         options = options or BuildOptions()
         if jobs is not None:
             options = replace(options, jobs=jobs)
         if options.dry_run:
             return self._dry_run(targets, options)
+        targets = tuple(targets) if targets is not None else None
+        asked = None
+        if executor is None and not self.overrides and "pipeline" not in self.__dict__:
+            asked = noop.asked(self.config_path, self.lock_path, tuple(targets or ()), options)
+        if asked is not None and answer_from_stamp:
+            fast = noop.answer(self.layout, asked, events or NullEvents(), wait=options.wait)
+            if fast is not None:
+                return fast
+        seen = Observer(self.root) if asked is not None else None
+        with observe.observing(seen):
+            return self._build(targets, options, events, executor, asked, seen)
+
+    def _build(
+        self,
+        targets: Iterable[str] | None,
+        options: BuildOptions,
+        events: BuildEvents | None,
+        executor: Executor | None,
+        asked: dict[str, Any] | None,
+        seen: Observer | None,
+    ) -> BuildResult:
+        """The full build (`build`). With ``seen`` (it is recording), a build that found
+        every target fresh leaves a stamp for the next one (noop.py), written under the
+        workspace lock; ``asked`` is its key."""
         selected = self.select(targets)
         order = self.graph.closure(selected)
         signer = self.signing_key()  # a bad key fails here, before anything runs
+        if seen is not None:
+            if signer is not None:
+                seen.refuse("manifests are signed")
+            if any(self.pipeline.targets[n].temp for n in order):
+                seen.refuse("a temp target is in the build")
         with WorkspaceLock(self.layout.workspace_lock, wait=options.wait):
+            if seen is not None and noop.left_running(self.layout.running_dir):
+                seen.refuse("a killed build left commands running")
             memo, lock, notes = self._memo(), LockFile(self.lock_path), Notes()
             lock.prune(self.pipeline.targets)
             wiring = self._wire(options, order, memo, lock, notes, executor)
@@ -252,6 +277,13 @@ class Workspace(ExperimentQueries):
                     reporter.warning(note)
             if wiring.transfer is not None and wiring.push and not result.interrupted:
                 result = self._push_built(wiring.transfer, lock, result, options)
+            if seen is not None and asked is not None:
+                if wiring.push or rebuilder.notes:
+                    seen.refuse("the build pushed or warned")
+                layout = self.layout
+                noop.keep(
+                    layout.stamp_file, layout.trees_dir, asked, seen, result, wiring.jobs, memo
+                )
             return result
 
     def _batch_durability(self, on: bool) -> None:

@@ -91,7 +91,6 @@ def build(
     color: str | None,
 ) -> None:
     """Build TARGETS (names, globs like 'model:*', or kind prefixes like data:)."""
-    from ..config.params import parse_overrides
     from ..options import BuildOptions, parse_resources
 
     options = BuildOptions(
@@ -112,12 +111,17 @@ def build(
         dask_address=dask_address,
         dask_mode=dask_mode,
     )
-    ws = invocation.workspace(parse_overrides(sets))
-    if sets:
-        _note_unread(ws)
-    if question or dry_run:
-        _plan(ws, targets, options, question=question, as_json=as_json)
-        return
+    if question or dry_run or sets:
+        from ..config.params import parse_overrides
+
+        ws = invocation.workspace(parse_overrides(sets))
+        if sets:
+            _note_unread(ws)
+        if question or dry_run:
+            _plan(ws, targets, options, question=question, as_json=as_json)
+            return
+    else:
+        ws = None
     from ..render.reporters import reporter
 
     if color is not None:
@@ -128,7 +132,15 @@ def build(
         silent=silent,
         color=invocation.use_color(sys.stdout),
     )
-    _finish(ws.build(targets, options=options, events=events), as_json=as_json, silent=silent)
+    if ws is None:
+        # A no-op is answered from its stamp before the pipeline's modules are imported.
+        fast = invocation.noop_answer(targets, options, events)
+        if fast is not None:
+            _finish(fast, as_json=as_json, silent=silent)
+            return
+        ws = invocation.workspace()
+    result = ws.build(targets, options=options, events=events, answer_from_stamp=False)
+    _finish(result, as_json=as_json, silent=silent)
 
 
 def _note_unread(ws: Workspace) -> None:

@@ -22,6 +22,9 @@ from ..errors import UsageError
 from ..kinds import DaskMode, ExecutorType, words
 
 if TYPE_CHECKING:
+    from ..events import BuildEvents
+    from ..options import BuildOptions
+    from ..results import BuildResult
     from ..workspace import Workspace
 
 __all__ = [
@@ -68,6 +71,22 @@ class Invocation:
         if not os.path.isdir(base):
             raise UsageError(f"-C {base}: no such directory")
         return base
+
+    def noop_answer(
+        self, targets: tuple[str, ...], options: BuildOptions, events: BuildEvents
+    ) -> BuildResult | None:
+        """A plain build's result from the workspace's no-op stamp (noop.py), if it holds."""
+        from ..locate import locate
+        from ..noop import answer, asked
+        from ..store.layout import Layout
+
+        base = self.base_dir()
+        config = os.path.join(base, self.file) if self.file else None
+        config_path, root, lock_path = locate(base, config)
+        parts = asked(config_path, lock_path, targets, options)
+        if parts is None:
+            return None
+        return answer(Layout(root), parts, events, wait=options.wait)
 
     def workspace(self, overrides: Mapping[str, Any] | None = None) -> Workspace:
         """The workspace these options name (its config is loaded lazily), with a build's

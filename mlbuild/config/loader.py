@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .. import observe
 from ..errors import ConfigError
 from ..store.layout import Layout
 from ..suggest import did_you_mean
@@ -61,7 +62,7 @@ def load_pipeline(config_path: str, overrides: Mapping[str, Any] | None = None) 
 def _read_config(config_path: str) -> bytes:
     try:
         with open(config_path, "rb") as f:
-            return f.read()
+            data = f.read()
     except FileNotFoundError:
         raise ConfigError(f"{config_path} does not exist") from None
     except IsADirectoryError:
@@ -73,6 +74,10 @@ def _read_config(config_path: str) -> bytes:
             f"{config_path} cannot be read: {exc.strerror or exc}",
             hint="check its permissions",
         ) from None
+    observer = observe.active()
+    if observer is not None:
+        observer.read(config_path, data)
+    return data
 
 
 def _owner(out_owner: dict[str, str], rel: str) -> str | None:
@@ -201,7 +206,7 @@ class Loader:
             rel = normalize_path(self.root, interpolate(raw, scope, pos, shell=False), pos, "out")
             full = os.path.join(self.root, rel)
             if not self.guard.parent_inside(rel) or (
-                os.path.islink(full) and not check_inside(self.root, rel)
+                observe.islink(full) and not check_inside(self.root, rel)
             ):
                 raise ConfigError(
                     f"out {raw!r} is outside the workspace (through a symlink)", pos=pos
@@ -341,7 +346,7 @@ class Loader:
                 deps.append(DepSpec(DepKind.TARGET, text))
                 dep_paths.extend(self.outs_of[text])
                 continue
-            if ":" in text and not os.path.exists(os.path.join(self.root, text)):
+            if ":" in text and not observe.exists(os.path.join(self.root, text)):
                 raise ConfigError(
                     f"unknown target {text!r} in deps of {name!r}",
                     pos=pos,
@@ -354,7 +359,7 @@ class Loader:
             producer = _owner(self.out_owner, rel)
             if producer == name:
                 raise ConfigError(f"dep {rel!r} is an out of {name!r} itself", pos=pos)
-            if producer is None and not os.path.exists(os.path.join(self.root, rel)):
+            if producer is None and not observe.exists(os.path.join(self.root, rel)):
                 raise ConfigError(
                     f"dep {rel!r} of {name!r} does not exist and no target produces it",
                     pos=pos,

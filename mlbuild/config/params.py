@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from .. import observe
 from ..errors import ConfigError, SourcePos, UsageError
 from ..store.layout import Layout
 from ..suggest import did_you_mean
@@ -55,7 +56,7 @@ class Params:
         spec = top.get("params")
         files: list[str] = []
         if spec is None:
-            if os.path.isfile(os.path.join(root, "params.yaml")):
+            if observe.isfile(os.path.join(root, "params.yaml")):
                 files = ["params.yaml"]
         elif isinstance(spec, dict):
             self.inline = True
@@ -122,7 +123,6 @@ def render_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
 
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
@@ -228,6 +228,9 @@ def _load_params_file(root: str, rel: str, pos: SourcePos) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
             data = f.read()
+        observer = observe.active()
+        if observer is not None:
+            observer.read(path, data)
     except FileNotFoundError:
         raise ConfigError(f"params file {rel!r} does not exist", pos=pos) from None
     except IsADirectoryError:
@@ -305,7 +308,6 @@ def _merge(into: dict[str, Any], new: Mapping[str, Any]) -> None:
             _merge(into[key], value)
         else:
             into[key] = value
-
 
 
 def lookup(tree: Mapping[str, Any], dotted: str) -> Any:

@@ -28,7 +28,9 @@ import os
 import posixpath
 import re
 
+from .. import observe
 from ..errors import ConfigError, SourcePos
+from ..locate import CONFIG_NAME, find_config  # re-exported: defined where the CLI finds them
 from ..store.layout import STATE_DIR  # re-exported: defined once, beside the whole tree
 
 __all__ = [
@@ -45,29 +47,8 @@ __all__ = [
     "normalize_path",
 ]
 
-CONFIG_NAME = "mlbuild.yaml"
 GLOB_CHARS = re.compile(r"[*?\[]")
 _TARGET_NAME = re.compile(r"[A-Za-z0-9_.\-]+(:[A-Za-z0-9_.\-{}]+)?")  # used with fullmatch
-
-
-def find_config(start: str) -> str:
-    """Walk up from ``start`` to the nearest directory holding mlbuild.yaml."""
-    here = os.path.abspath(start)
-    while True:
-        candidate = os.path.join(here, CONFIG_NAME)
-        if os.path.isfile(candidate):
-            return candidate
-        if os.path.lexists(candidate):
-            raise ConfigError(
-                f"{candidate} is not a file", hint="it must be the YAML file of the workspace"
-            )
-        parent = os.path.dirname(here)
-        if parent == here:
-            raise ConfigError(
-                f"no {CONFIG_NAME} in {os.path.abspath(start)} or any parent directory",
-                hint="run `mlbuild init` to write a starter file, or pass -C DIR / -f FILE",
-            )
-        here = parent
 
 
 # --------------------------------------------------------------------------- globs
@@ -247,7 +228,11 @@ def expand_glob(root: str, pattern: str) -> list[str]:  # long: one walk closing
 
     walk("", 0, None, frozenset())
     regex = glob_regex(pattern)
-    return sorted(path for path in found if regex.fullmatch(path))
+    matched = sorted(path for path in found if regex.fullmatch(path))
+    observer = observe.active()
+    if observer is not None:
+        observer.glob(root, pattern, matched)
+    return matched
 
 
 def _scan(path: str) -> list[os.DirEntry[str]]:
@@ -320,8 +305,8 @@ def normalize_path(root: str, raw: str, pos: SourcePos, what: str) -> str:
 
 def check_inside(root: str, rel: str) -> bool:
     """True when ``rel``'s existing part, with symlinks resolved, stays inside ``root``."""
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(os.path.join(root, rel))
+    real_root = observe.realpath(root)
+    real = observe.realpath(os.path.join(root, rel))
     return real == real_root or real.startswith(real_root + os.sep)
 
 
@@ -330,17 +315,12 @@ def module_exists(root: str, module: str) -> bool:
     file lookup, or find_spec of the top package."""
     rel = module.replace(".", "/")
     for candidate in (rel + ".py", rel + "/__init__.py"):
-        if os.path.isfile(os.path.join(root, candidate)):
+        if observe.isfile(os.path.join(root, candidate)):
             return True
     top = module.split(".", 1)[0]
-    if os.path.isdir(os.path.join(root, top)):
+    if observe.isdir(os.path.join(root, top)):
         return True  # a namespace package in the workspace: leave it to the import
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(top) is not None
-    except (ImportError, ValueError):
-        return False
+    return observe.installed(top)
 
 
 # --------------------------------------------------------------------------- outs
@@ -373,8 +353,8 @@ class OutGuard:
         """Workspace-relative path of directory ``parent`` with symlinks resolved (None when
         it leads outside), memoized: outs share directories."""
         if parent not in self._inside:
-            real_root = os.path.realpath(self.root)
-            real = os.path.realpath(os.path.join(self.root, parent))
+            real_root = observe.realpath(self.root)
+            real = observe.realpath(os.path.join(self.root, parent))
             inside = real == real_root or real.startswith(real_root + os.sep)
             self._inside[parent] = (
                 os.path.relpath(real, real_root).replace(os.sep, "/") if inside else None

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from .. import observe
 from ..codedeps import CodeScanner, EntryKind, entry_points
 from ..config import DepKind, TargetSpec
 from ..digest import same_value
@@ -41,6 +42,9 @@ class Keys:
                 self._packages[name] = metadata.version(name)
             except metadata.PackageNotFoundError:
                 self._packages[name] = "not installed"
+        observer = observe.active()
+        if observer is not None:
+            observer.packages[name] = self._packages[name]
         return self._packages[name]
 
     def code_files(self, spec: TargetSpec) -> list[str]:

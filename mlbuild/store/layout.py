@@ -104,6 +104,11 @@ class Layout:
         return self._under("trees")
 
     @property
+    def stamp_file(self) -> str:
+        """The last no-op build's answer and what it depended on (stamp.py)."""
+        return self._under("noop.json")
+
+    @property
     def failures_file(self) -> str:
         """The last failed attempt of each target (store/failures.py)."""
         return self._under("failures.json")

@@ -32,6 +32,7 @@ from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
 
+from .. import observe
 from ..errors import ConfigError
 from .atomic import atomic_write
 from .records import OutRecord, RecordError, check_relpath, check_unique, check_xxh
@@ -69,11 +70,16 @@ class LockFile:
         self.path = path
         self.entries: dict[str, LockEntry] = {}
         self.dirty = False
+        observer = observe.active()
         try:
             with open(path, "rb") as f:
                 raw = f.read()
         except FileNotFoundError:
+            if observer is not None:
+                observer.read(path, None)
             return
+        if observer is not None:
+            observer.read(path, raw)
         self.entries = self.parse(path, raw)
 
     @staticmethod

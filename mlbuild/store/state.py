@@ -28,6 +28,7 @@ import time
 from collections.abc import Collection
 from typing import Any
 
+from .. import observe
 from ..digest import (
     STAT,
     XXH,
@@ -139,7 +140,10 @@ class StateMemo:
         if st is None:
             st = os.stat(full)
         hit = self._hit(rel, (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), want_sha256)
+        observer = observe.active()
         if hit is not None:
+            if observer is not None:
+                observer.digests[rel] = (hit.xxh, False, False)
             return hit
         seen = time.time_ns()
         digest = hash_file(full, want_sha256=want_sha256)
@@ -155,6 +159,8 @@ class StateMemo:
                 digest.sha256,
             ]
             self.dirty = True
+        if observer is not None:
+            observer.digests[rel] = (digest.xxh, False, False)
         return digest
 
     def digest(
@@ -165,9 +171,18 @@ class StateMemo:
         see `tree_entries`), so the digest compares with the recorded one.
 
         One stat decides both the kind and the memo lookup (this is the no-op hot path)."""
-        st = os.stat(os.path.join(self.root, rel))
+        observer = observe.active()
+        try:
+            st = os.stat(os.path.join(self.root, rel))
+        except (FileNotFoundError, NotADirectoryError):
+            if observer is not None:
+                observer.digests[rel] = (None, False, out)
+            raise
         if stat.S_ISDIR(st.st_mode):
-            return self._tree(rel, want_sha256, out, need_entries=False)[1], True
+            digest = self._tree(rel, want_sha256, out, need_entries=False)[1]
+            if observer is not None:
+                observer.digests[rel] = (digest.xxh, True, out)
+            return digest, True
         return self.file_digest(rel, want_sha256=want_sha256, st=st), False
 
     def tree_entries(
@@ -225,6 +240,24 @@ class StateMemo:
 
     # Longer than 60 lines: the fast path and the per-file path share the walk's packed
     # stats; split, each half would redo or pass around most of the other's state.
+    def recorded_tree(self, rel: str, out: bool) -> str | None:
+        """The digest of directory ``rel`` from its tree record if one walk finds every
+        name and stat as recorded (and settled before the record was made), else None:
+        a stat-only answer that reads no file (the no-op stamp's check, stamp.py;
+        a changed file is read once, by the build that follows, not twice)."""
+        walk = walk_packed(
+            os.path.join(self.root, rel), confine=self.root if out else None, window=racy_window
+        )
+        record = self._tree_record(rel, out)
+        if (
+            record is not None
+            and walk.settled < record.seen
+            and record.names == walk.names
+            and record.stats == walk.stats
+        ):
+            return record.digest.xxh
+        return None
+
     def _tree(
         self,
         rel: str,

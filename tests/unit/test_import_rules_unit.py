@@ -45,10 +45,12 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "events",
             "interrupts",
             "readhook",
+            "observe",
+            "locate",
         ),
     ),
     ("store", ("store",)),
-    ("config", ("config", "graph", "codedeps", "metrics", "checks")),
+    ("config", ("config", "graph", "codedeps", "metrics", "checks", "stamp")),
     ("records", ("provenance", "transfer", "maintenance", "protection", "experiments", "plots")),
     ("execution", ("jobs", "executors", "staging", "reads")),
     ("rebuild", ("rebuild",)),
@@ -57,6 +59,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "operations",
         (
             "wiring",
+            "noop",
             "queries",
             "provenance.reproduce",
             "provenance.reproduce_stage",
@@ -107,6 +110,8 @@ HEAVY = (
 # workspace; cli/build.py: options, results, render.reporters).
 NOOP_ENTRIES = (
     "mlbuild.cli",
+    "mlbuild.noop",
+    "mlbuild.locate",
     "mlbuild.workspace",
     "mlbuild.options",
     "mlbuild.results",
