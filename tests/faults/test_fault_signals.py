@@ -154,8 +154,13 @@ def _files_containing(root: Path, needle: bytes) -> list[str]:
 
 
 def _start(p: Project, target: str) -> tuple[subprocess.Popen[str], list[int]]:
+    """Start ``target`` and wait until its command has started (and, for leak:sh, written
+    its first tick: a signal sent before that finds no partial out to keep, a race a
+    loaded machine lost)."""
     proc = p.popen("--json", target)
     _wait_for(p.path("started"))
+    if target == "leak:sh":  # writes its out in place (a callable's is staged elsewhere)
+        _wait_for(p.path("out/sh.txt"))
     return proc, _pids(p)
 
 
