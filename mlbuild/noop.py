@@ -26,6 +26,7 @@ from .observe import Observer
 from .options import BuildOptions
 from .results import BuildResult, Outcome, TargetResult
 from .stamp import Stamp, invocation_key
+from .store.atomic import atomic_write
 from .store.layout import Layout
 from .store.records import RecordError
 from .store.state import StateMemo
@@ -95,13 +96,15 @@ def keep(
     ok = not result.interrupted and all(t.outcome is Outcome.FRESH for t in result.targets)
     order = [t.target for t in result.targets]
     made = Stamp.record(invocation_key(parts), order, jobs, seen, memo) if ok else None
+    data = json.dumps(made.to_json(), separators=(",", ":")) if made else ""
     try:
         # What is written is what the next build parses: check that form, not this one.
-        stamp = Stamp.parse(json.loads(json.dumps(made.to_json()))) if made else None
+        stamp = Stamp.parse(json.loads(data)) if made else None
     except RecordError:
         stamp = None
     if stamp is not None and stamp.holds(seen.root, trees_dir):
-        stamp.save(stamp_file)
+        with contextlib.suppress(OSError):  # a cache: a lost stamp costs one full no-op
+            atomic_write(stamp_file, data.encode(), durable=False)
         return
     with contextlib.suppress(FileNotFoundError):
         os.unlink(stamp_file)

@@ -28,7 +28,6 @@ written only after the same check passes against the workspace as the build leav
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -40,7 +39,6 @@ from typing import Any
 from .digest import canonical_json, hash_bytes
 from .errors import MlbuildError
 from .observe import Observer, Probe, installed
-from .store.atomic import atomic_write
 from .store.records import XXH_PATTERN, RecordError, check_relpath
 from .store.state import StateMemo, racy_window
 
@@ -163,12 +161,6 @@ class Stamp:
             "dirs": [list(d) for d in self.dirs],
             "missing": [list(m) for m in self.missing],
         }
-
-    def save(self, path: str) -> None:
-        """Write it (a cache: no fsync; a torn or lost stamp only costs a full no-op)."""
-        data = json.dumps(self.to_json(), separators=(",", ":")).encode()
-        with contextlib.suppress(OSError):
-            atomic_write(path, data, durable=False)
 
     # -- reading one ------------------------------------------------------------------
     @classmethod
