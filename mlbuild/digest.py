@@ -69,7 +69,7 @@ class LinkOutside(MlbuildError):
     """A directory out holds a symlink that leads out of the workspace."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileDigest:
     """Size and digests of one file (``sha256`` is None when it was not asked for)."""
 

@@ -84,7 +84,9 @@ def start_in_process(env: Mapping[str, str]) -> Any:
 
 
 def collect(log_dir: str, root: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(files read, files written) under ``root``, as sorted workspace-relative paths.
+    """(files read, files written *and read back*) under ``root``, as sorted
+    workspace-relative paths. A write matters only to tell a scratch file read back (the
+    job's own product) from an input; a job writing 100,000 files keeps none of them here.
 
     The logs were written by the job's processes, the user's code: a line that is not
     ``r``/``w``, a TAB and an absolute path under ``root`` is dropped, never followed."""
@@ -113,7 +115,7 @@ def collect(log_dir: str, root: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
             rel = _relative(os.path.normpath(path), roots, ignored)
             if rel is not None:
                 (read if kind == "r" else wrote).add(rel)
-    return tuple(sorted(read)), tuple(sorted(wrote))
+    return tuple(sorted(read)), tuple(sorted(wrote & read))
 
 
 # mlbuild's own source (the workspace may be mlbuild's checkout, as with the demo): the

@@ -22,7 +22,6 @@ from typing import Any
 
 from .. import reads
 from ..config import TargetSpec
-from ..digest import hash_tree
 from ..errors import BuildFailed
 from ..kinds import LinkType, ManifestStatus, OutType
 from ..results import Decision
@@ -119,8 +118,7 @@ class Committer:
             self.ctx.ensure_inside(spec, rel)
             full = os.path.join(self.ctx.root, rel)
             if os.path.isdir(full):
-                entries = self.ctx.memo.tree_entries(rel, want_sha256=True, confine=True)
-                digest = hash_tree(entries)
+                entries, digest = self.ctx.memo.tree(rel, want_sha256=True, confine=True)
                 if self.ctx.options.store:
                     self.ctx.cache.store_tree(full, entries)
                     if LinkType.HARDLINK in self.ctx.cache.link:

@@ -103,18 +103,22 @@ def fsync_dir(directory: str) -> None:
         os.close(dfd)
 
 
-def rename_batch(pending: list[tuple[str, str]], where: str) -> None:
+def rename_batch(
+    pending: list[tuple[str, str]], where: str, dest: Callable[[str], str] | None = None
+) -> None:
     """Rename each ``(temporary file, final path)`` of ``pending`` into place, as one batch
     on the filesystem holding ``where``: it is synced before the first rename (the bytes,
     before any name points at them) and after the last (the names, before whatever names
-    them), as two fsyncs per file would do. ``pending`` is emptied as the renames happen:
-    on an error, what is left in it was not renamed (the caller removes it)."""
+    them), as two fsyncs per file would do. With ``dest``, the second item is a key and
+    ``dest(key)`` the final path, made as it is renamed (a batch of 100,000 objects keeps
+    no second list of paths). ``pending`` is emptied as the renames happen: on an error,
+    what is left in it was not renamed (the caller removes it)."""
     if not pending:
         return
     sync_filesystem(where)
     while pending:
-        tmp, dest = pending[-1]
-        os.replace(tmp, dest)
+        tmp, final = pending[-1]
+        os.replace(tmp, final if dest is None else dest(final))
         pending.pop()
     sync_filesystem(where)
 

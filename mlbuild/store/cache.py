@@ -191,19 +191,18 @@ class Cache:
         removes), for bytes that `adopt` puts in place once verified."""
         return _temp_beside(self.object_path(digest))
 
-    def adopt(self, staged: Collection[tuple[str, str]]) -> None:
+    def adopt(self, staged: list[tuple[str, str]]) -> None:
         """Rename each ``(temporary file, digest)`` into place as that object, with two
         durability points for the whole batch instead of two fsyncs per object: the
         filesystem is synced (`sync_filesystem`) before any name points at new bytes and
         again after the renames, so a crash leaves temporary files (gc removes them) or
         whole objects, never a torn one that an existence check would take for stored.
         The caller has verified the bytes and set the mode. On an error, the files not yet
-        renamed are removed."""
-        pending = [(tmp, self.object_path(digest)) for tmp, digest in staged]
+        renamed are removed. ``staged`` is emptied as the renames happen."""
         try:
-            rename_batch(pending, self.objects)
+            rename_batch(staged, self.objects, self.object_path)
         finally:
-            for tmp, _ in pending:
+            for tmp, _ in staged:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
 
@@ -235,6 +234,7 @@ class Cache:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
             raise
+        del absent, wanted  # before the tree object is encoded: the peak of a big out
         self.adopt(staged)
         body = tree_object(entries)
         tree_digest = hash_bytes(body)

@@ -192,9 +192,16 @@ class StateMemo:
         ``confine`` (an out) symlinks are entries of their own, digested by their target
         text (never followed), and one leading out of the workspace raises
         `digest.LinkOutside`."""
-        entries, _ = self._tree(rel, want_sha256, confine, need_entries=True)
+        return self.tree(rel, want_sha256=want_sha256, confine=confine)[0]
+
+    def tree(
+        self, rel: str, *, want_sha256: bool, confine: bool = False
+    ) -> tuple[list[tuple[str, FileDigest, str]], FileDigest]:
+        """`tree_entries` and the directory's digest from the same walk (the commit of an
+        out: the tree object of 100,000 entries is encoded and hashed once, not again)."""
+        entries, digest = self._tree(rel, want_sha256, confine, need_entries=True)
         assert entries is not None
-        return entries
+        return entries, digest
 
     def forget_walks(self, rels: Collection[str]) -> None:
         """Start a decision about outs ``rels``: only a check made from now on may serve

@@ -23,6 +23,7 @@ def test_every_python_started_with_the_hook_env_records_its_workspace_opens(
         "open('data/a.csv').read()\n"
         f"open({str(outside)!r}).read()\n"
         "open('out.txt', 'w').write('x')\n"
+        "open('out.txt').read()\n"  # a scratch file read back: written, not an input
         "os.close(os.open('data/a.csv', os.O_RDONLY))\n"
         "subprocess.run([sys.executable, '-c', \"open('child.txt', 'a').close()\"])\n"
     )
@@ -30,8 +31,8 @@ def test_every_python_started_with_the_hook_env_records_its_workspace_opens(
         env = {**os.environ, **reads.hook_env(log_dir, str(root), {})}
         subprocess.run([sys.executable, "-c", script], cwd=root, env=env, check=True)
         read, written = reads.collect(log_dir, str(root))
-    assert read == ("data/a.csv",)  # the file outside the root is not recorded
-    assert written == ("child.txt", "out.txt")
+    assert read == ("data/a.csv", "out.txt")  # the file outside the root is not recorded
+    assert written == ("out.txt",)  # child.txt is written, never read: not kept
     assert not os.path.exists(log_dir)  # the log goes with the job
 
 
