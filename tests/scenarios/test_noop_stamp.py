@@ -324,3 +324,21 @@ def test_a_directory_out_is_checked_by_its_tree_record_reading_no_file(
     p.write("data/images/cat/003.bin", "my edit\n")
     assert p.build().restored == ["data:images"]
     assert hashed == [str(p.path("data/images/cat/003.bin"))]
+
+
+def test_an_out_swapped_for_a_link_leading_out_goes_the_full_way(
+    stamped: Project, loads: Loads, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Same bytes, but the out is now a symlink out of the workspace: the link probe the
+    loader made differs, so the full build runs and refuses the out, as it would have
+    without a stamp (exit 2, a config error)."""
+    p = stamped
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "all.txt"
+    elsewhere.write_text(p.read("out/all.txt"))
+    p.path("out/all.txt").unlink()
+    p.path("out/all.txt").symlink_to(elsewhere)
+    before = loads.count
+    run = p.mlbuild("--json")
+    assert loads.count == before + 1
+    assert run.code == 2, run.err  # a config error, as without a stamp
+    assert "'out/all.txt' is outside the workspace (through a symlink)" in run.err
