@@ -222,10 +222,12 @@ class Transfer:
     def _upload(self, items: Sequence[tuple[str, str]], stats: TransferStats) -> None:
         """The objects of ``items`` the remote lacks, verified, then uploaded together."""
 
+        absent = set(self.remote.missing([self.object_rel(xxh) for xxh, _ in items], self._map))
+
         def needed(item: tuple[str, str]) -> tuple[str, str, int] | None:
             xxh, path = item
             rel = self.object_rel(xxh)
-            if self.remote.exists(rel):
+            if rel not in absent:
                 return None
             got = hash_file(path, want_sha256=False)  # never upload unverified bytes
             if got.xxh != xxh:

@@ -126,6 +126,40 @@ def test_push_and_pull_commands_with_a_remote_flag(workspace: Workspace, tmp_pat
     assert q.read("models/m.txt").startswith("rows=")
 
 
+def _drop_one_build(remote: Path, built: Project) -> Path:
+    """Remove features:shards' run entry and the object of one of its files from a
+    file:// remote; returns that object's path."""
+    part = built.path("data/shards/part/0.csv").read_bytes()
+    obj = next(o for o in _objects(remote) if o.read_bytes() == part)
+    obj.unlink()
+    entry = next(r for r in (remote / "runs").rglob("*.json") if "features:shards" in r.read_text())
+    entry.unlink()
+    return obj
+
+
+@pytest.mark.parametrize("list_from", [1, 10**9], ids=["listed", "asked-one-by-one"])
+def test_push_sends_only_the_objects_the_remote_lacks_listed_or_asked(
+    workspace: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, list_from: int
+) -> None:
+    """A big push lists the remote's object directories instead of asking about each
+    object (Remote.missing); either way only what is missing is sent, nothing present
+    is rewritten."""
+    from mlbuild.store import remote as remote_mod
+
+    monkeypatch.setattr(remote_mod, "LIST_FROM", list_from)
+    remote = tmp_path / "remote"
+    p = workspace(PIPELINE, FILES)
+    p.build()
+    assert p.mlbuild("push", "--remote", str(remote)).out.startswith("pushed 3 builds, 7 objects")
+    lost = _drop_one_build(remote, p)
+    inodes = {o: o.stat().st_ino for o in _objects(remote)}
+    run = p.mlbuild("push", "--remote", str(remote))
+    assert run.code == 0, run.err
+    assert run.out.startswith("pushed 1 build, 1 object"), run.out
+    assert lost.read_bytes() == p.path("data/shards/part/0.csv").read_bytes()
+    assert {o: o.stat().st_ino for o in _objects(remote) if o != lost} == inodes
+
+
 @pytest.mark.parametrize("damage", ["flip", "truncate", "delete"])
 def test_a_damaged_remote_object_is_caught_and_the_target_built_locally(
     workspace: Workspace, tmp_path: Path, damage: str
@@ -293,6 +327,46 @@ def test_two_clones_share_an_s3_remote(
     assert third.ran == ["data:raw"]
     assert "is corrupt" in third.out + third.err
     assert r.outputs(OUTS) == p.outputs(OUTS)
+
+
+@pytest.mark.s3
+def test_a_big_push_to_s3_lists_the_bucket_and_sends_only_what_is_missing(
+    workspace: Workspace, tmp_path: Path, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlbuild.store import remote as remote_mod
+
+    monkeypatch.setattr(remote_mod, "LIST_FROM", 1)  # every object directory is listed
+    config = (
+        PIPELINE
+        + "remote: s3://mlbuild/listed\n"
+        + f"remote_options: {{client_kwargs: {{endpoint_url: '{s3_endpoint}'}}}}\n"
+    )
+    p = workspace(config, FILES)
+    first = p.mlbuild("--json", "--push", env=_aws_env())
+    assert first.code == 0, first.err
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, **_boto_args())
+
+    def keys(prefix: str) -> list[str]:
+        found = s3.list_objects_v2(Bucket="mlbuild", Prefix=prefix).get("Contents", [])
+        return sorted(o["Key"] for o in found)
+
+    objects = keys("listed/objects/")
+    assert len(objects) == 7
+    part = p.path("data/shards/part/0.csv").read_bytes()
+    lost = next(k for k in objects if s3.get_object(Bucket="mlbuild", Key=k)["Body"].read() == part)
+    s3.delete_object(Bucket="mlbuild", Key=lost)
+    entry = next(
+        k
+        for k in keys("listed/runs/")
+        if b"features:shards" in s3.get_object(Bucket="mlbuild", Key=k)["Body"].read()
+    )
+    s3.delete_object(Bucket="mlbuild", Key=entry)
+    run = p.mlbuild("push", env=_aws_env())
+    assert run.code == 0, run.err
+    assert run.out.startswith("pushed 1 build, 1 object"), run.out
+    assert keys("listed/objects/") == objects
 
 
 def test_remote_write_pushes_builds_but_never_from_pull_and_counts_only_pushes(
