@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, free_port
+from tests.conftest import Project, Run, free_port
 
 Workspace = Callable[..., Project]
 
@@ -287,17 +287,23 @@ def _boto_args() -> dict[str, str]:
     }
 
 
+def _pushed_to_s3(workspace: Workspace, endpoint: str, prefix: str) -> tuple[Project, Run]:
+    """The test pipeline with an s3://mlbuild/PREFIX remote on the moto server, built
+    with --push."""
+    config = (
+        PIPELINE
+        + f"remote: s3://mlbuild/{prefix}\n"
+        + f"remote_options: {{client_kwargs: {{endpoint_url: '{endpoint}'}}}}\n"
+    )
+    p = workspace(config, FILES)
+    return p, p.mlbuild("--json", "--push", env=_aws_env())
+
+
 @pytest.mark.s3
 def test_two_clones_share_an_s3_remote(
     workspace: Workspace, tmp_path: Path, s3_endpoint: str
 ) -> None:
-    config = (
-        PIPELINE
-        + "remote: s3://mlbuild/team-cache\n"
-        + f"remote_options: {{client_kwargs: {{endpoint_url: '{s3_endpoint}'}}}}\n"
-    )
-    p = workspace(config, FILES)
-    first = p.mlbuild("--json", "--push", env=_aws_env())
+    p, first = _pushed_to_s3(workspace, s3_endpoint, "team-cache")
     assert first.code == 0, first.err
     import boto3
 
@@ -336,13 +342,7 @@ def test_a_big_push_to_s3_lists_the_bucket_and_sends_only_what_is_missing(
     from mlbuild.store import remote as remote_mod
 
     monkeypatch.setattr(remote_mod, "LIST_FROM", 1)  # every object directory is listed
-    config = (
-        PIPELINE
-        + "remote: s3://mlbuild/listed\n"
-        + f"remote_options: {{client_kwargs: {{endpoint_url: '{s3_endpoint}'}}}}\n"
-    )
-    p = workspace(config, FILES)
-    first = p.mlbuild("--json", "--push", env=_aws_env())
+    p, first = _pushed_to_s3(workspace, s3_endpoint, "listed")
     assert first.code == 0, first.err
     import boto3
 
