@@ -40,7 +40,7 @@ from .digest import canonical_json, hash_bytes
 from .errors import MlbuildError
 from .observe import Observer, Probe, installed
 from .store.records import XXH_PATTERN, RecordError, check_relpath
-from .store.state import StateMemo, racy_window
+from .store.state import StateMemo
 
 __all__ = ["Stamp", "code_identity", "invocation_key"]
 
@@ -348,16 +348,11 @@ def _answer(kind: Probe, lst: os.stat_result | None, st: os.stat_result | None) 
 
 
 def _trusted(memo: StateMemo, rel: str, xxh: str) -> tuple[int, int, int, int] | None:
-    """The stat of ``rel`` if the memo holds it with digest ``xxh``, trusted now: same stat,
-    and hashed more than the racy window after its mtime."""
-    entry = memo.files.get(rel)
-    if type(entry) is not list or len(entry) != 7 or entry[5] != xxh:
-        return None
+    """The stat of ``rel`` if the memo trusts its entry for that stat (`StateMemo.trusted`:
+    same stat, hashed outside the racy window) and the entry's digest is ``xxh``."""
     now = _stat_key(os.path.join(memo.root, rel))
-    if now is None or list(now) != entry[:4] or type(entry[4]) is not int:
-        return None
-    mtime = now[2]
-    return now if mtime + racy_window(mtime) < entry[4] else None
+    hit = memo.trusted(rel, now, False) if now is not None else None
+    return now if hit is not None and hit.xxh == xxh else None
 
 
 def _read_digest(full: str) -> str:

@@ -113,11 +113,12 @@ class StateMemo:
         atomic_write(self.path, json.dumps(body, separators=(",", ":"), sort_keys=True).encode())
         self.dirty = False
 
-    def _hit(
+    def trusted(
         self, rel: str, key: tuple[int, int, int, int], want_sha256: bool
     ) -> FileDigest | None:
         """The per-file memo's digest of ``rel`` if ``key`` (ino, size, mtime_ns, ctime_ns)
-        proves it unchanged."""
+        proves it unchanged (the one "trusted by its stat" rule; the no-op stamp records a
+        file's stat only through it)."""
         entry = _entry(self.files.get(rel))
         ino, size, mtime, ctime = key
         if (
@@ -139,7 +140,8 @@ class StateMemo:
         full = os.path.join(self.root, rel)
         if st is None:
             st = os.stat(full)
-        hit = self._hit(rel, (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), want_sha256)
+        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        hit = self.trusted(rel, key, want_sha256)
         observer = observe.active()
         if hit is not None:
             if observer is not None:
@@ -410,7 +412,7 @@ class StateMemo:
         ctime_ns): the per-file memo's digest when ``key`` proves it (never with
         ``fresh``), else the file read; the bool is True when it changed while read, so
         that its stat is never trusted."""
-        hit = None if fresh else self._hit(rel, key, want_sha256)
+        hit = None if fresh else self.trusted(rel, key, want_sha256)
         if hit is not None:
             return hit, False
         digest = hash_file(path, want_sha256=want_sha256)
