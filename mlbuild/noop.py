@@ -84,7 +84,6 @@ def answer(
 
 def keep(
     stamp_file: str,
-    trees_dir: str,
     parts: dict[str, Any],
     seen: Observer,
     result: BuildResult,
@@ -92,7 +91,9 @@ def keep(
     memo: StateMemo,
 ) -> None:
     """After a full build: write the stamp if every target was fresh and every observation
-    still holds as the build leaves the workspace (else leave none behind)."""
+    still holds as the build leaves the workspace, directories aside: each is walked by the
+    next check against the tree record the build trusted (`Stamp.holds_but_walks`); else
+    leave none behind."""
     ok = not result.interrupted and all(t.outcome is Outcome.FRESH for t in result.targets)
     order = [t.target for t in result.targets]
     made = Stamp.record(invocation_key(parts), order, jobs, seen, memo) if ok else None
@@ -102,7 +103,7 @@ def keep(
         stamp = Stamp.parse(json.loads(data)) if made else None
     except RecordError:
         stamp = None
-    if stamp is not None and stamp.holds(seen.root, trees_dir):
+    if stamp is not None and stamp.holds_but_walks(seen.root):
         with contextlib.suppress(OSError):  # a cache: a lost stamp costs one full no-op
             atomic_write(stamp_file, data.encode(), durable=False)
         return

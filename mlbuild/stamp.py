@@ -108,7 +108,8 @@ class Stamp:
     ) -> Stamp | None:
         """The stamp of a build that found ``order`` fresh, from what it ``seen``; None
         when something it depended on cannot be re-checked by stat (a file digest the
-        memo does not hold as trusted: hashed within its racy window, or changed since)."""
+        memo does not hold as trusted: hashed within its racy window, or changed since; a
+        directory whose tree record is not one `StateMemo.trusted_tree` trusts)."""
         if seen.unfit is not None:
             return None
         files: list[tuple[str, int, int, int, int]] = []
@@ -118,6 +119,8 @@ class Stamp:
             if xxh is None:
                 missing.append((rel, out))
             elif is_dir:
+                if not memo.trusted_tree(rel, out, xxh):
+                    return None
                 dirs.append((rel, xxh, out))
             else:
                 trusted = _trusted(memo, rel, xxh)
@@ -247,8 +250,16 @@ class Stamp:
     # -- checking one -----------------------------------------------------------------
     def holds(self, root: str, trees_dir: str) -> bool:
         """Whether every observation still gets the same answer in the workspace at
-        ``root`` (the cheapest questions first; the first different one ends it). A path
-        probed and digested is stat'ed once (lstat; stat too for a link)."""
+        ``root`` (the cheapest questions first, the walks of directories last; the first
+        different one ends it)."""
+        return self.holds_but_walks(root) and self._dirs_hold(root, trees_dir)
+
+    def holds_but_walks(self, root: str) -> bool:
+        """`holds` without walking the directories: what the build that writes the stamp
+        re-checks as it leaves. Its directories need no second walk there: each was
+        recorded only with a tree record the memo trusts (`record`), and the next `holds`
+        walks it against that record, so a file changed after the build looked is caught
+        then. A path probed and digested is stat'ed once (lstat; stat too for a link)."""
         stats: dict[str, tuple[os.stat_result | None, os.stat_result | None]] = {}
         return (
             self._probes_hold(root, stats)
@@ -256,7 +267,6 @@ class Stamp:
             and all(_read_digest(_full(root, rel)) == d for rel, d in self.reads.items())
             and all(os.path.realpath(_full(root, rel)) == r for rel, r in self.reals.items())
             and all(_stat_key(_full(root, rel)) is None for rel, _ in self.missing)
-            and self._dirs_hold(root, trees_dir)
             and self._globs_hold(root)
             and all(installed(m) == found for m, found in self.specs.items())
             and all(_version(n) == v for n, v in self.packages.items())

@@ -281,9 +281,7 @@ class Workspace(ExperimentQueries):
                 if wiring.push or rebuilder.notes:
                     seen.refuse("the build pushed or warned")
                 layout = self.layout
-                noop.keep(
-                    layout.stamp_file, layout.trees_dir, asked, seen, result, wiring.jobs, memo
-                )
+                noop.keep(layout.stamp_file, asked, seen, result, wiring.jobs, memo)
             return result
 
     def _batch_durability(self, on: bool) -> None:

@@ -133,6 +133,19 @@ class StateMemo:
             return FileDigest(size=entry[1], xxh=entry[5], sha256=entry[6])
         return None
 
+    def trusted_tree(self, rel: str, out: bool, xxh: str) -> bool:
+        """Whether the tree record of directory ``rel`` that this memo holds (the one
+        `save` writes) has digest ``xxh`` and every file in it had settled when it was
+        made: then `recorded_tree` answers ``xxh`` for as long as one walk finds the
+        record's names and stats, and nothing else. The no-op stamp records a directory
+        only through it, so the build that writes the stamp need not walk 100,000 files
+        again to know its next check can hold (stamp.py)."""
+        record = self._trees.get((rel, out))
+        if record is None or record.digest.xxh != xxh:
+            return False
+        seen = record.seen
+        return all(m + racy_window(m) < seen for _, _, m, _, _ in STAT.iter_unpack(record.stats))
+
     def file_digest(
         self, rel: str, *, want_sha256: bool = False, st: os.stat_result | None = None
     ) -> FileDigest:

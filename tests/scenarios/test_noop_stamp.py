@@ -326,6 +326,58 @@ def test_a_directory_out_is_checked_by_its_tree_record_reading_no_file(
     assert hashed == [str(p.path("data/images/cat/003.bin"))]
 
 
+def test_the_build_that_writes_the_stamp_walks_each_directory_once(
+    project: Callable[[str], Project], loads: Loads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """datadir: the full no-op over a directory out walks it once (its decision), not a
+    second time to check the stamp it writes: at 100,000 files a walk is ~0.5 s."""
+    from mlbuild.digest import PackedWalk, walk_packed
+    from mlbuild.store import state as state_mod
+
+    p = project("datadir")
+    p.build()
+    _settle()
+    walks: list[str] = []
+
+    def counting(
+        root: str, *, confine: str | None = None, window: Callable[[int], int] | None = None
+    ) -> PackedWalk:
+        walks.append(os.path.relpath(root, p.root))
+        return walk_packed(root, confine=confine, window=window)
+
+    monkeypatch.setattr(state_mod, "walk_packed", counting)
+    assert p.build().ran == []
+    assert p.path(".mlbuild/noop.json").is_file()
+    assert walks and sorted(walks) == sorted(set(walks)), walks
+
+
+def test_a_directory_changed_after_the_build_looked_is_not_answered_fresh(
+    project: Callable[[str], Project], loads: Loads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file of a directory out edited after the full no-op walked it, before the stamp
+    is written: the stamp is written (its directory check is the next build's walk), and
+    that walk catches the edit: the next build goes the full way and restores the out."""
+    from mlbuild import noop
+
+    p = project("datadir")
+    p.build()
+    _settle()
+    real = noop.keep
+
+    def edit_then_keep(*args: object) -> None:
+        p.write("data/images/cat/003.bin", "my edit\n")
+        real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(noop, "keep", edit_then_keep)
+    assert p.build().ran == []
+    monkeypatch.setattr(noop, "keep", real)
+    assert p.path(".mlbuild/noop.json").is_file()
+    before = loads.count
+    assert p.build().restored == ["data:images"]
+    assert loads.count == before + 1
+    assert p.read("data/images/cat/003.bin") != "my edit\n"
+
+
 def test_an_out_swapped_for_a_link_leading_out_goes_the_full_way(
     stamped: Project, loads: Loads, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

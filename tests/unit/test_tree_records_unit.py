@@ -227,3 +227,25 @@ def test_an_edited_file_under_the_same_names_is_read_once_and_changes_the_digest
     changed = _memo(tmp_path).digest("ds", out=True)[0]
     assert reads.paths == ["b.txt"]  # not once to compare and again to compute
     assert changed.xxh != digest.xxh and changed.xxh == _truth(tmp_path)
+
+
+@pytest.mark.parametrize("out", [True, False])
+def test_a_tree_record_is_trusted_only_with_its_digest_and_every_file_settled(
+    tmp_path: Path, out: bool
+) -> None:
+    """`trusted_tree` (what the no-op stamp records a directory through): the memo's own
+    record, with the digest asked, made after every file had settled. A file written within
+    the racy window leaves a record that must not be trusted: the same stat could later
+    hide other bytes."""
+    _tree(tmp_path, FILES)
+    memo = _memo(tmp_path)
+    xxh = memo.digest("ds", out=out)[0].xxh
+    assert memo.trusted_tree("ds", out, xxh)
+    assert not memo.trusted_tree("ds", out, "xxh3-128:" + "0" * 32)
+    assert not memo.trusted_tree("ds", not out, xxh)  # another record: not walked so
+    assert not memo.trusted_tree("other", out, xxh)
+    _tree(tmp_path, {"sub/b.txt": b"BETA"}, age=0.0)  # written now: racy
+    racy = _memo(tmp_path)
+    new = racy.digest("ds", out=out)[0].xxh
+    assert new != xxh
+    assert not racy.trusted_tree("ds", out, new)
