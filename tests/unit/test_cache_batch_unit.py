@@ -112,3 +112,33 @@ def test_a_copy_is_whole_whichever_way_the_kernel_copies(
         str(src), str(tmp_path / "objects" / "ab" / "cd"), share=False
     )
     assert Path(staged).read_bytes() == data and Path(staged).name.startswith(".tmp-")
+
+
+def test_a_refused_reflink_is_known_per_directory_not_per_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`_reflink_refused`, asked once per file stored with ``link: [reflink, hardlink,
+    ...]``: while no clone has failed it stats nothing; after one has, it stats each of the
+    two directories once, not both paths of every file (1.2 s of storing 100,000 files)."""
+    src_dir, dst_dir = tmp_path / "src", tmp_path / "objects"
+    src_dir.mkdir()
+    dst_dir.mkdir()
+    files = [src_dir / f"f{i:03d}" for i in range(50)]
+    for f in files:
+        f.write_bytes(b"x")
+    monkeypatch.setattr(cache_mod, "_DEVS", {})
+    calls: list[str] = []
+    real_stat = os.stat
+
+    def counting(path: str) -> os.stat_result:
+        calls.append(path)
+        return real_stat(path)
+
+    monkeypatch.setattr(cache_mod, "_NO_CLONE", set())
+    monkeypatch.setattr(os, "stat", counting)
+    assert not any(cache_mod._reflink_refused(str(f), str(dst_dir)) for f in files)
+    assert calls == []
+    dev = real_stat(tmp_path).st_dev
+    monkeypatch.setattr(cache_mod, "_NO_CLONE", {(dev, dev)})
+    assert all(cache_mod._reflink_refused(str(f), str(dst_dir)) for f in files)
+    assert sorted(calls) == sorted([str(src_dir), str(dst_dir)])
