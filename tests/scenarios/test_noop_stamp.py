@@ -326,6 +326,31 @@ def test_a_directory_out_is_checked_by_its_tree_record_reading_no_file(
     assert hashed == [str(p.path("data/images/cat/003.bin"))]
 
 
+@pytest.mark.parametrize(
+    "digest", ["xxh3-128:" + "0" * 32, "xxh3-128:zz", "sha256:" + "0" * 64, ""]
+)
+def test_a_stamp_naming_another_digest_for_a_directory_is_not_answered(
+    project: Callable[[str], Project], loads: Loads, digest: str
+) -> None:
+    """The stamp's writer does not walk a directory again: the next check compares the
+    walk with the tree record and the record's digest with the stamp's. A stamp naming
+    another digest (well formed or not) for the directory goes the full way, which finds
+    the out fresh and writes a stamp with the right one."""
+    p = project("datadir")
+    p.build()
+    _settle()
+    p.build()
+    path = p.path(".mlbuild/noop.json")
+    data = json.loads(path.read_text())
+    right = data["dirs"][0][1]
+    data["dirs"][0][1] = digest
+    path.write_text(json.dumps(data))
+    before = loads.count
+    assert p.build().ran == []
+    assert loads.count == before + 1
+    assert json.loads(path.read_text())["dirs"][0][1] == right
+
+
 def test_the_build_that_writes_the_stamp_walks_each_directory_once(
     project: Callable[[str], Project], loads: Loads, monkeypatch: pytest.MonkeyPatch
 ) -> None:
