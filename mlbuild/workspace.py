@@ -280,8 +280,7 @@ class Workspace(ExperimentQueries):
             if seen is not None and asked is not None:
                 if wiring.push or rebuilder.notes:
                     seen.refuse("the build pushed or warned")
-                layout = self.layout
-                noop.keep(layout.stamp_file, asked, seen, result, wiring.jobs, memo)
+                noop.keep(self.layout.stamp_file, asked, seen, result, wiring.jobs, memo)
             return result
 
     def _batch_durability(self, on: bool) -> None:
